@@ -1,0 +1,107 @@
+"""Value types of the scheduling core: campaigns, contacts and attempts.
+
+All are frozen; a change makes a new value (``dataclasses.replace``). Ids are strings
+decided by the shell (UUIDs); the core never makes one up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from ringcast.core.outcomes import Outcome
+from ringcast.core.pacing import PacingLimits
+from ringcast.core.retry import AttemptResult, RetryPolicy
+from ringcast.core.states import CampaignStatus
+from ringcast.core.windows import Span, Window, WeeklyWindow, intersect
+
+
+class ContactState(StrEnum):
+    WAITING = "waiting"  #: due at ``next_due_at``
+    DIALING = "dialing"  #: an attempt is in progress
+    REACHED = "reached"  #: final: someone answered and the policy asks no more
+    EXHAUSTED = "exhausted"  #: final: every allowed attempt went unanswered
+    CANCELLED = "cancelled"  #: final: the campaign was cancelled first
+    SKIPPED = "skipped"  #: final: never dialled, for the reason in ``reason``
+
+    @property
+    def is_final(self) -> bool:
+        return self not in (ContactState.WAITING, ContactState.DIALING)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """When a campaign may dial: its weekly slots within its start and end."""
+
+    weekly: WeeklyWindow
+    starts_at: datetime | None = None
+    ends_at: datetime | None = None  #: past this the campaign ends
+
+    @property
+    def window(self) -> Window:
+        return intersect(self.weekly, Span(self.starts_at, self.ends_at))
+
+    def past_end(self, now: datetime) -> bool:
+        return self.ends_at is not None and now >= self.ends_at
+
+
+@dataclass(frozen=True)
+class CampaignConfig:
+    """What the planner needs to know about a campaign."""
+
+    id: str
+    status: CampaignStatus
+    schedule: Schedule
+    pacing: PacingLimits
+    retry: RetryPolicy
+
+
+@dataclass(frozen=True)
+class Contact:
+    id: str
+    campaign_id: str
+    phone: str  #: E.164
+    state: ContactState = ContactState.WAITING
+    next_due_at: datetime | None = None  #: set while waiting
+    attempts: int = 0  #: attempts started so far
+    context: Mapping[str, Any] = field(default_factory=dict)
+    reason: str | None = None  #: why it is skipped, or why its dial was deferred
+    #: The contact's own window (their local hours, legal hours), if any; None: only the
+    #: campaign's window applies.
+    window: Window | None = None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One call to one contact. Its id is its idempotency key at the gateway."""
+
+    id: str
+    contact_id: str
+    campaign_id: str
+    number: int  #: 0 for the first attempt, 1 for the first retry...
+    due_at: datetime
+    dialed_at: datetime | None = None
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    outcome: Outcome = Outcome.IN_PROGRESS
+    duration: timedelta | None = None
+    qualifiers: frozenset[str] = frozenset()
+    retry_rule: str | None = None  #: the rule that scheduled the next attempt, if any
+    connection_id: str | None = None
+    caller_number: str | None = None
+    gateway_call_id: str | None = None
+    failure_reason: str | None = None
+
+    def as_result(self) -> AttemptResult:
+        if self.ended_at is None:
+            raise ValueError(f"attempt {self.id} has not ended")
+        return AttemptResult(
+            outcome=self.outcome,
+            ended_at=self.ended_at,
+            duration=self.duration,
+            qualifiers=self.qualifiers,
+            retry_rule=self.retry_rule,
+        )

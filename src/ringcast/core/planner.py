@@ -1,0 +1,151 @@
+"""The planner: what to do now, and when to look again.
+
+Theory of operation: the shell reads the clock once, loads a snapshot of one campaign
+(its config, its pacing counters, and the contacts due by ``now + horizon`` in due
+order) and calls ``plan(snapshot, now)``. The planner is a pure function of that
+snapshot; it returns decisions and a wake-up time:
+
+1. The status the campaign moves to by itself (``scheduled`` <-> ``active`` with the
+   window, ``ended`` past the end time) comes first; a campaign that may not dial stops
+   there.
+2. Contacts whose own window is closed are deferred to their next opening, with the
+   reason, so they stop occupying the head of the queue.
+3. Pacing grants dial moments (spaced for the rate, capped by concurrency and the daily
+   quota); each is given to the next due contact as a ``PlaceCall``.
+4. ``wake_at`` is the earliest moment something could change: the window opening or
+   closing, the end time, the next due contact, the next pacing slot.
+
+The real-time worker and the virtual-time forecast both call this function; only the
+clock and the store differ between them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ringcast.core.model import CampaignConfig, Contact, ContactState
+from ringcast.core.pacing import PacingCounters, dial_budget
+from ringcast.core.states import CampaignStatus, advance
+from ringcast.core.windows import intersect
+
+#: How far ahead one plan hands out dial moments.
+DEFAULT_HORIZON = timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class CampaignSnapshot:
+    """What the store loaded for one planning step."""
+
+    campaign: CampaignConfig
+    counters: PacingCounters
+    #: waiting contacts due by ``now + horizon``, earliest first (the store may cap them)
+    due: Sequence[Contact]
+    #: the due moment of the earliest waiting contact not in ``due`` (None: there is none)
+    next_due_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ChangeStatus:
+    status: CampaignStatus
+    reason: str  #: ``window_opened``, ``window_closed``, ``end_time_passed``
+
+
+@dataclass(frozen=True)
+class PlaceCall:
+    contact_id: str
+    attempt_number: int
+    due_at: datetime  #: when the contact became due
+    dial_at: datetime  #: the pacing slot: dial at this moment, not before
+
+
+@dataclass(frozen=True)
+class Defer:
+    contact_id: str
+    until: datetime | None  #: None: no opening is known (stays waiting, visibly)
+    reason: str
+
+
+Decision = ChangeStatus | PlaceCall | Defer
+
+
+@dataclass(frozen=True)
+class Plan:
+    decisions: tuple[Decision, ...]
+    wake_at: datetime | None  #: None: nothing will happen until something changes
+
+    @property
+    def calls(self) -> tuple[PlaceCall, ...]:
+        return tuple(d for d in self.decisions if isinstance(d, PlaceCall))
+
+
+def plan(
+    snapshot: CampaignSnapshot, now: datetime, horizon: timedelta = DEFAULT_HORIZON
+) -> Plan:
+    """Decide what to do for one campaign at ``now``.
+
+    Args:
+        snapshot: the campaign, its counters and its due contacts.
+        now: the current moment, from the caller's clock.
+        horizon: how far ahead dial moments are granted.
+
+    Returns:
+        The decisions in the order to carry them out, and when to plan again.
+    """
+    campaign = snapshot.campaign
+    schedule = campaign.schedule
+    window = schedule.window
+    decisions: list[Decision] = []
+
+    status = advance(
+        campaign.status, window_open=window.is_open(now), past_end=schedule.past_end(now)
+    )
+    if status != campaign.status:
+        decisions.append(ChangeStatus(status, _reason(campaign.status, status)))
+    if status is not CampaignStatus.ACTIVE:
+        return Plan(tuple(decisions), _wake_when_idle(status, snapshot, now))
+
+    wakes: list[datetime | None] = [window.next_close(now), snapshot.next_due_at]
+    ready: list[Contact] = []
+    for contact in snapshot.due:
+        if contact.state is not ContactState.WAITING:
+            continue
+        due_at = contact.next_due_at or now
+        if due_at > now:
+            wakes.append(due_at)
+            continue
+        if contact.window is not None and not contact.window.is_open(now):
+            until = intersect(window, contact.window).next_open(now)
+            decisions.append(Defer(contact.id, until, "outside_contact_hours"))
+            continue
+        ready.append(contact)
+
+    budget = dial_budget(campaign.pacing, snapshot.counters, now, horizon, len(ready))
+    for contact, dial_at in zip(ready, budget.slots, strict=False):
+        decisions.append(
+            PlaceCall(contact.id, contact.attempts, contact.next_due_at or now, dial_at)
+        )
+    if len(budget.slots) < len(ready):
+        wakes.append(budget.retry_at)
+    return Plan(tuple(decisions), _earliest(wakes, now))
+
+
+def _wake_when_idle(status: CampaignStatus, snapshot: CampaignSnapshot, now: datetime) -> datetime | None:
+    if status.is_terminal:
+        return None
+    # Paused campaigns still end by themselves at their end time.
+    schedule = snapshot.campaign.schedule
+    opens_at = schedule.window.next_open(now) if status is CampaignStatus.SCHEDULED else None
+    return _earliest([opens_at, schedule.ends_at], now)
+
+
+def _earliest(moments: Sequence[datetime | None], now: datetime) -> datetime | None:
+    future = [m for m in moments if m is not None and m > now]
+    return min(future) if future else None
+
+
+def _reason(old: CampaignStatus, new: CampaignStatus) -> str:
+    if new is CampaignStatus.ENDED:
+        return "end_time_passed"
+    return "window_opened" if new is CampaignStatus.ACTIVE else "window_closed"

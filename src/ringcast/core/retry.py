@@ -1,0 +1,122 @@
+"""Retry policy: after an attempt ends, when to try again, or that the contact is final.
+
+One policy type holds both vendors' rules:
+
+* Volubile: ``max`` retries (0-3) after ``delay`` hours, on ``retryOn`` call statuses and
+  qualifier labels. That is one rule sharing the policy's budget and interval.
+* Sarvam: ``max_retries`` (3 means up to 4 attempts), a switch per outcome condition,
+  ``short_duration`` below a threshold, and ``provider_error`` / ``internal_error`` with
+  budgets and intervals of their own. ``retry_interval_minutes`` may be a list: the n-th
+  retry waits the n-th interval, the last repeating.
+
+A rule with its own budget counts only the retries it triggered; the others share the
+policy's budget. A retry that falls outside the calling window moves to the next
+opening; if the window never opens again the contact stays waiting at its earliest
+moment, visible, rather than being dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ringcast.core.outcomes import Outcome
+from ringcast.core.windows import Window
+
+#: Wait used when a policy gives no interval at all (Sarvam's ``retry_interval_minutes: []``).
+DEFAULT_RETRY_INTERVAL = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class RetryRule:
+    """One reason to try again, with an optional budget and schedule of its own."""
+
+    name: str  #: e.g. ``retry``, ``short_duration_retry``, ``provider_error_retry``
+    outcomes: frozenset[Outcome] = frozenset()  #: outcomes that trigger it
+    qualifiers: frozenset[str] = frozenset()  #: qualifier labels that trigger it
+    #: Connected calls shorter than this trigger it (Sarvam's ``short_duration``).
+    shorter_than: timedelta | None = None
+    max_retries: int | None = None  #: own budget; None shares the policy's
+    intervals: tuple[timedelta, ...] | None = None  #: own waits; None uses the policy's
+
+    def matches(self, result: AttemptResult) -> bool:
+        if result.outcome in self.outcomes:
+            return True
+        if self.qualifiers & result.qualifiers:
+            return True
+        return (
+            self.shorter_than is not None
+            and result.outcome.connected
+            and result.duration is not None
+            and result.duration < self.shorter_than
+        )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_retries: int = 0  #: retries after the first attempt shared by rules without a budget
+    intervals: tuple[timedelta, ...] = ()  #: n-th retry waits the n-th, the last repeating
+    rules: tuple[RetryRule, ...] = ()  #: checked in order; the first match decides
+
+    def interval(self, rule: RetryRule, nth: int) -> timedelta:
+        """The wait before the ``nth`` retry (1-based) triggered by ``rule``."""
+        waits = rule.intervals if rule.intervals is not None else self.intervals
+        if not waits:
+            return DEFAULT_RETRY_INTERVAL
+        return waits[min(nth, len(waits)) - 1]
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    """What one finished attempt tells the retry policy."""
+
+    outcome: Outcome
+    ended_at: datetime
+    duration: timedelta | None = None
+    qualifiers: frozenset[str] = field(default=frozenset())
+    retry_rule: str | None = None  #: the rule that scheduled the retry after this attempt
+
+
+@dataclass(frozen=True)
+class Retry:
+    due_at: datetime
+    rule: str  #: the rule that fired, e.g. ``provider_error_retry``
+    earliest_at: datetime  #: before moving into the window
+
+
+@dataclass(frozen=True)
+class Final:
+    reached: bool  #: True: reached; False: exhausted (every retry spent or none allowed)
+
+
+def decide(
+    policy: RetryPolicy,
+    history: Sequence[AttemptResult],
+    latest: AttemptResult,
+    window: Window,
+) -> Retry | Final:
+    """Decide what follows ``latest``, given the earlier attempts of the same contact.
+
+    Args:
+        policy: the campaign's retry policy.
+        history: earlier attempts, oldest first, each with the rule that retried it.
+        latest: the attempt that just ended.
+        window: when calls may be placed; a retry is moved to its next opening.
+    """
+    for rule in policy.rules:
+        if not rule.matches(latest):
+            continue
+        if rule.max_retries is not None:
+            used = sum(1 for a in history if a.retry_rule == rule.name)
+            budget = rule.max_retries
+        else:
+            shared = {r.name for r in policy.rules if r.max_retries is None}
+            used = sum(1 for a in history if a.retry_rule in shared)
+            budget = policy.max_retries
+        if used >= budget:
+            break
+        earliest = latest.ended_at + policy.interval(rule, used + 1)
+        opening = window.next_open(earliest)
+        return Retry(due_at=opening or earliest, rule=rule.name, earliest_at=earliest)
+    return Final(reached=latest.outcome.connected)

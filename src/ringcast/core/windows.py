@@ -1,0 +1,293 @@
+"""Calling windows: when calls may be placed.
+
+A moment is open when its local wall time, in the window's IANA zone, falls on an
+allowed day, inside an allowed date range and inside one of the daily slots (half-open:
+``10:00-13:00`` admits 12:59:59 and refuses 13:00). That is how the law and people read
+calling hours, and it is the definition every test oracle uses.
+
+Daylight saving makes wall time jump: a wall time may not exist (the spring gap) or
+exist twice (the autumn fold). ``next_open`` and ``next_close`` therefore never build
+instants from wall times directly. For one local date and slot they split the UTC time
+line around it into stretches of constant UTC offset (found by bisection on
+``utcoffset``), and within each stretch the wall-time interval maps to exactly one UTC
+interval. The union of those is precisely the set of open instants, gaps and folds
+included.
+
+Windows compose by intersection (campaign window AND legal hours AND the contact's own
+hours): an intersection is open when every part is.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+#: How far ahead a search for the next opening looks before concluding there is none.
+SEARCH_HORIZON = timedelta(days=800)
+
+_ONE_DAY = timedelta(days=1)
+
+
+class Window(Protocol):
+    """Anything that can say when calls are allowed."""
+
+    def is_open(self, at: datetime) -> bool:
+        """Whether calls may be placed at the aware instant ``at``."""
+        ...
+
+    def next_open(self, after: datetime) -> datetime | None:
+        """The first open instant at or after ``after``, or None if it never opens again."""
+        ...
+
+    def next_close(self, after: datetime) -> datetime | None:
+        """The first closed instant at or after ``after``, or None if it never closes."""
+        ...
+
+
+@dataclass(frozen=True, order=True)
+class Slot:
+    """A daily slot of local wall time, half-open: ``[start, end)``."""
+
+    start: time
+    end: time
+
+    def __post_init__(self) -> None:
+        if not self.start < self.end:
+            raise ValueError(f"slot start {self.start} must be before end {self.end}")
+
+    def contains(self, t: time) -> bool:
+        return self.start <= t < self.end
+
+    def __str__(self) -> str:
+        return f"{self.start:%H:%M}-{self.end:%H:%M}"
+
+
+def clip_slots(slots: Iterable[Slot], allowed: Iterable[Slot]) -> tuple[Slot, ...]:
+    """The parts of ``slots`` that lie inside ``allowed``, merged and sorted."""
+    allowed = tuple(allowed)
+    pieces: list[Slot] = []
+    for s in slots:
+        for a in allowed:
+            start, end = max(s.start, a.start), min(s.end, a.end)
+            if start < end:
+                pieces.append(Slot(start, end))
+    return merge_slots(pieces)
+
+
+def merge_slots(slots: Iterable[Slot]) -> tuple[Slot, ...]:
+    """Sort slots and merge those that overlap or touch."""
+    merged: list[Slot] = []
+    for s in sorted(slots):
+        if merged and s.start <= merged[-1].end:
+            merged[-1] = Slot(merged[-1].start, max(merged[-1].end, s.end))
+        else:
+            merged.append(s)
+    return tuple(merged)
+
+
+ALL_DAYS = frozenset(range(7))  # Monday is 0, as in date.weekday()
+
+
+@dataclass(frozen=True)
+class WeeklyWindow:
+    """Days of the week and daily slots in one IANA zone, within optional dates."""
+
+    zone: str  #: IANA zone name, e.g. ``Europe/Paris``
+    slots: tuple[Slot, ...]
+    days: frozenset[int] = ALL_DAYS  #: weekdays, Monday = 0
+    first_date: date | None = None  #: first local date calls may be placed (inclusive)
+    last_date: date | None = None  #: last local date calls may be placed (inclusive)
+    excluded_dates: frozenset[date] = field(default=frozenset())  #: e.g. public holidays
+
+    def __post_init__(self) -> None:
+        ZoneInfo(self.zone)  # fail at construction, not at the first dial
+        object.__setattr__(self, "slots", merge_slots(self.slots))
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.zone)
+
+    def date_allowed(self, d: date) -> bool:
+        return (
+            d.weekday() in self.days
+            and (self.first_date is None or d >= self.first_date)
+            and (self.last_date is None or d <= self.last_date)
+            and d not in self.excluded_dates
+        )
+
+    def is_open(self, at: datetime) -> bool:
+        wall = at.astimezone(self.tz)
+        return self.date_allowed(wall.date()) and any(s.contains(wall.time()) for s in self.slots)
+
+    def next_open(self, after: datetime) -> datetime | None:
+        if self.is_open(after):
+            return after
+        for start, end in self._intervals_from(after):
+            if end > after:
+                return max(start, after)
+        return None
+
+    def next_close(self, after: datetime) -> datetime | None:
+        if not self.is_open(after):
+            return after
+        closes_at: datetime | None = None
+        for start, end in self._intervals_from(after):
+            if closes_at is None:
+                if start <= after < end:
+                    closes_at = end
+            elif start <= closes_at:  # the next interval starts where this one ends
+                closes_at = max(closes_at, end)
+            else:
+                break
+        return closes_at
+
+    def _intervals_from(self, after: datetime) -> Iterator[tuple[datetime, datetime]]:
+        """Open UTC intervals in time order, starting with the local day before ``after``."""
+        if not self.slots or not self.days:
+            return
+        local_date = after.astimezone(self.tz).date()
+        day = local_date - _ONE_DAY
+        if self.first_date is not None and day < self.first_date:
+            day = self.first_date
+        stop = local_date + SEARCH_HORIZON
+        while day <= stop and (self.last_date is None or day <= self.last_date):
+            if self.date_allowed(day):
+                for slot in self.slots:
+                    yield from _utc_intervals(self.zone, day, slot.start, slot.end)
+            day += _ONE_DAY
+
+
+@functools.lru_cache(maxsize=65536)
+def _utc_intervals(
+    zone: str, day: date, start: time, end: time
+) -> tuple[tuple[datetime, datetime], ...]:
+    """The UTC intervals whose wall time in ``zone`` lies in ``[day start, day end)``."""
+    wall_start = datetime.combine(day, start)
+    wall_end = datetime.combine(day, end)
+    # UTC offsets lie within -12h..+14h, so this span covers every instant whose wall
+    # time can fall in the slot.
+    span_start = (wall_start - timedelta(hours=15)).replace(tzinfo=UTC)
+    span_end = (wall_end + timedelta(hours=13)).replace(tzinfo=UTC)
+    out: list[tuple[datetime, datetime]] = []
+    for seg_start, seg_end, offset in _constant_offset_segments(
+        ZoneInfo(zone), span_start, span_end
+    ):
+        lo = max(seg_start, (wall_start - offset).replace(tzinfo=UTC))
+        hi = min(seg_end, (wall_end - offset).replace(tzinfo=UTC))
+        if lo < hi:
+            if out and out[-1][1] == lo:
+                out[-1] = (out[-1][0], hi)
+            else:
+                out.append((lo, hi))
+    return tuple(out)
+
+
+def _constant_offset_segments(
+    tz: ZoneInfo, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime, timedelta]]:
+    """Split ``[start, end)`` (UTC) into stretches over which ``tz`` keeps one UTC offset."""
+    step = timedelta(hours=1)
+    segments: list[tuple[datetime, datetime, timedelta]] = []
+    seg_start, offset = start, _offset(tz, start)
+    probe = start
+    while probe < end:
+        nxt = min(probe + step, end)
+        if _offset(tz, nxt) != offset:
+            change = _bisect_change(tz, probe, nxt, offset)
+            segments.append((seg_start, change, offset))
+            seg_start, offset = change, _offset(tz, change)
+        probe = nxt
+    segments.append((seg_start, end, offset))
+    return segments
+
+
+def _offset(tz: ZoneInfo, at: datetime) -> timedelta:
+    off = at.astimezone(tz).utcoffset()
+    assert off is not None  # a ZoneInfo always knows its offset
+    return off
+
+
+def _bisect_change(tz: ZoneInfo, lo: datetime, hi: datetime, offset: timedelta) -> datetime:
+    """The first instant in ``(lo, hi]`` whose offset differs from ``offset``, to the second."""
+    while hi - lo > timedelta(seconds=1):
+        mid = (lo + (hi - lo) / 2).replace(microsecond=0)
+        if mid <= lo:
+            break
+        if _offset(tz, mid) == offset:
+            lo = mid
+        else:
+            hi = mid
+    return hi
+
+
+@dataclass(frozen=True)
+class Span:
+    """Open from ``start_at`` (inclusive) to ``end_at`` (exclusive); either may be absent."""
+
+    start_at: datetime | None = None
+    end_at: datetime | None = None
+
+    def is_open(self, at: datetime) -> bool:
+        return (self.start_at is None or at >= self.start_at) and (
+            self.end_at is None or at < self.end_at
+        )
+
+    def next_open(self, after: datetime) -> datetime | None:
+        if self.end_at is not None and after >= self.end_at:
+            return None
+        if self.start_at is not None and after < self.start_at:
+            return self.start_at
+        return after
+
+    def next_close(self, after: datetime) -> datetime | None:
+        if not self.is_open(after):
+            return after
+        return self.end_at
+
+
+@dataclass(frozen=True)
+class Intersection:
+    """Open exactly when every part is open."""
+
+    parts: tuple[Window, ...]
+
+    def is_open(self, at: datetime) -> bool:
+        return all(p.is_open(at) for p in self.parts)
+
+    def next_open(self, after: datetime) -> datetime | None:
+        candidate = after
+        # Each round moves the candidate to the latest of the parts' next openings: the
+        # intersection cannot open before that. When every part opens at the candidate
+        # itself, all are open there at once.
+        limit = after + SEARCH_HORIZON
+        while candidate <= limit:
+            openings = [p.next_open(candidate) for p in self.parts]
+            if any(o is None for o in openings):
+                return None
+            latest = max(o for o in openings if o is not None)
+            if latest == candidate:
+                return candidate
+            candidate = latest
+        return None
+
+    def next_close(self, after: datetime) -> datetime | None:
+        if not self.is_open(after):
+            return after
+        closes = [c for c in (p.next_close(after) for p in self.parts) if c is not None]
+        return min(closes) if closes else None
+
+
+def intersect(*windows: Window) -> Window:
+    """The window open when all of ``windows`` are; flattens nested intersections."""
+    parts: list[Window] = []
+    for w in windows:
+        parts.extend(w.parts if isinstance(w, Intersection) else (w,))
+    return parts[0] if len(parts) == 1 else Intersection(tuple(parts))
+
+
+#: The legal French calling hours, which Volubile applies to every campaign's slots.
+FRENCH_CALLING_SLOTS = (Slot(time(10), time(13)), Slot(time(14), time(20)))

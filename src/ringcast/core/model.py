@@ -69,6 +69,9 @@ class Contact:
     attempts: int = 0  #: attempts started so far
     context: Mapping[str, Any] = field(default_factory=dict)
     reason: str | None = None  #: why it is skipped, or why its dial was deferred
+    user_identifier: str | None = None  #: the customer's own id for this person
+    cohort_id: str | None = None  #: the upload (Sarvam cohort) it came in with
+    zone: str | None = None  #: explicit IANA zone of the person, when known
     #: The contact's own window (their local hours, legal hours), if any; None: only the
     #: campaign's window applies.
     window: Window | None = None

@@ -1,0 +1,39 @@
+"""Process configuration, from ``RINGCAST_*`` environment variables.
+
+Built by the CLI or the app factory and passed down; nothing builds one at import time.
+"""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///ringcast.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RINGCAST_", extra="ignore")
+
+    #: SQLAlchemy URL. SQLite (a file) is the embedded default; PostgreSQL is the
+    #: production store, e.g. ``postgresql+psycopg://user@host/db``.
+    database_url: str = DEFAULT_DATABASE_URL
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: str = "info"
+    #: Signs the short-lived bearer tokens. Empty: a random one per process (tokens then
+    #: do not survive a restart, which is fine for a single embedded server).
+    token_secret: str = Field(default="", repr=False)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_backend(cls, url: str) -> str:
+        if not url.startswith(("sqlite", "postgresql")):
+            raise ValueError(f"unsupported database URL {url!r}: use sqlite:/// or postgresql://")
+        if url.startswith("postgresql://"):
+            # psycopg 3 is the driver we ship; plain postgresql:// would pick psycopg2.
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        return url
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

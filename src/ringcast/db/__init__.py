@@ -1,0 +1,1 @@
+"""Storage: tables, migrations, the SQL store and its in-memory twin."""

@@ -1,0 +1,99 @@
+"""Core configuration values <-> JSON, for the ``campaigns.config`` column."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from ringcast.core.model import CampaignConfig, Schedule
+from ringcast.core.outcomes import Outcome
+from ringcast.core.pacing import PacingLimits
+from ringcast.core.retry import RetryPolicy, RetryRule
+from ringcast.core.states import CampaignStatus
+from ringcast.core.windows import Slot, WeeklyWindow
+
+Json = dict[str, Any]
+
+
+def config_to_json(config: CampaignConfig) -> Json:
+    """The parts of a config that do not live in columns of their own (id, status, span)."""
+    w = config.schedule.weekly
+    p = config.pacing
+    return {
+        "window": {
+            "zone": w.zone,
+            "slots": [[f"{s.start:%H:%M}", f"{s.end:%H:%M}"] for s in w.slots],
+            "days": sorted(w.days),
+            "first_date": w.first_date.isoformat() if w.first_date else None,
+            "last_date": w.last_date.isoformat() if w.last_date else None,
+            "excluded_dates": sorted(d.isoformat() for d in w.excluded_dates),
+        },
+        "pacing": {
+            "attempts_per_second": p.attempts_per_second,
+            "calls_per_day": p.calls_per_day,
+            "max_concurrent": p.max_concurrent,
+            "day_zone": p.day_zone,
+        },
+        "retry": {
+            "max_retries": config.retry.max_retries,
+            "intervals_s": [i.total_seconds() for i in config.retry.intervals],
+            "rules": [_rule_to_json(r) for r in config.retry.rules],
+        },
+    }
+
+
+def config_from_json(
+    campaign_id: str,
+    status: str,
+    data: Json,
+    starts_at: datetime | None,
+    ends_at: datetime | None,
+) -> CampaignConfig:
+    w, p, r = data["window"], data["pacing"], data["retry"]
+    weekly = WeeklyWindow(
+        zone=w["zone"],
+        slots=tuple(Slot(time.fromisoformat(a), time.fromisoformat(b)) for a, b in w["slots"]),
+        days=frozenset(w["days"]),
+        first_date=date.fromisoformat(w["first_date"]) if w["first_date"] else None,
+        last_date=date.fromisoformat(w["last_date"]) if w["last_date"] else None,
+        excluded_dates=frozenset(date.fromisoformat(d) for d in w["excluded_dates"]),
+    )
+    return CampaignConfig(
+        id=campaign_id,
+        status=CampaignStatus(status),
+        schedule=Schedule(weekly, starts_at=starts_at, ends_at=ends_at),
+        pacing=PacingLimits(**p),
+        retry=RetryPolicy(
+            max_retries=r["max_retries"],
+            intervals=tuple(timedelta(seconds=s) for s in r["intervals_s"]),
+            rules=tuple(_rule_from_json(x) for x in r["rules"]),
+        ),
+    )
+
+
+def _rule_to_json(rule: RetryRule) -> Json:
+    return {
+        "name": rule.name,
+        "outcomes": sorted(o.value for o in rule.outcomes),
+        "qualifiers": sorted(rule.qualifiers),
+        "shorter_than_s": rule.shorter_than.total_seconds() if rule.shorter_than else None,
+        "max_retries": rule.max_retries,
+        "intervals_s": None
+        if rule.intervals is None
+        else [i.total_seconds() for i in rule.intervals],
+    }
+
+
+def _rule_from_json(data: Json) -> RetryRule:
+    return RetryRule(
+        name=data["name"],
+        outcomes=frozenset(Outcome(o) for o in data["outcomes"]),
+        qualifiers=frozenset(data["qualifiers"]),
+        shorter_than=None
+        if data["shorter_than_s"] is None
+        else timedelta(seconds=data["shorter_than_s"]),
+        max_retries=data["max_retries"],
+        intervals=None
+        if data["intervals_s"] is None
+        else tuple(timedelta(seconds=s) for s in data["intervals_s"]),
+    )

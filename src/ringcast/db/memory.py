@@ -1,0 +1,183 @@
+"""``MemoryStore``: the in-memory twin of ``SqlStore``, for the forecast and unit tests.
+
+It keeps the same promises as the SQL store (the contract tests run on both): the same
+uniqueness rules, the same due order, all-or-nothing writes.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from ringcast.core.errors import Conflict
+from ringcast.core.model import Attempt, Contact, ContactState
+from ringcast.core.pacing import PacingCounters
+from ringcast.core.planner import CampaignSnapshot
+from ringcast.core.states import CampaignStatus
+from ringcast.records import Agent, ApiKey, Campaign, Organization, Workspace
+
+_DueKey = tuple[datetime, str]  # (next_due_at, contact id): the due order, ties by id
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self.organizations: dict[str, Organization] = {}
+        self.workspaces: dict[str, Workspace] = {}
+        self.api_keys: dict[str, ApiKey] = {}
+        self.agents: dict[str, Agent] = {}
+        self.campaigns: dict[str, Campaign] = {}
+        self.counters: dict[str, PacingCounters] = {}
+        self.contacts: dict[str, Contact] = {}
+        self.attempts: dict[str, Attempt] = {}
+        self._attempts_by_contact: dict[str, list[str]] = defaultdict(list)
+        self._live_phones: dict[tuple[str, str], str] = {}  # (org, phone) -> attempt id
+        #: per campaign, waiting contacts sorted by due moment (the SQL store's index)
+        self._due: dict[str, list[_DueKey]] = defaultdict(list)
+
+    # --- accounts ---------------------------------------------------------------
+    def ensure_organization(self, org_id: str, name: str, now: datetime) -> Organization:
+        for org in self.organizations.values():
+            if org.name == name:
+                return org
+        org = self.organizations[org_id] = Organization(org_id, name, now)
+        return org
+
+    def ensure_workspace(self, ws_id: str, org_id: str, name: str, now: datetime) -> Workspace:
+        mine = [w for w in self.workspaces.values() if w.org_id == org_id]
+        for w in mine:
+            if w.name == name:
+                return w
+        ws = self.workspaces[ws_id] = Workspace(ws_id, org_id, name, not mine, now)
+        return ws
+
+    def get_organization(self, org_id: str) -> Organization | None:
+        return self.organizations.get(org_id)
+
+    def get_workspace(self, workspace_id: str) -> Workspace | None:
+        return self.workspaces.get(workspace_id)
+
+    def default_workspace(self, org_id: str) -> Workspace | None:
+        return next((w for w in self.workspaces.values() if w.org_id == org_id and w.is_default), None)
+
+    def add_api_key(self, key: ApiKey) -> None:
+        if key.prefix in self.api_keys:
+            raise Conflict(f"api key prefix {key.prefix} exists")
+        self.api_keys[key.prefix] = key
+
+    def find_api_key(self, prefix: str) -> ApiKey | None:
+        return self.api_keys.get(prefix)
+
+    def revoke_api_key(self, prefix: str, at: datetime) -> bool:
+        key = self.api_keys.get(prefix)
+        if key is None:
+            return False
+        if key.revoked_at is None:
+            self.api_keys[prefix] = replace(key, revoked_at=at)
+        return True
+
+    def add_agent(self, agent: Agent) -> None:
+        if agent.id in self.agents:
+            raise Conflict(f"agent {agent.id} exists")
+        self.agents[agent.id] = agent
+
+    def get_agent(self, agent_id: str) -> Agent | None:
+        return self.agents.get(agent_id)
+
+    def list_agents(self, org_id: str, offset: int, limit: int) -> tuple[list[Agent], int]:
+        mine = sorted((a for a in self.agents.values() if a.org_id == org_id), key=lambda a: (a.created_at, a.id))
+        return mine[offset : offset + limit], len(mine)
+
+    # --- campaigns and contacts ---------------------------------------------------
+    def create_campaign(self, campaign: Campaign, contacts: Sequence[Contact]) -> None:
+        if campaign.id in self.campaigns:
+            raise Conflict(f"campaign {campaign.id} exists")
+        self._check_new_contacts(contacts)
+        self.campaigns[campaign.id] = campaign
+        self.counters[campaign.id] = PacingCounters()
+        self._insert_contacts(contacts)
+
+    def get_campaign(self, campaign_id: str) -> Campaign | None:
+        return self.campaigns.get(campaign_id)
+
+    def set_campaign_status(
+        self, campaign_id: str, status: CampaignStatus, at: datetime, by: str | None = None
+    ) -> None:
+        c = self.campaigns[campaign_id]
+        self.campaigns[campaign_id] = replace(
+            c, config=replace(c.config, status=status), updated_at=at, updated_by=by or c.updated_by
+        )
+
+    def add_contacts(self, campaign_id: str, contacts: Sequence[Contact], now: datetime) -> None:
+        self._check_new_contacts(contacts)
+        self._insert_contacts(contacts)
+
+    def _check_new_contacts(self, contacts: Sequence[Contact]) -> None:
+        ids = [k.id for k in contacts]
+        if len(set(ids)) != len(ids) or any(i in self.contacts for i in ids):
+            raise Conflict("contact id exists")
+
+    def _insert_contacts(self, contacts: Sequence[Contact]) -> None:
+        for k in contacts:
+            self._put_contact(k)
+
+    def _put_contact(self, new: Contact) -> None:
+        old = self.contacts.get(new.id)
+        if old is not None and old.state is ContactState.WAITING and old.next_due_at is not None:
+            queue = self._due[old.campaign_id]
+            del queue[bisect.bisect_left(queue, (old.next_due_at, old.id))]
+        if new.state is ContactState.WAITING and new.next_due_at is not None:
+            bisect.insort(self._due[new.campaign_id], (new.next_due_at, new.id))
+        self.contacts[new.id] = new
+
+    def get_contact(self, contact_id: str) -> Contact | None:
+        return self.contacts.get(contact_id)
+
+    def count_contacts(self, campaign_id: str) -> dict[ContactState, int]:
+        return dict(Counter(k.state for k in self.contacts.values() if k.campaign_id == campaign_id))
+
+    # --- dispatch -------------------------------------------------------------------
+    def load_snapshot(
+        self, campaign_id: str, now: datetime, horizon: timedelta, limit: int
+    ) -> CampaignSnapshot | None:
+        campaign = self.campaigns.get(campaign_id)
+        if campaign is None:
+            return None
+        queue = self._due[campaign_id]
+        cutoff = bisect.bisect_right(queue, (now + horizon, "\uffff"))
+        due = [self.contacts[cid] for _, cid in queue[: min(cutoff, limit)]]
+        next_due_at = queue[limit][0] if cutoff > limit else (queue[cutoff][0] if cutoff < len(queue) else None)
+        return CampaignSnapshot(campaign.config, self.counters[campaign_id], due, next_due_at)
+
+    def record_dials(
+        self, campaign_id: str, dials: Sequence[tuple[Contact, Attempt]], counters: PacingCounters
+    ) -> None:
+        org_id = self.campaigns[campaign_id].org_id
+        taken = dict(self._live_phones)
+        for contact, attempt in dials:
+            numbers = [self.attempts[i].number for i in self._attempts_by_contact[contact.id]]
+            if attempt.id in self.attempts or attempt.number in numbers:
+                raise Conflict(f"attempt {attempt.number} of contact {contact.id} exists")
+            if (org_id, contact.phone) in taken:
+                raise Conflict(f"{contact.phone} is already in a call")
+            taken[(org_id, contact.phone)] = attempt.id
+        self._live_phones = taken
+        for contact, attempt in dials:
+            self.attempts[attempt.id] = attempt
+            self._attempts_by_contact[contact.id].append(attempt.id)
+            self._put_contact(contact)
+        self.counters[campaign_id] = counters
+
+    def record_attempt_end(self, contact: Contact, attempt: Attempt) -> None:
+        org_id = self.campaigns[attempt.campaign_id].org_id
+        if self._live_phones.get((org_id, contact.phone)) == attempt.id:
+            del self._live_phones[(org_id, contact.phone)]
+        self.attempts[attempt.id] = attempt
+        self._put_contact(contact)
+        c = self.counters[attempt.campaign_id]
+        self.counters[attempt.campaign_id] = replace(c, in_flight=max(c.in_flight - 1, 0))
+
+    def attempts_of(self, contact_id: str) -> list[Attempt]:
+        return sorted((self.attempts[i] for i in self._attempts_by_contact[contact_id]), key=lambda a: a.number)

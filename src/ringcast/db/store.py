@@ -1,0 +1,458 @@
+"""The SQL store: one implementation of ``ports.Store`` for SQLite and PostgreSQL.
+
+Each method is one short transaction. Rows become core values here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+
+from ringcast.core.errors import Conflict
+from ringcast.core.model import Attempt, Contact, ContactState
+from ringcast.core.outcomes import Outcome
+from ringcast.core.pacing import PacingCounters
+from ringcast.core.planner import CampaignSnapshot
+from ringcast.core.states import CampaignStatus
+from ringcast.db import tables as t
+from ringcast.db.codec import config_from_json, config_to_json
+from ringcast.records import (
+    Agent,
+    AgentType,
+    ApiKey,
+    Campaign,
+    Dialect,
+    Organization,
+    Workspace,
+)
+
+
+class SqlStore:
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    @contextmanager
+    def _tx(self) -> Iterator[sa.Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except IntegrityError as exc:
+            raise Conflict(str(exc.orig)) from exc
+
+    # --- accounts ---------------------------------------------------------------
+    def ensure_organization(self, org_id: str, name: str, now: datetime) -> Organization:
+        with self._tx() as conn:
+            row = conn.execute(sa.select(t.organizations).where(t.organizations.c.name == name)).first()
+            if row is None:
+                conn.execute(t.organizations.insert().values(id=org_id, name=name, created_at=now))
+                return Organization(org_id, name, now)
+            return _org(row)
+
+    def ensure_workspace(self, ws_id: str, org_id: str, name: str, now: datetime) -> Workspace:
+        w = t.workspaces
+        with self._tx() as conn:
+            row = conn.execute(sa.select(w).where(w.c.org_id == org_id, w.c.name == name)).first()
+            if row is not None:
+                return _workspace(row)
+            has_default = conn.execute(
+                sa.select(sa.func.count()).where(w.c.org_id == org_id, w.c.is_default)
+            ).scalar_one()
+            values = {"id": ws_id, "org_id": org_id, "name": name, "is_default": not has_default}
+            conn.execute(w.insert().values(**values, created_at=now))
+            return Workspace(ws_id, org_id, name, not has_default, now)
+
+    def get_organization(self, org_id: str) -> Organization | None:
+        return self._one(t.organizations, t.organizations.c.id == org_id, _org)
+
+    def get_workspace(self, workspace_id: str) -> Workspace | None:
+        return self._one(t.workspaces, t.workspaces.c.id == workspace_id, _workspace)
+
+    def default_workspace(self, org_id: str) -> Workspace | None:
+        w = t.workspaces
+        return self._one(w, sa.and_(w.c.org_id == org_id, w.c.is_default), _workspace)
+
+    def add_api_key(self, key: ApiKey) -> None:
+        with self._tx() as conn:
+            conn.execute(t.api_keys.insert().values(**_fields(key)))
+
+    def find_api_key(self, prefix: str) -> ApiKey | None:
+        return self._one(t.api_keys, t.api_keys.c.prefix == prefix, lambda r: ApiKey(**r._mapping))
+
+    def revoke_api_key(self, prefix: str, at: datetime) -> bool:
+        k = t.api_keys
+        with self._tx() as conn:
+            exists = conn.execute(sa.select(k.c.id).where(k.c.prefix == prefix)).first()
+            conn.execute(
+                k.update().where(k.c.prefix == prefix, k.c.revoked_at.is_(None)).values(revoked_at=at)
+            )
+            return exists is not None
+
+    def add_agent(self, agent: Agent) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                t.agents.insert().values(
+                    id=agent.id,
+                    org_id=agent.org_id,
+                    name=agent.name,
+                    type=agent.type.value,
+                    active=agent.active,
+                    recordable=agent.recordable,
+                    archived=agent.archived,
+                    created_at=agent.created_at,
+                )
+            )
+            conn.execute(
+                t.agent_versions.insert().values(
+                    id=str(uuid.uuid4()),
+                    agent_id=agent.id,
+                    version=agent.version,
+                    prompt_template=agent.prompt_template,
+                    variables=list(agent.variables),
+                    created_at=agent.created_at,
+                )
+            )
+
+    def get_agent(self, agent_id: str) -> Agent | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(_agent_query().where(t.agents.c.id == agent_id)).first()
+        return None if row is None else _agent(row)
+
+    def list_agents(self, org_id: str, offset: int, limit: int) -> tuple[list[Agent], int]:
+        a = t.agents
+        with self.engine.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).where(a.c.org_id == org_id)).scalar_one()
+            rows = conn.execute(
+                _agent_query().where(a.c.org_id == org_id).order_by(a.c.created_at, a.c.id)
+                .offset(offset).limit(limit)
+            ).all()
+        return [_agent(r) for r in rows], total
+
+    # --- campaigns and contacts ---------------------------------------------------
+    def create_campaign(self, campaign: Campaign, contacts: Sequence[Contact]) -> None:
+        cfg = campaign.config
+        with self._tx() as conn:
+            conn.execute(
+                t.campaigns.insert().values(
+                    id=cfg.id,
+                    org_id=campaign.org_id,
+                    workspace_id=campaign.workspace_id,
+                    name=campaign.name,
+                    description=campaign.description,
+                    agent_id=campaign.agent_id,
+                    agent_version=campaign.agent_version,
+                    status=cfg.status.value,
+                    dialect=campaign.dialect.value,
+                    config=config_to_json(cfg),
+                    extra=dict(campaign.extra),
+                    timezone=cfg.schedule.weekly.zone,
+                    starts_at=cfg.schedule.starts_at,
+                    ends_at=cfg.schedule.ends_at,
+                    created_by=campaign.created_by,
+                    updated_by=campaign.updated_by,
+                    created_at=campaign.created_at,
+                    updated_at=campaign.updated_at,
+                    next_wake_at=campaign.created_at,
+                )
+            )
+            self._insert_contacts(conn, campaign.org_id, contacts, campaign.created_at)
+
+    def get_campaign(self, campaign_id: str) -> Campaign | None:
+        return self._one(t.campaigns, t.campaigns.c.id == campaign_id, _campaign)
+
+    def set_campaign_status(
+        self, campaign_id: str, status: CampaignStatus, at: datetime, by: str | None = None
+    ) -> None:
+        c = t.campaigns
+        values: dict[str, Any] = {"status": status.value, "updated_at": at, "next_wake_at": at}
+        if by is not None:
+            values["updated_by"] = by
+        with self._tx() as conn:
+            conn.execute(c.update().where(c.c.id == campaign_id).values(**values))
+
+    def add_contacts(self, campaign_id: str, contacts: Sequence[Contact], now: datetime) -> None:
+        c = t.campaigns
+        with self._tx() as conn:
+            org_id = conn.execute(sa.select(c.c.org_id).where(c.c.id == campaign_id)).scalar_one()
+            self._insert_contacts(conn, org_id, contacts, now)
+            conn.execute(c.update().where(c.c.id == campaign_id).values(next_wake_at=now))
+
+    def _insert_contacts(
+        self, conn: sa.Connection, org_id: str, contacts: Sequence[Contact], now: datetime
+    ) -> None:
+        if not contacts:
+            return
+        conn.execute(
+            t.contacts.insert(),
+            [
+                {
+                    "id": k.id,
+                    "campaign_id": k.campaign_id,
+                    "org_id": org_id,
+                    "phone": k.phone,
+                    "user_identifier": k.user_identifier,
+                    "cohort_id": k.cohort_id,
+                    "context": dict(k.context),
+                    "state": k.state.value,
+                    "next_due_at": k.next_due_at,
+                    "attempts": k.attempts,
+                    "reason": k.reason,
+                    "timezone": k.zone,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+                for k in contacts
+            ],
+        )
+
+    def get_contact(self, contact_id: str) -> Contact | None:
+        return self._one(t.contacts, t.contacts.c.id == contact_id, _contact)
+
+    def count_contacts(self, campaign_id: str) -> dict[ContactState, int]:
+        k = t.contacts
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(k.c.state, sa.func.count()).where(k.c.campaign_id == campaign_id)
+                .group_by(k.c.state)
+            ).all()
+        return {ContactState(state): n for state, n in rows}
+
+    # --- dispatch -------------------------------------------------------------------
+    def load_snapshot(
+        self, campaign_id: str, now: datetime, horizon: timedelta, limit: int
+    ) -> CampaignSnapshot | None:
+        k = t.contacts
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(t.campaigns).where(t.campaigns.c.id == campaign_id)).first()
+            if row is None:
+                return None
+            rows = conn.execute(
+                sa.select(k).where(
+                    k.c.campaign_id == campaign_id,
+                    k.c.state == ContactState.WAITING.value,
+                    k.c.next_due_at <= now + horizon,
+                )
+                .order_by(k.c.next_due_at, k.c.id)
+                .limit(limit + 1)
+            ).all()
+            due = [_contact(r) for r in rows[:limit]]
+            if len(rows) > limit:
+                next_due_at = rows[limit].next_due_at
+            else:
+                next_due_at = conn.execute(
+                    sa.select(sa.func.min(k.c.next_due_at)).where(
+                        k.c.campaign_id == campaign_id,
+                        k.c.state == ContactState.WAITING.value,
+                        k.c.next_due_at > now + horizon,
+                    )
+                ).scalar_one_or_none()
+        return CampaignSnapshot(_campaign(row).config, _counters(row), due, next_due_at)
+
+    def record_dials(
+        self, campaign_id: str, dials: Sequence[tuple[Contact, Attempt]], counters: PacingCounters
+    ) -> None:
+        c, k = t.campaigns, t.contacts
+        with self._tx() as conn:
+            if dials:
+                org_id = conn.execute(sa.select(c.c.org_id).where(c.c.id == campaign_id)).scalar_one()
+                conn.execute(
+                    t.attempts.insert(), [_attempt_row(org_id, contact, a) for contact, a in dials]
+                )
+                for contact, _ in dials:
+                    conn.execute(
+                        k.update().where(k.c.id == contact.id).values(
+                            state=contact.state.value,
+                            next_due_at=contact.next_due_at,
+                            attempts=contact.attempts,
+                            updated_at=_dialed_at(dials),
+                        )
+                    )
+            conn.execute(
+                c.update().where(c.c.id == campaign_id).values(
+                    next_slot_at=counters.next_slot_at,
+                    day=counters.day,
+                    dialed_today=counters.dialed_today,
+                    in_flight=counters.in_flight,
+                )
+            )
+
+    def record_attempt_end(self, contact: Contact, attempt: Attempt) -> None:
+        a, k, c = t.attempts, t.contacts, t.campaigns
+        with self._tx() as conn:
+            conn.execute(
+                a.update().where(a.c.id == attempt.id).values(
+                    state="ended",
+                    outcome=attempt.outcome.value,
+                    answered_at=attempt.answered_at,
+                    ended_at=attempt.ended_at,
+                    duration_s=None if attempt.duration is None else attempt.duration.total_seconds(),
+                    qualifiers=sorted(attempt.qualifiers),
+                    retry_rule=attempt.retry_rule,
+                    gateway_call_id=attempt.gateway_call_id,
+                    failure_reason=attempt.failure_reason,
+                )
+            )
+            conn.execute(
+                k.update().where(k.c.id == contact.id).values(
+                    state=contact.state.value,
+                    next_due_at=contact.next_due_at,
+                    reason=contact.reason,
+                    updated_at=attempt.ended_at,
+                )
+            )
+            conn.execute(
+                c.update().where(c.c.id == attempt.campaign_id).values(
+                    in_flight=sa.func.max(c.c.in_flight - 1, 0)
+                    if conn.dialect.name == "sqlite"
+                    else sa.func.greatest(c.c.in_flight - 1, 0),
+                    next_wake_at=attempt.ended_at,
+                )
+            )
+
+    def attempts_of(self, contact_id: str) -> list[Attempt]:
+        a = t.attempts
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(a).where(a.c.contact_id == contact_id).order_by(a.c.number)).all()
+        return [_attempt(r) for r in rows]
+
+    # --- helpers ----------------------------------------------------------------------
+    def _one(self, table: sa.Table, where: Any, make: Any) -> Any:
+        with self.engine.connect() as conn:
+            row = conn.execute(sa.select(table).where(where)).first()
+        return None if row is None else make(row)
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    return {f: getattr(obj, f) for f in obj.__dataclass_fields__}
+
+
+def _org(row: sa.Row[Any]) -> Organization:
+    return Organization(row.id, row.name, row.created_at, row.disabled)
+
+
+def _workspace(row: sa.Row[Any]) -> Workspace:
+    return Workspace(row.id, row.org_id, row.name, row.is_default, row.created_at)
+
+
+def _agent_query() -> sa.Select[Any]:
+    a, v = t.agents, t.agent_versions
+    newer = v.alias("newer")
+    latest = (
+        sa.select(sa.func.max(newer.c.version))
+        .where(newer.c.agent_id == a.c.id)
+        .correlate(a)
+        .scalar_subquery()
+    )
+    return sa.select(a, v.c.version, v.c.prompt_template, v.c.variables).select_from(
+        a.join(v, sa.and_(v.c.agent_id == a.c.id, v.c.version == latest))
+    )
+
+
+def _agent(row: sa.Row[Any]) -> Agent:
+    return Agent(
+        id=row.id,
+        org_id=row.org_id,
+        name=row.name,
+        type=AgentType(row.type),
+        created_at=row.created_at,
+        version=row.version,
+        prompt_template=row.prompt_template,
+        variables=tuple(row.variables),
+        active=row.active,
+        recordable=row.recordable,
+        archived=row.archived,
+    )
+
+
+def _campaign(row: sa.Row[Any]) -> Campaign:
+    return Campaign(
+        config=config_from_json(row.id, row.status, row.config, row.starts_at, row.ends_at),
+        org_id=row.org_id,
+        workspace_id=row.workspace_id,
+        name=row.name,
+        agent_id=row.agent_id,
+        dialect=Dialect(row.dialect),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        description=row.description,
+        agent_version=row.agent_version,
+        extra=row.extra,
+        created_by=row.created_by,
+        updated_by=row.updated_by,
+    )
+
+
+def _counters(row: sa.Row[Any]) -> PacingCounters:
+    return PacingCounters(
+        in_flight=row.in_flight,
+        next_slot_at=row.next_slot_at,
+        day=row.day,
+        dialed_today=row.dialed_today,
+    )
+
+
+def _contact(row: sa.Row[Any]) -> Contact:
+    return Contact(
+        id=row.id,
+        campaign_id=row.campaign_id,
+        phone=row.phone,
+        state=ContactState(row.state),
+        next_due_at=row.next_due_at,
+        attempts=row.attempts,
+        context=row.context,
+        reason=row.reason,
+        user_identifier=row.user_identifier,
+        cohort_id=row.cohort_id,
+        zone=row.timezone,
+    )
+
+
+def _attempt_row(org_id: str, contact: Contact, a: Attempt) -> dict[str, Any]:
+    return {
+        "id": a.id,
+        "contact_id": a.contact_id,
+        "campaign_id": a.campaign_id,
+        "org_id": org_id,
+        "phone": contact.phone,
+        "number": a.number,
+        "state": "dialing",
+        "outcome": a.outcome.value,
+        "due_at": a.due_at,
+        "dialed_at": a.dialed_at,
+        "qualifiers": [],
+        "connection_id": a.connection_id,
+        "caller_number": a.caller_number,
+        "variables": {},
+        "dropped_variables": [],
+        "created_at": a.dialed_at or a.due_at,
+    }
+
+
+def _dialed_at(dials: Sequence[tuple[Contact, Attempt]]) -> datetime:
+    return max((a.dialed_at or a.due_at) for _, a in dials)
+
+
+def _attempt(row: sa.Row[Any]) -> Attempt:
+    return Attempt(
+        id=row.id,
+        contact_id=row.contact_id,
+        campaign_id=row.campaign_id,
+        number=row.number,
+        due_at=row.due_at,
+        dialed_at=row.dialed_at,
+        answered_at=row.answered_at,
+        ended_at=row.ended_at,
+        outcome=Outcome(row.outcome),
+        duration=None if row.duration_s is None else timedelta(seconds=row.duration_s),
+        qualifiers=frozenset(row.qualifiers),
+        retry_rule=row.retry_rule,
+        connection_id=row.connection_id,
+        caller_number=row.caller_number,
+        gateway_call_id=row.gateway_call_id,
+        failure_reason=row.failure_reason,
+    )

@@ -1,0 +1,230 @@
+"""Table definitions. No behaviour here: the store maps rows to core values."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from ringcast.db.types import JSON, UTCDateTime
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+ID = sa.String(36)
+
+
+def _created() -> sa.Column[object]:
+    return sa.Column("created_at", UTCDateTime(), nullable=False)
+
+
+organizations = sa.Table(
+    "organizations",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
+    _created(),
+)
+
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("is_default", sa.Boolean, nullable=False, server_default=sa.false()),
+    _created(),
+    sa.UniqueConstraint("org_id", "name"),
+)
+
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("workspace_id", ID, sa.ForeignKey("workspaces.id"), nullable=False),
+    #: the visible part of the key, shown in listings and logs
+    sa.Column("prefix", sa.String(32), nullable=False, unique=True),
+    #: SHA-256 of the whole key; the key itself is never stored
+    sa.Column("key_hash", sa.String(64), nullable=False),
+    _created(),
+    sa.Column("revoked_at", UTCDateTime(), nullable=True),
+)
+
+agents = sa.Table(
+    "agents",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, sa.ForeignKey("organizations.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("recordable", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("archived", sa.Boolean, nullable=False, server_default=sa.false()),
+    _created(),
+)
+
+agent_versions = sa.Table(
+    "agent_versions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("agent_id", ID, sa.ForeignKey("agents.id"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("prompt_template", sa.Text, nullable=False),
+    #: the prompt's {{ placeholders }}, in order of first appearance
+    sa.Column("variables", JSON, nullable=False),
+    _created(),
+    sa.UniqueConstraint("agent_id", "version"),
+)
+
+connections = sa.Table(
+    "connections",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, sa.ForeignKey("organizations.id"), nullable=False, index=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("gateway_kind", sa.String(32), nullable=False),
+    sa.Column("settings", JSON, nullable=False),
+    sa.Column("caller_numbers", JSON, nullable=False),
+    sa.Column("max_attempts_per_second", sa.Float, nullable=True),
+    sa.Column("max_concurrent", sa.Integer, nullable=True),
+    _created(),
+)
+
+campaigns = sa.Table(
+    "campaigns",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("workspace_id", ID, sa.ForeignKey("workspaces.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("description", sa.String(500), nullable=True),
+    sa.Column("agent_id", ID, sa.ForeignKey("agents.id"), nullable=False),
+    sa.Column("agent_version", sa.Integer, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),
+    #: which API created it: volubile, sarvam or native (each reads it back its own way)
+    sa.Column("dialect", sa.String(16), nullable=False),
+    #: the core configuration (schedule, pacing, retry), see db.codec
+    sa.Column("config", JSON, nullable=False),
+    #: the vendor fields the core does not model, echoed back by that vendor's surface
+    sa.Column("extra", JSON, nullable=False),
+    sa.Column("timezone", sa.String(64), nullable=False),
+    sa.Column("starts_at", UTCDateTime(), nullable=True),
+    sa.Column("ends_at", UTCDateTime(), nullable=True),
+    sa.Column("created_by", sa.String(64), nullable=True),
+    sa.Column("updated_by", sa.String(64), nullable=True),
+    _created(),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    #: when a dispatcher should next plan this campaign (None: only on an event)
+    sa.Column("next_wake_at", UTCDateTime(), nullable=True),
+    # pacing counters, kept in the row so that every worker shares them
+    sa.Column("next_slot_at", UTCDateTime(), nullable=True),
+    sa.Column("day", sa.Date, nullable=True),
+    sa.Column("dialed_today", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("in_flight", sa.Integer, nullable=False, server_default="0"),
+    sa.Index(None, "workspace_id", "created_at"),
+    sa.Index(None, "status", "next_wake_at"),
+)
+
+contacts = sa.Table(
+    "contacts",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("campaign_id", ID, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("org_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("phone", sa.String(20), nullable=False),
+    sa.Column("user_identifier", sa.String(200), nullable=True),
+    sa.Column("cohort_id", ID, nullable=True),
+    sa.Column("context", JSON, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("next_due_at", UTCDateTime(), nullable=True),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("reason", sa.String(64), nullable=True),
+    sa.Column("timezone", sa.String(64), nullable=True),
+    _created(),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # "Which contacts of this campaign are due now" walks this index from its start and
+    # stops at the first contact not yet due: the cost follows the due contacts, not the
+    # table. Only waiting contacts are in it.
+    sa.Index(
+        "ix_contacts_due",
+        "campaign_id",
+        "next_due_at",
+        "id",
+        postgresql_where=sa.text("state = 'waiting'"),
+        sqlite_where=sa.text("state = 'waiting'"),
+    ),
+    sa.Index(None, "campaign_id", "state"),
+    sa.Index(None, "org_id", "phone"),
+)
+
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("contact_id", ID, sa.ForeignKey("contacts.id"), nullable=False),
+    sa.Column("campaign_id", ID, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("org_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("phone", sa.String(20), nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    #: dialing while the call is live, ended once its outcome is recorded
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("outcome", sa.String(24), nullable=False),
+    sa.Column("due_at", UTCDateTime(), nullable=False),
+    sa.Column("dialed_at", UTCDateTime(), nullable=True),
+    sa.Column("answered_at", UTCDateTime(), nullable=True),
+    sa.Column("ended_at", UTCDateTime(), nullable=True),
+    sa.Column("duration_s", sa.Float, nullable=True),
+    sa.Column("qualifiers", JSON, nullable=False),
+    sa.Column("retry_rule", sa.String(48), nullable=True),
+    sa.Column("connection_id", ID, nullable=True),
+    sa.Column("caller_number", sa.String(20), nullable=True),
+    sa.Column("gateway_call_id", sa.String(128), nullable=True),
+    sa.Column("failure_reason", sa.Text, nullable=True),
+    sa.Column("variables", JSON, nullable=False),
+    sa.Column("dropped_variables", JSON, nullable=False),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_expires_at", UTCDateTime(), nullable=True),
+    _created(),
+    # the attempt's identity is decided before it is dialled
+    sa.UniqueConstraint("contact_id", "number"),
+    sa.Index(None, "campaign_id", "dialed_at"),
+    sa.Index(None, "state", "lease_expires_at"),
+    # nobody is in two calls at once: one live attempt per number and organization
+    sa.Index(
+        "ux_attempts_live_phone",
+        "org_id",
+        "phone",
+        unique=True,
+        postgresql_where=sa.text("state = 'dialing'"),
+        sqlite_where=sa.text("state = 'dialing'"),
+    ),
+)
+
+webhook_outbox = sa.Table(
+    "webhook_outbox",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("org_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("campaign_id", ID, nullable=True),
+    #: what the payload is: sarvam_attempt, volubile_call, lifecycle
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("event_type", sa.String(64), nullable=False),
+    sa.Column("url", sa.Text, nullable=False),
+    sa.Column("payload", JSON, nullable=False),
+    #: pending until a 2xx, then delivered; failed once retries are spent
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("deliveries", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", UTCDateTime(), nullable=True),
+    sa.Column("last_status_code", sa.Integer, nullable=True),
+    sa.Column("last_error", sa.Text, nullable=True),
+    _created(),
+    sa.Column("delivered_at", UTCDateTime(), nullable=True),
+    sa.Index(None, "status", "next_attempt_at"),
+)

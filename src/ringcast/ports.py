@@ -1,0 +1,89 @@
+"""The seams the shell implements: where state lives and how calls are placed.
+
+``Store`` has two implementations behind the same contract tests: ``SqlStore``
+(SQLite or PostgreSQL) and ``MemoryStore`` (the forecast and unit tests).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from ringcast.core.model import Attempt, Contact, ContactState
+from ringcast.core.pacing import PacingCounters
+from ringcast.core.planner import CampaignSnapshot
+from ringcast.core.states import CampaignStatus
+from ringcast.records import Agent, ApiKey, Campaign, Organization, Workspace
+
+
+class Store(Protocol):
+    # --- accounts ---------------------------------------------------------------
+    def ensure_organization(self, org_id: str, name: str, now: datetime) -> Organization:
+        """The organization called ``name``, created with ``org_id`` if there is none."""
+        ...
+
+    def ensure_workspace(self, ws_id: str, org_id: str, name: str, now: datetime) -> Workspace:
+        """The workspace ``name`` of the organization; the first one is its default."""
+        ...
+
+    def get_organization(self, org_id: str) -> Organization | None: ...
+
+    def get_workspace(self, workspace_id: str) -> Workspace | None: ...
+
+    def default_workspace(self, org_id: str) -> Workspace | None: ...
+
+    def add_api_key(self, key: ApiKey) -> None: ...
+
+    def find_api_key(self, prefix: str) -> ApiKey | None: ...
+
+    def revoke_api_key(self, prefix: str, at: datetime) -> bool:
+        """Revoke the key; False if no such key exists."""
+        ...
+
+    def add_agent(self, agent: Agent) -> None: ...
+
+    def get_agent(self, agent_id: str) -> Agent | None: ...
+
+    def list_agents(self, org_id: str, offset: int, limit: int) -> tuple[list[Agent], int]: ...
+
+    # --- campaigns and contacts ---------------------------------------------------
+    def create_campaign(self, campaign: Campaign, contacts: Sequence[Contact]) -> None:
+        """Store the campaign and its first contacts, all or nothing."""
+        ...
+
+    def get_campaign(self, campaign_id: str) -> Campaign | None: ...
+
+    def set_campaign_status(
+        self, campaign_id: str, status: CampaignStatus, at: datetime, by: str | None = None
+    ) -> None: ...
+
+    def add_contacts(self, campaign_id: str, contacts: Sequence[Contact], now: datetime) -> None: ...
+
+    def get_contact(self, contact_id: str) -> Contact | None: ...
+
+    def count_contacts(self, campaign_id: str) -> dict[ContactState, int]: ...
+
+    # --- dispatch -------------------------------------------------------------------
+    def load_snapshot(
+        self, campaign_id: str, now: datetime, horizon: timedelta, limit: int
+    ) -> CampaignSnapshot | None:
+        """The campaign, its counters and up to ``limit`` waiting contacts due by then."""
+        ...
+
+    def record_dials(
+        self, campaign_id: str, dials: Sequence[tuple[Contact, Attempt]], counters: PacingCounters
+    ) -> None:
+        """Write the attempts (before anyone dials them) and the counters, all or nothing.
+
+        Raises ``Conflict`` if an attempt already exists or its number is already in a call.
+        """
+        ...
+
+    def record_attempt_end(self, contact: Contact, attempt: Attempt) -> None:
+        """Write an attempt's outcome and its contact's next state together."""
+        ...
+
+    def attempts_of(self, contact_id: str) -> list[Attempt]:
+        """The contact's attempts, oldest first."""
+        ...

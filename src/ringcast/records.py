@@ -1,0 +1,114 @@
+"""Stored records around the core: accounts, agents, connections, campaigns.
+
+These are what the store returns and the API surfaces read. Scheduling values (the
+campaign's config, contacts, attempts) are the core's own types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from ringcast.core.model import CampaignConfig
+
+
+@dataclass(frozen=True)
+class Organization:
+    id: str
+    name: str
+    created_at: datetime
+    disabled: bool = False
+
+
+@dataclass(frozen=True)
+class Workspace:
+    id: str
+    org_id: str
+    name: str
+    is_default: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A stored API key: its visible prefix and the hash of the whole key, never the key."""
+
+    id: str
+    org_id: str
+    workspace_id: str
+    prefix: str
+    key_hash: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+
+class AgentType(StrEnum):
+    INBOUND = "INBOUND"
+    OUTBOUND = "OUTBOUND"
+
+
+@dataclass(frozen=True)
+class Agent:
+    """An agent and its current version's prompt."""
+
+    id: str
+    org_id: str
+    name: str
+    type: AgentType
+    created_at: datetime
+    version: int = 1
+    prompt_template: str = ""
+    variables: tuple[str, ...] = ()  #: the prompt's {{ placeholders }}
+    active: bool = True
+    recordable: bool = False
+    archived: bool = False
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A telephone connection: which gateway, its caller numbers, its own limits."""
+
+    id: str
+    org_id: str
+    name: str
+    gateway_kind: str
+    created_at: datetime
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    caller_numbers: tuple[str, ...] = ()
+    max_attempts_per_second: float | None = None
+    max_concurrent: int | None = None
+
+
+class Dialect(StrEnum):
+    """Which API created a campaign; each reads campaigns back in its own words."""
+
+    VOLUBILE = "volubile"
+    SARVAM = "sarvam"
+    NATIVE = "native"
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A stored campaign: the core config plus what people and vendors call it."""
+
+    config: CampaignConfig
+    org_id: str
+    workspace_id: str
+    name: str
+    agent_id: str
+    dialect: Dialect
+    created_at: datetime
+    updated_at: datetime
+    description: str | None = None
+    agent_version: int | None = None
+    #: vendor fields the core does not model, echoed back by that vendor's surface
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    created_by: str | None = None
+    updated_by: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.config.id

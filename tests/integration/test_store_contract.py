@@ -1,0 +1,148 @@
+"""The store contract: the SQL store (SQLite, PostgreSQL) and the memory store agree."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from ringcast.core.contacts import finish_attempt, start_attempt
+from ringcast.core.errors import Conflict
+from ringcast.core.model import ContactState
+from ringcast.core.outcomes import Outcome
+from ringcast.core.pacing import PacingCounters
+from ringcast.core.states import CampaignStatus
+from ringcast.records import ApiKey
+
+from .factories import T0, campaign, contacts, new_id, seed_account
+
+SEC = timedelta(seconds=1)
+
+
+def test_accounts_are_created_once(store) -> None:
+    """ensure_* returns the existing organization and workspace; the first workspace is default."""
+    org = store.ensure_organization(new_id(), "acme", T0)
+    assert store.ensure_organization(new_id(), "acme", T0) == org
+    ws = store.ensure_workspace(new_id(), org.id, "main", T0)
+    other = store.ensure_workspace(new_id(), org.id, "second", T0)
+    assert ws.is_default and not other.is_default
+    assert store.ensure_workspace(new_id(), org.id, "main", T0) == ws
+    assert store.default_workspace(org.id) == ws
+    assert store.get_workspace(other.id) == other
+
+
+def test_api_keys_are_found_by_prefix_and_revoked(store) -> None:
+    """A key is found by its prefix, keeps only its hash, and can be revoked."""
+    org_id, ws_id, _ = seed_account(store)
+    key = ApiKey(new_id(), org_id, ws_id, "rc_abc123", "f" * 64, T0)
+    store.add_api_key(key)
+    assert store.find_api_key("rc_abc123") == key
+    assert store.revoke_api_key("rc_abc123", T0 + SEC)
+    assert store.find_api_key("rc_abc123").revoked_at == T0 + SEC
+    assert not store.revoke_api_key("rc_nope", T0)
+    with pytest.raises(Conflict):
+        store.add_api_key(replace(key, id=new_id()))
+
+
+def test_agents_round_trip_and_page(store) -> None:
+    """Agents come back as stored, with their prompt variables, paged in creation order."""
+    org_id, _, agent_id = seed_account(store)
+    agent = store.get_agent(agent_id)
+    assert agent.variables == ("name",) and agent.prompt_template == "Hello {{ name }}"
+    page, total = store.list_agents(org_id, 0, 10)
+    assert total == 1 and page == [agent]
+    assert store.list_agents(org_id, 1, 10) == ([], 1)
+
+
+def test_campaign_round_trip(store) -> None:
+    """A stored campaign reads back equal, config and all."""
+    org_id, ws_id, agent_id = seed_account(store)
+    c = campaign(org_id, ws_id, agent_id)
+    store.create_campaign(c, contacts(c.id, 3))
+    assert store.get_campaign(c.id) == c
+    assert store.count_contacts(c.id) == {ContactState.WAITING: 3}
+    store.set_campaign_status(c.id, CampaignStatus.PAUSED, T0 + SEC, by="rc_key1")
+    got = store.get_campaign(c.id)
+    assert got.config.status is CampaignStatus.PAUSED and got.updated_by == "rc_key1"
+
+
+def test_campaign_creation_is_all_or_nothing(store) -> None:
+    """A campaign whose contacts cannot be stored is not stored either."""
+    org_id, ws_id, agent_id = seed_account(store)
+    c = campaign(org_id, ws_id, agent_id)
+    people = contacts(c.id, 2)
+    people[1] = replace(people[1], id=people[0].id)  # duplicate key
+    with pytest.raises(Conflict):
+        store.create_campaign(c, people)
+    assert store.get_campaign(c.id) is None
+
+
+def test_snapshot_returns_due_contacts_in_order(store) -> None:
+    """Only waiting contacts due by now + horizon come back, earliest first, up to the limit."""
+    org_id, ws_id, agent_id = seed_account(store)
+    c = campaign(org_id, ws_id, agent_id)
+    early = contacts(c.id, 3, due_at=T0 - timedelta(minutes=5))
+    now_ = contacts(c.id, 2, due_at=T0)
+    later = contacts(c.id, 2, due_at=T0 + timedelta(hours=1))
+    store.create_campaign(c, [*later, *now_, *early])
+    snap = store.load_snapshot(c.id, T0, SEC, limit=4)
+    assert [k.id for k in snap.due] == sorted(k.id for k in early) + sorted(k.id for k in now_)[:1]
+    assert snap.next_due_at == T0  # the fifth due contact
+    snap = store.load_snapshot(c.id, T0, SEC, limit=10)
+    assert len(snap.due) == 5 and snap.next_due_at == T0 + timedelta(hours=1)
+    assert store.load_snapshot("missing", T0, SEC, 10) is None
+
+
+def test_dial_then_outcome_then_retry(store) -> None:
+    """An attempt is recorded before dialling; its end reschedules the contact."""
+    org_id, ws_id, agent_id = seed_account(store)
+    c = campaign(org_id, ws_id, agent_id)
+    (person,) = contacts(c.id, 1, due_at=T0)
+    store.create_campaign(c, [person])
+    dialing, attempt = start_attempt(person, new_id(), T0, T0)
+    store.record_dials(c.id, [(dialing, attempt)], PacingCounters(in_flight=1, next_slot_at=T0 + SEC))
+    assert store.get_contact(person.id).state is ContactState.DIALING
+    assert store.attempts_of(person.id) == [attempt]
+    assert store.load_snapshot(c.id, T0, SEC, 10).counters.in_flight == 1
+
+    ended = replace(attempt, outcome=Outcome.NO_ANSWER, ended_at=T0 + 30 * SEC,
+                    duration=timedelta(seconds=0), qualifiers=frozenset({"x"}))
+    waiting, ended = finish_attempt(c.config, dialing, [], ended)
+    store.record_attempt_end(waiting, ended)
+    assert store.get_contact(person.id) == waiting
+    assert store.attempts_of(person.id) == [ended]
+    assert store.load_snapshot(c.id, T0, SEC, 10).counters.in_flight == 0
+
+
+def test_an_attempt_cannot_be_recorded_twice(store) -> None:
+    """The same (contact, number) twice is refused, and the first record is untouched."""
+    org_id, ws_id, agent_id = seed_account(store)
+    c = campaign(org_id, ws_id, agent_id)
+    (person,) = contacts(c.id, 1)
+    store.create_campaign(c, [person])
+    dialing, attempt = start_attempt(person, new_id(), T0, T0)
+    store.record_dials(c.id, [(dialing, attempt)], PacingCounters(in_flight=1))
+    with pytest.raises(Conflict):
+        store.record_dials(c.id, [(dialing, replace(attempt, id=new_id()))], PacingCounters(in_flight=2))
+    assert store.attempts_of(person.id) == [attempt]
+
+
+def test_a_number_is_never_in_two_calls_at_once(store) -> None:
+    """Two contacts with the same phone in one organization cannot both be dialling."""
+    org_id, ws_id, agent_id = seed_account(store)
+    c = campaign(org_id, ws_id, agent_id)
+    a, b = contacts(c.id, 2)
+    b = replace(b, phone=a.phone)
+    store.create_campaign(c, [a, b])
+    da, attempt_a = start_attempt(a, new_id(), T0, T0)
+    store.record_dials(c.id, [(da, attempt_a)], PacingCounters(in_flight=1))
+    db, attempt_b = start_attempt(b, new_id(), T0, T0)
+    with pytest.raises(Conflict):
+        store.record_dials(c.id, [(db, attempt_b)], PacingCounters(in_flight=2))
+    assert store.get_contact(b.id).state is ContactState.WAITING
+    # once the first call ends, the number is free again
+    ended = replace(attempt_a, outcome=Outcome.COMPLETED, ended_at=T0 + SEC)
+    store.record_attempt_end(*finish_attempt(c.config, da, [], ended))
+    store.record_dials(c.id, [(db, attempt_b)], PacingCounters(in_flight=1))
+    assert store.get_contact(b.id).state is ContactState.DIALING

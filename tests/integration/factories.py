@@ -25,8 +25,15 @@ def seed_account(store: Any, now: datetime = T0) -> tuple[str, str, str]:
     """An organization, its default workspace and an outbound agent: their ids."""
     org = store.ensure_organization(new_id(), f"org-{uuid.uuid4().hex[:6]}", now)
     ws = store.ensure_workspace(new_id(), org.id, "default", now)
-    agent = Agent(new_id(), org.id, "Reminder", AgentType.OUTBOUND, now,
-                  prompt_template="Hello {{ name }}", variables=("name",))
+    agent = Agent(
+        new_id(),
+        org.id,
+        "Reminder",
+        AgentType.OUTBOUND,
+        now,
+        prompt_template="Hello {{ name }}",
+        variables=("name",),
+    )
     store.add_agent(agent)
     return org.id, ws.id, agent.id
 
@@ -35,21 +42,42 @@ def campaign(org_id: str, ws_id: str, agent_id: str, **over: Any) -> Campaign:
     config = CampaignConfig(
         id=over.pop("id", new_id()),
         status=over.pop("status", CampaignStatus.SCHEDULED),
-        schedule=over.pop("schedule", Schedule(
-            WeeklyWindow("Europe/Paris", (Slot(time(10), time(13)), Slot(time(14), time(20))),
-                         days=frozenset(range(5))),
-            starts_at=T0, ends_at=T0 + timedelta(days=30),
-        )),
-        pacing=over.pop("pacing", PacingLimits(attempts_per_second=5, calls_per_day=100,
-                                               max_concurrent=10, day_zone="Europe/Paris")),
-        retry=over.pop("retry", RetryPolicy(
-            max_retries=2, intervals=(timedelta(hours=1),),
-            rules=(RetryRule("retry", frozenset({Outcome.NO_ANSWER, Outcome.BUSY})),),
-        )),
+        schedule=over.pop(
+            "schedule",
+            Schedule(
+                WeeklyWindow(
+                    "Europe/Paris",
+                    (Slot(time(10), time(13)), Slot(time(14), time(20))),
+                    days=frozenset(range(5)),
+                ),
+                starts_at=T0,
+                ends_at=T0 + timedelta(days=30),
+            ),
+        ),
+        pacing=over.pop(
+            "pacing",
+            PacingLimits(
+                attempts_per_second=5, calls_per_day=100, max_concurrent=10, day_zone="Europe/Paris"
+            ),
+        ),
+        retry=over.pop(
+            "retry",
+            RetryPolicy(
+                max_retries=2,
+                intervals=(timedelta(hours=1),),
+                rules=(RetryRule("retry", frozenset({Outcome.NO_ANSWER, Outcome.BUSY})),),
+            ),
+        ),
     )
     values: dict[str, Any] = {
-        "config": config, "org_id": org_id, "workspace_id": ws_id, "name": "Spring reminders",
-        "agent_id": agent_id, "dialect": Dialect.VOLUBILE, "created_at": T0, "updated_at": T0,
+        "config": config,
+        "org_id": org_id,
+        "workspace_id": ws_id,
+        "name": "Spring reminders",
+        "agent_id": agent_id,
+        "dialect": Dialect.VOLUBILE,
+        "created_at": T0,
+        "updated_at": T0,
         "extra": {"batchSize": 100},
     }
     values.update(over)
@@ -58,7 +86,13 @@ def campaign(org_id: str, ws_id: str, agent_id: str, **over: Any) -> Campaign:
 
 def contacts(campaign_id: str, n: int, due_at: datetime = T0, **over: Any) -> list[Contact]:
     return [
-        Contact(id=new_id(), campaign_id=campaign_id, phone=f"+3361{i:07d}", next_due_at=due_at,
-                context={"name": f"Person {i}"}, **over)
+        Contact(
+            id=new_id(),
+            campaign_id=campaign_id,
+            phone=f"+3361{i:07d}",
+            next_due_at=due_at,
+            context={"name": f"Person {i}"},
+            **over,
+        )
         for i in range(n)
     ]

@@ -25,14 +25,18 @@ def describe(engine: sa.Engine) -> dict[str, Any]:
                 c["name"]: (_generic(c["type"]), c["nullable"]) for c in insp.get_columns(table)
             },
             "pk": insp.get_pk_constraint(table)["constrained_columns"],
-            "fks": sorted((tuple(f["constrained_columns"]), f["referred_table"])
-                          for f in insp.get_foreign_keys(table)),
+            "fks": sorted(
+                (tuple(f["constrained_columns"]), f["referred_table"])
+                for f in insp.get_foreign_keys(table)
+            ),
             "unique": sorted(tuple(u["column_names"]) for u in insp.get_unique_constraints(table)),
             # PostgreSQL also lists the index behind each unique constraint; those are
             # compared as constraints above.
-            "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
-                              for i in insp.get_indexes(table)
-                              if "duplicates_constraint" not in i),
+            "indexes": sorted(
+                (i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                for i in insp.get_indexes(table)
+                if "duplicates_constraint" not in i
+            ),
         }
     return out
 
@@ -59,11 +63,14 @@ def test_migrations_match_the_table_definitions(engine: sa.Engine) -> None:
     """After upgrade, autogenerate finds nothing to change, on each backend."""
     with engine.connect() as conn:
         assert compare_metadata(MigrationContext.configure(conn), metadata) == []
-    assert is_current(engine) and head_revision() is not None
+    assert is_current(engine)
+    assert head_revision() is not None
 
 
 @pytest.mark.postgres
-def test_sqlite_and_postgres_schemas_are_the_same(sqlite_engine: sa.Engine, pg_engine: sa.Engine) -> None:
+def test_sqlite_and_postgres_schemas_are_the_same(
+    sqlite_engine: sa.Engine, pg_engine: sa.Engine
+) -> None:
     """Tables, columns, types, nullability, keys and indexes agree between the backends."""
     lite, pg = describe(sqlite_engine), describe(pg_engine)
     assert lite.keys() == pg.keys()

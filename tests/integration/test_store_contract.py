@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from ringcast.core.contacts import finish_attempt, start_attempt
-from ringcast.core.errors import Conflict
+from ringcast.core.errors import Conflict, NotFound
 from ringcast.core.model import ContactState
 from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingCounters
@@ -26,7 +26,8 @@ def test_accounts_are_created_once(store) -> None:
     assert store.ensure_organization(new_id(), "acme", T0) == org
     ws = store.ensure_workspace(new_id(), org.id, "main", T0)
     other = store.ensure_workspace(new_id(), org.id, "second", T0)
-    assert ws.is_default and not other.is_default
+    assert ws.is_default
+    assert not other.is_default
     assert store.ensure_workspace(new_id(), org.id, "main", T0) == ws
     assert store.default_workspace(org.id) == ws
     assert store.get_workspace(other.id) == other
@@ -49,9 +50,11 @@ def test_agents_round_trip_and_page(store) -> None:
     """Agents come back as stored, with their prompt variables, paged in creation order."""
     org_id, _, agent_id = seed_account(store)
     agent = store.get_agent(agent_id)
-    assert agent.variables == ("name",) and agent.prompt_template == "Hello {{ name }}"
+    assert agent.variables == ("name",)
+    assert agent.prompt_template == "Hello {{ name }}"
     page, total = store.list_agents(org_id, 0, 10)
-    assert total == 1 and page == [agent]
+    assert total == 1
+    assert page == [agent]
     assert store.list_agents(org_id, 1, 10) == ([], 1)
 
 
@@ -64,7 +67,8 @@ def test_campaign_round_trip(store) -> None:
     assert store.count_contacts(c.id) == {ContactState.WAITING: 3}
     store.set_campaign_status(c.id, CampaignStatus.PAUSED, T0 + SEC, by="rc_key1")
     got = store.get_campaign(c.id)
-    assert got.config.status is CampaignStatus.PAUSED and got.updated_by == "rc_key1"
+    assert got.config.status is CampaignStatus.PAUSED
+    assert got.updated_by == "rc_key1"
 
 
 def test_campaign_creation_is_all_or_nothing(store) -> None:
@@ -90,7 +94,8 @@ def test_snapshot_returns_due_contacts_in_order(store) -> None:
     assert [k.id for k in snap.due] == sorted(k.id for k in early) + sorted(k.id for k in now_)[:1]
     assert snap.next_due_at == T0  # the fifth due contact
     snap = store.load_snapshot(c.id, T0, SEC, limit=10)
-    assert len(snap.due) == 5 and snap.next_due_at == T0 + timedelta(hours=1)
+    assert len(snap.due) == 5
+    assert snap.next_due_at == T0 + timedelta(hours=1)
     assert store.load_snapshot("missing", T0, SEC, 10) is None
 
 
@@ -101,13 +106,20 @@ def test_dial_then_outcome_then_retry(store) -> None:
     (person,) = contacts(c.id, 1, due_at=T0)
     store.create_campaign(c, [person])
     dialing, attempt = start_attempt(person, new_id(), T0, T0)
-    store.record_dials(c.id, [(dialing, attempt)], PacingCounters(in_flight=1, next_slot_at=T0 + SEC))
+    store.record_dials(
+        c.id, [(dialing, attempt)], PacingCounters(in_flight=1, next_slot_at=T0 + SEC)
+    )
     assert store.get_contact(person.id).state is ContactState.DIALING
     assert store.attempts_of(person.id) == [attempt]
     assert store.load_snapshot(c.id, T0, SEC, 10).counters.in_flight == 1
 
-    ended = replace(attempt, outcome=Outcome.NO_ANSWER, ended_at=T0 + 30 * SEC,
-                    duration=timedelta(seconds=0), qualifiers=frozenset({"x"}))
+    ended = replace(
+        attempt,
+        outcome=Outcome.NO_ANSWER,
+        ended_at=T0 + 30 * SEC,
+        duration=timedelta(seconds=0),
+        qualifiers=frozenset({"x"}),
+    )
     waiting, ended = finish_attempt(c.config, dialing, [], ended)
     store.record_attempt_end(waiting, ended)
     assert store.get_contact(person.id) == waiting
@@ -124,7 +136,9 @@ def test_an_attempt_cannot_be_recorded_twice(store) -> None:
     dialing, attempt = start_attempt(person, new_id(), T0, T0)
     store.record_dials(c.id, [(dialing, attempt)], PacingCounters(in_flight=1))
     with pytest.raises(Conflict):
-        store.record_dials(c.id, [(dialing, replace(attempt, id=new_id()))], PacingCounters(in_flight=2))
+        store.record_dials(
+            c.id, [(dialing, replace(attempt, id=new_id()))], PacingCounters(in_flight=2)
+        )
     assert store.attempts_of(person.id) == [attempt]
 
 
@@ -146,3 +160,14 @@ def test_a_number_is_never_in_two_calls_at_once(store) -> None:
     store.record_attempt_end(*finish_attempt(c.config, da, [], ended))
     store.record_dials(c.id, [(db, attempt_b)], PacingCounters(in_flight=1))
     assert store.get_contact(b.id).state is ContactState.DIALING
+
+
+def test_contacts_are_added_to_a_running_campaign(store) -> None:
+    """Contacts added later join the queue; an unknown campaign is refused."""
+    org_id, ws_id, agent_id = seed_account(store)
+    c = campaign(org_id, ws_id, agent_id)
+    store.create_campaign(c, contacts(c.id, 1))
+    store.add_contacts(c.id, contacts(c.id, 2), T0)
+    assert store.count_contacts(c.id) == {ContactState.WAITING: 3}
+    with pytest.raises(NotFound):
+        store.add_contacts("nope", contacts("nope", 1), T0)

@@ -41,7 +41,9 @@ def _check(contact: Contact, event: str, to: ContactState) -> None:
         raise IllegalContactMove(f"contact {contact.id}: {event} from {contact.state} to {to}")
 
 
-def start_attempt(contact: Contact, attempt_id: str, due_at: datetime, dialed_at: datetime) -> tuple[Contact, Attempt]:
+def start_attempt(
+    contact: Contact, attempt_id: str, due_at: datetime, dialed_at: datetime
+) -> tuple[Contact, Attempt]:
     """The contact is being dialled: it leaves the queue and its attempt is recorded."""
     _check(contact, "dial", C.DIALING)
     attempt = Attempt(
@@ -78,9 +80,7 @@ def finish_attempt(
     window = campaign.schedule.window
     if contact.window is not None:
         window = intersect(window, contact.window)
-    decision = decide(
-        campaign.retry, [a.as_result() for a in history], ended.as_result(), window
-    )
+    decision = decide(campaign.retry, [a.as_result() for a in history], ended.as_result(), window)
     if isinstance(decision, Retry):
         _check(contact, "attempt_ended", C.WAITING)
         return (

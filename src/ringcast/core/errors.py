@@ -1,10 +1,10 @@
 """Domain errors. The API surfaces turn them into their own error shapes.
 
-    RingcastError
-    ├── InvalidTransition     an action the campaign's status does not allow
-    ├── ValidationFailed      one or more fields broke a domain rule (carries FieldError list)
-    ├── NotFound              an id that does not exist, or that the caller may not see
-    └── Conflict              the request is valid but clashes with the current state
+RingcastError
+├── InvalidTransition     an action the campaign's status does not allow
+├── ValidationFailed      one or more fields broke a domain rule (carries FieldError list)
+├── NotFound              an id that does not exist, or that the caller may not see
+└── Conflict              the request is valid but clashes with the current state
 """
 
 from __future__ import annotations

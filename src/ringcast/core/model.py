@@ -16,7 +16,7 @@ from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingLimits
 from ringcast.core.retry import AttemptResult, RetryPolicy
 from ringcast.core.states import CampaignStatus
-from ringcast.core.windows import Span, Window, WeeklyWindow, intersect
+from ringcast.core.windows import Span, WeeklyWindow, Window, intersect
 
 
 class ContactState(StrEnum):

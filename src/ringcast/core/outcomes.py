@@ -47,7 +47,7 @@ class Outcome(StrEnum):
 
 CONNECTED = frozenset({Outcome.COMPLETED, Outcome.PARTIAL, Outcome.TRANSFERRED, Outcome.DROPPED})
 
-O = Outcome
+O = Outcome  # noqa: E741 - a one-letter alias keeps the tables below readable
 
 #: Outcome -> Volubile call status. Volubile has no BUSY; a busy line reads NO_ANSWER,
 #: which is what a Volubile client retrying on NO_ANSWER expects to be retried.

@@ -80,9 +80,7 @@ class Plan:
         return tuple(d for d in self.decisions if isinstance(d, PlaceCall))
 
 
-def plan(
-    snapshot: CampaignSnapshot, now: datetime, horizon: timedelta = DEFAULT_HORIZON
-) -> Plan:
+def plan(snapshot: CampaignSnapshot, now: datetime, horizon: timedelta = DEFAULT_HORIZON) -> Plan:
     """Decide what to do for one campaign at ``now``.
 
     Args:
@@ -102,7 +100,7 @@ def plan(
         campaign.status, window_open=window.is_open(now), past_end=schedule.past_end(now)
     )
     if status != campaign.status:
-        decisions.append(ChangeStatus(status, _reason(campaign.status, status)))
+        decisions.append(ChangeStatus(status, _reason(status)))
     if status is not CampaignStatus.ACTIVE:
         return Plan(tuple(decisions), _wake_when_idle(status, snapshot, now))
 
@@ -131,7 +129,9 @@ def plan(
     return Plan(tuple(decisions), _earliest(wakes, now))
 
 
-def _wake_when_idle(status: CampaignStatus, snapshot: CampaignSnapshot, now: datetime) -> datetime | None:
+def _wake_when_idle(
+    status: CampaignStatus, snapshot: CampaignSnapshot, now: datetime
+) -> datetime | None:
     if status.is_terminal:
         return None
     # Paused campaigns still end by themselves at their end time.
@@ -145,7 +145,7 @@ def _earliest(moments: Sequence[datetime | None], now: datetime) -> datetime | N
     return min(future) if future else None
 
 
-def _reason(old: CampaignStatus, new: CampaignStatus) -> str:
+def _reason(new: CampaignStatus) -> str:
     if new is CampaignStatus.ENDED:
         return "end_time_passed"
     return "window_opened" if new is CampaignStatus.ACTIVE else "window_closed"

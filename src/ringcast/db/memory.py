@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from ringcast.core.errors import Conflict
+from ringcast.core.errors import Conflict, NotFound
 from ringcast.core.model import Attempt, Contact, ContactState
 from ringcast.core.pacing import PacingCounters
 from ringcast.core.planner import CampaignSnapshot
@@ -60,7 +60,9 @@ class MemoryStore:
         return self.workspaces.get(workspace_id)
 
     def default_workspace(self, org_id: str) -> Workspace | None:
-        return next((w for w in self.workspaces.values() if w.org_id == org_id and w.is_default), None)
+        return next(
+            (w for w in self.workspaces.values() if w.org_id == org_id and w.is_default), None
+        )
 
     def add_api_key(self, key: ApiKey) -> None:
         if key.prefix in self.api_keys:
@@ -87,7 +89,10 @@ class MemoryStore:
         return self.agents.get(agent_id)
 
     def list_agents(self, org_id: str, offset: int, limit: int) -> tuple[list[Agent], int]:
-        mine = sorted((a for a in self.agents.values() if a.org_id == org_id), key=lambda a: (a.created_at, a.id))
+        mine = sorted(
+            (a for a in self.agents.values() if a.org_id == org_id),
+            key=lambda a: (a.created_at, a.id),
+        )
         return mine[offset : offset + limit], len(mine)
 
     # --- campaigns and contacts ---------------------------------------------------
@@ -111,6 +116,9 @@ class MemoryStore:
         )
 
     def add_contacts(self, campaign_id: str, contacts: Sequence[Contact], now: datetime) -> None:
+        if campaign_id not in self.campaigns:
+            raise NotFound("campaign", campaign_id)
+        del now  # the SQL store stamps rows with it; values here carry their own times
         self._check_new_contacts(contacts)
         self._insert_contacts(contacts)
 
@@ -136,7 +144,9 @@ class MemoryStore:
         return self.contacts.get(contact_id)
 
     def count_contacts(self, campaign_id: str) -> dict[ContactState, int]:
-        return dict(Counter(k.state for k in self.contacts.values() if k.campaign_id == campaign_id))
+        return dict(
+            Counter(k.state for k in self.contacts.values() if k.campaign_id == campaign_id)
+        )
 
     # --- dispatch -------------------------------------------------------------------
     def load_snapshot(
@@ -148,7 +158,11 @@ class MemoryStore:
         queue = self._due[campaign_id]
         cutoff = bisect.bisect_right(queue, (now + horizon, "\uffff"))
         due = [self.contacts[cid] for _, cid in queue[: min(cutoff, limit)]]
-        next_due_at = queue[limit][0] if cutoff > limit else (queue[cutoff][0] if cutoff < len(queue) else None)
+        next_due_at = (
+            queue[limit][0]
+            if cutoff > limit
+            else (queue[cutoff][0] if cutoff < len(queue) else None)
+        )
         return CampaignSnapshot(campaign.config, self.counters[campaign_id], due, next_due_at)
 
     def record_dials(
@@ -180,4 +194,7 @@ class MemoryStore:
         self.counters[attempt.campaign_id] = replace(c, in_flight=max(c.in_flight - 1, 0))
 
     def attempts_of(self, contact_id: str) -> list[Attempt]:
-        return sorted((self.attempts[i] for i in self._attempts_by_contact[contact_id]), key=lambda a: a.number)
+        return sorted(
+            (self.attempts[i] for i in self._attempts_by_contact[contact_id]),
+            key=lambda a: a.number,
+        )

@@ -6,15 +6,15 @@ Each method is one short transaction. Rows become core values here and nowhere e
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from ringcast.core.errors import Conflict
+from ringcast.core.errors import Conflict, NotFound
 from ringcast.core.model import Attempt, Contact, ContactState
 from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingCounters
@@ -32,6 +32,8 @@ from ringcast.records import (
     Workspace,
 )
 
+_T = TypeVar("_T")
+
 
 class SqlStore:
     def __init__(self, engine: sa.Engine) -> None:
@@ -48,7 +50,9 @@ class SqlStore:
     # --- accounts ---------------------------------------------------------------
     def ensure_organization(self, org_id: str, name: str, now: datetime) -> Organization:
         with self._tx() as conn:
-            row = conn.execute(sa.select(t.organizations).where(t.organizations.c.name == name)).first()
+            row = conn.execute(
+                sa.select(t.organizations).where(t.organizations.c.name == name)
+            ).first()
             if row is None:
                 conn.execute(t.organizations.insert().values(id=org_id, name=name, created_at=now))
                 return Organization(org_id, name, now)
@@ -82,14 +86,16 @@ class SqlStore:
             conn.execute(t.api_keys.insert().values(**_fields(key)))
 
     def find_api_key(self, prefix: str) -> ApiKey | None:
-        return self._one(t.api_keys, t.api_keys.c.prefix == prefix, lambda r: ApiKey(**r._mapping))
+        return self._one(t.api_keys, t.api_keys.c.prefix == prefix, _api_key)
 
     def revoke_api_key(self, prefix: str, at: datetime) -> bool:
         k = t.api_keys
         with self._tx() as conn:
             exists = conn.execute(sa.select(k.c.id).where(k.c.prefix == prefix)).first()
             conn.execute(
-                k.update().where(k.c.prefix == prefix, k.c.revoked_at.is_(None)).values(revoked_at=at)
+                k.update()
+                .where(k.c.prefix == prefix, k.c.revoked_at.is_(None))
+                .values(revoked_at=at)
             )
             return exists is not None
 
@@ -126,10 +132,15 @@ class SqlStore:
     def list_agents(self, org_id: str, offset: int, limit: int) -> tuple[list[Agent], int]:
         a = t.agents
         with self.engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).where(a.c.org_id == org_id)).scalar_one()
+            total = conn.execute(
+                sa.select(sa.func.count()).where(a.c.org_id == org_id)
+            ).scalar_one()
             rows = conn.execute(
-                _agent_query().where(a.c.org_id == org_id).order_by(a.c.created_at, a.c.id)
-                .offset(offset).limit(limit)
+                _agent_query()
+                .where(a.c.org_id == org_id)
+                .order_by(a.c.created_at, a.c.id)
+                .offset(offset)
+                .limit(limit)
             ).all()
         return [_agent(r) for r in rows], total
 
@@ -178,7 +189,11 @@ class SqlStore:
     def add_contacts(self, campaign_id: str, contacts: Sequence[Contact], now: datetime) -> None:
         c = t.campaigns
         with self._tx() as conn:
-            org_id = conn.execute(sa.select(c.c.org_id).where(c.c.id == campaign_id)).scalar_one()
+            org_id = conn.execute(
+                sa.select(c.c.org_id).where(c.c.id == campaign_id)
+            ).scalar_one_or_none()
+            if org_id is None:
+                raise NotFound("campaign", campaign_id)
             self._insert_contacts(conn, org_id, contacts, now)
             conn.execute(c.update().where(c.c.id == campaign_id).values(next_wake_at=now))
 
@@ -217,7 +232,8 @@ class SqlStore:
         k = t.contacts
         with self.engine.connect() as conn:
             rows = conn.execute(
-                sa.select(k.c.state, sa.func.count()).where(k.c.campaign_id == campaign_id)
+                sa.select(k.c.state, sa.func.count())
+                .where(k.c.campaign_id == campaign_id)
                 .group_by(k.c.state)
             ).all()
         return {ContactState(state): n for state, n in rows}
@@ -228,11 +244,14 @@ class SqlStore:
     ) -> CampaignSnapshot | None:
         k = t.contacts
         with self.engine.connect() as conn:
-            row = conn.execute(sa.select(t.campaigns).where(t.campaigns.c.id == campaign_id)).first()
+            row = conn.execute(
+                sa.select(t.campaigns).where(t.campaigns.c.id == campaign_id)
+            ).first()
             if row is None:
                 return None
             rows = conn.execute(
-                sa.select(k).where(
+                sa.select(k)
+                .where(
                     k.c.campaign_id == campaign_id,
                     k.c.state == ContactState.WAITING.value,
                     k.c.next_due_at <= now + horizon,
@@ -259,13 +278,17 @@ class SqlStore:
         c, k = t.campaigns, t.contacts
         with self._tx() as conn:
             if dials:
-                org_id = conn.execute(sa.select(c.c.org_id).where(c.c.id == campaign_id)).scalar_one()
+                org_id = conn.execute(
+                    sa.select(c.c.org_id).where(c.c.id == campaign_id)
+                ).scalar_one()
                 conn.execute(
                     t.attempts.insert(), [_attempt_row(org_id, contact, a) for contact, a in dials]
                 )
                 for contact, _ in dials:
                     conn.execute(
-                        k.update().where(k.c.id == contact.id).values(
+                        k.update()
+                        .where(k.c.id == contact.id)
+                        .values(
                             state=contact.state.value,
                             next_due_at=contact.next_due_at,
                             attempts=contact.attempts,
@@ -273,7 +296,9 @@ class SqlStore:
                         )
                     )
             conn.execute(
-                c.update().where(c.c.id == campaign_id).values(
+                c.update()
+                .where(c.c.id == campaign_id)
+                .values(
                     next_slot_at=counters.next_slot_at,
                     day=counters.day,
                     dialed_today=counters.dialed_today,
@@ -285,12 +310,16 @@ class SqlStore:
         a, k, c = t.attempts, t.contacts, t.campaigns
         with self._tx() as conn:
             conn.execute(
-                a.update().where(a.c.id == attempt.id).values(
+                a.update()
+                .where(a.c.id == attempt.id)
+                .values(
                     state="ended",
                     outcome=attempt.outcome.value,
                     answered_at=attempt.answered_at,
                     ended_at=attempt.ended_at,
-                    duration_s=None if attempt.duration is None else attempt.duration.total_seconds(),
+                    duration_s=None
+                    if attempt.duration is None
+                    else attempt.duration.total_seconds(),
                     qualifiers=sorted(attempt.qualifiers),
                     retry_rule=attempt.retry_rule,
                     gateway_call_id=attempt.gateway_call_id,
@@ -298,7 +327,9 @@ class SqlStore:
                 )
             )
             conn.execute(
-                k.update().where(k.c.id == contact.id).values(
+                k.update()
+                .where(k.c.id == contact.id)
+                .values(
                     state=contact.state.value,
                     next_due_at=contact.next_due_at,
                     reason=contact.reason,
@@ -306,7 +337,9 @@ class SqlStore:
                 )
             )
             conn.execute(
-                c.update().where(c.c.id == attempt.campaign_id).values(
+                c.update()
+                .where(c.c.id == attempt.campaign_id)
+                .values(
                     in_flight=sa.func.max(c.c.in_flight - 1, 0)
                     if conn.dialect.name == "sqlite"
                     else sa.func.greatest(c.c.in_flight - 1, 0),
@@ -317,11 +350,13 @@ class SqlStore:
     def attempts_of(self, contact_id: str) -> list[Attempt]:
         a = t.attempts
         with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(a).where(a.c.contact_id == contact_id).order_by(a.c.number)).all()
+            rows = conn.execute(
+                sa.select(a).where(a.c.contact_id == contact_id).order_by(a.c.number)
+            ).all()
         return [_attempt(r) for r in rows]
 
     # --- helpers ----------------------------------------------------------------------
-    def _one(self, table: sa.Table, where: Any, make: Any) -> Any:
+    def _one(self, table: sa.Table, where: Any, make: Callable[[sa.Row[Any]], _T]) -> _T | None:
         with self.engine.connect() as conn:
             row = conn.execute(sa.select(table).where(where)).first()
         return None if row is None else make(row)
@@ -329,6 +364,10 @@ class SqlStore:
 
 def _fields(obj: Any) -> dict[str, Any]:
     return {f: getattr(obj, f) for f in obj.__dataclass_fields__}
+
+
+def _api_key(row: sa.Row[Any]) -> ApiKey:
+    return ApiKey(**row._mapping)
 
 
 def _org(row: sa.Row[Any]) -> Organization:

@@ -21,8 +21,11 @@ CAMPAIGN = CampaignConfig(
     CampaignStatus.ACTIVE,
     Schedule(WeeklyWindow("UTC", (Slot(time(9), time(17)),))),
     PacingLimits(),
-    RetryPolicy(max_retries=1, intervals=(timedelta(hours=2),),
-                rules=(RetryRule("retry", frozenset({Outcome.NO_ANSWER})),)),
+    RetryPolicy(
+        max_retries=1,
+        intervals=(timedelta(hours=2),),
+        rules=(RetryRule("retry", frozenset({Outcome.NO_ANSWER})),),
+    ),
 )
 
 
@@ -30,23 +33,28 @@ def test_no_answer_then_retry_then_exhausted() -> None:
     """A contact retried once and unanswered twice ends exhausted after two attempts."""
     contact = Contact("k", "c1", "+33612345678", next_due_at=T)
     contact, a0 = start_attempt(contact, "a0", T, T)
-    assert contact.state is ContactState.DIALING and a0.number == 0
+    assert contact.state is ContactState.DIALING
+    assert a0.number == 0
     ended0 = replace(a0, outcome=Outcome.NO_ANSWER, ended_at=T + timedelta(seconds=30))
     contact, a0 = finish_attempt(CAMPAIGN, contact, [], ended0)
-    assert contact.state is ContactState.WAITING and a0.retry_rule == "retry"
+    assert contact.state is ContactState.WAITING
+    assert a0.retry_rule == "retry"
     assert contact.next_due_at == T + timedelta(hours=2, seconds=30)
 
     contact, a1 = start_attempt(contact, "a1", contact.next_due_at, contact.next_due_at)
     assert a1.number == 1
     ended1 = replace(a1, outcome=Outcome.NO_ANSWER, ended_at=a1.dialed_at + timedelta(seconds=20))
     contact, _ = finish_attempt(CAMPAIGN, contact, [a0], ended1)
-    assert contact.state is ContactState.EXHAUSTED and contact.attempts == 2
+    assert contact.state is ContactState.EXHAUSTED
+    assert contact.attempts == 2
 
 
 def test_answered_is_reached() -> None:
     """A completed call makes the contact reached."""
     contact, a = start_attempt(Contact("k", "c1", "+33612345678"), "a", T, T)
-    contact, _ = finish_attempt(CAMPAIGN, contact, [], replace(a, outcome=Outcome.COMPLETED, ended_at=T))
+    contact, _ = finish_attempt(
+        CAMPAIGN, contact, [], replace(a, outcome=Outcome.COMPLETED, ended_at=T)
+    )
     assert contact.state is ContactState.REACHED
 
 

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ringcast.core.pacing import PacingCounters, PacingLimits, after_dials, dial_budget, next_local_midnight
+from ringcast.core.pacing import (
+    PacingCounters,
+    PacingLimits,
+    after_dials,
+    dial_budget,
+    next_local_midnight,
+)
 
 NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
 SEC = timedelta(seconds=1)
@@ -19,7 +26,8 @@ def test_rate_spaces_the_slots() -> None:
     b = dial_budget(PacingLimits(attempts_per_second=20), PacingCounters(), NOW, SEC, 100)
     assert len(b.slots) == 20
     assert b.slots[1] - b.slots[0] == timedelta(milliseconds=50)
-    assert b.limited_by == "rate" and b.retry_at == NOW + SEC
+    assert b.limited_by == "rate"
+    assert b.retry_at == NOW + SEC
 
 
 def test_fractional_rate_carries_over_between_ticks() -> None:
@@ -38,7 +46,8 @@ def test_concurrency_and_daily_caps() -> None:
     assert len(dial_budget(limits, PacingCounters(in_flight=1), NOW, SEC, 9).slots) == 2
     day = limits.local_day(NOW)
     b = dial_budget(limits, PacingCounters(day=day, dialed_today=9), NOW, SEC, 9)
-    assert len(b.slots) == 1 and b.limited_by == "daily"
+    assert len(b.slots) == 1
+    assert b.limited_by == "daily"
     assert b.retry_at == datetime(2026, 6, 1, 22, tzinfo=UTC)  # Paris midnight
 
 
@@ -81,5 +90,5 @@ def test_no_second_ever_holds_more_than_the_rate(aps: float, ticks: list[int], w
         counters = after_dials(limits, counters, slots)
         dialed.extend(slots)
     spacing = timedelta(seconds=1 / aps)
-    for a, b in zip(dialed, dialed[1:], strict=False):
+    for a, b in itertools.pairwise(dialed):
         assert b - a >= spacing - timedelta(microseconds=1)

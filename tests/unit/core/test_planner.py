@@ -48,7 +48,8 @@ def test_end_time_ends_even_a_paused_campaign() -> None:
     """Past its end time every live campaign ends; a paused one wakes for it."""
     ends = MON_9 + timedelta(hours=1)
     paused = plan(CampaignSnapshot(campaign(S.PAUSED, ends_at=ends), PacingCounters(), []), MON_9)
-    assert paused.decisions == () and paused.wake_at == ends
+    assert paused.decisions == ()
+    assert paused.wake_at == ends
     p = plan(CampaignSnapshot(campaign(S.PAUSED, ends_at=ends), PacingCounters(), []), ends)
     assert p.decisions == (ChangeStatus(S.ENDED, "end_time_passed"),)
     assert p.wake_at is None
@@ -71,7 +72,8 @@ def test_contacts_not_yet_due_are_not_dialled() -> None:
     """A contact due later sets the wake-up instead of being called."""
     later = MON_9 + timedelta(minutes=5)
     p = plan(CampaignSnapshot(campaign(), PacingCounters(), contacts(1, later)), MON_9)
-    assert p.calls == () and p.wake_at == later
+    assert p.calls == ()
+    assert p.wake_at == later
 
 
 def test_contact_outside_its_own_hours_is_deferred() -> None:
@@ -79,7 +81,9 @@ def test_contact_outside_its_own_hours_is_deferred() -> None:
     own = WeeklyWindow("UTC", (Slot(time(14), time(16)),))
     c = Contact("k", "c1", "+33612345678", next_due_at=MON_9, window=own)
     p = plan(CampaignSnapshot(campaign(), PacingCounters(), [c]), MON_9)
-    assert p.decisions == (Defer("k", datetime(2026, 6, 1, 14, tzinfo=UTC), "outside_contact_hours"),)
+    assert p.decisions == (
+        Defer("k", datetime(2026, 6, 1, 14, tzinfo=UTC), "outside_contact_hours"),
+    )
 
 
 def test_concurrency_cap() -> None:

@@ -42,7 +42,9 @@ def sarvam() -> RetryPolicy:
         intervals=(timedelta(minutes=10), timedelta(minutes=30)),
         rules=(
             RetryRule("short_duration_retry", shorter_than=timedelta(seconds=10)),
-            RetryRule("retry", SARVAM_RETRY_CONDITION["busy"] | SARVAM_RETRY_CONDITION["no_answer"]),
+            RetryRule(
+                "retry", SARVAM_RETRY_CONDITION["busy"] | SARVAM_RETRY_CONDITION["no_answer"]
+            ),
             RetryRule(
                 "provider_error_retry",
                 SARVAM_RETRY_CONDITION["provider_error"],
@@ -79,8 +81,11 @@ def test_volubile_qualifier_retries_a_completed_call() -> None:
 
 def test_sarvam_interval_list_repeats_its_last_value() -> None:
     """The n-th retry waits the n-th interval; beyond the list the last one repeats."""
-    p = RetryPolicy(max_retries=5, intervals=(timedelta(minutes=10), timedelta(minutes=30)),
-                    rules=(RetryRule("retry", frozenset({Outcome.BUSY})),))
+    p = RetryPolicy(
+        max_retries=5,
+        intervals=(timedelta(minutes=10), timedelta(minutes=30)),
+        rules=(RetryRule("retry", frozenset({Outcome.BUSY})),),
+    )
     waits = []
     history: list[AttemptResult] = []
     for _ in range(4):
@@ -103,7 +108,9 @@ def test_own_budget_does_not_spend_the_shared_one() -> None:
     """provider_error has its own budget of 1 and its own 6-minute interval."""
     p = sarvam()
     first = decide(p, [], result(Outcome.PROVIDER_ERROR), ALWAYS)
-    assert first == Retry(T0 + timedelta(minutes=6), "provider_error_retry", T0 + timedelta(minutes=6))
+    assert first == Retry(
+        T0 + timedelta(minutes=6), "provider_error_retry", T0 + timedelta(minutes=6)
+    )
     spent = [AttemptResult(Outcome.PROVIDER_ERROR, T0, retry_rule="provider_error_retry")]
     assert decide(p, spent, result(Outcome.PROVIDER_ERROR), ALWAYS) == Final(reached=False)
     assert isinstance(decide(p, spent, result(Outcome.BUSY), ALWAYS), Retry)
@@ -124,7 +131,8 @@ def test_empty_interval_list_uses_the_default() -> None:
     """retry_interval_minutes: [] falls back to the documented default wait."""
     p = RetryPolicy(max_retries=1, rules=(RetryRule("retry", frozenset({Outcome.BUSY})),))
     got = decide(p, [], result(Outcome.BUSY), ALWAYS)
-    assert isinstance(got, Retry) and got.due_at == T0 + DEFAULT_RETRY_INTERVAL
+    assert isinstance(got, Retry)
+    assert got.due_at == T0 + DEFAULT_RETRY_INTERVAL
 
 
 def test_retry_outside_window_moves_to_next_opening() -> None:
@@ -139,7 +147,9 @@ def test_retry_outside_window_moves_to_next_opening() -> None:
 
 @settings(max_examples=300)
 @given(
-    zone=st.sampled_from(["Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]),
+    zone=st.sampled_from(
+        ["Europe/Paris", "America/New_York", "Australia/Lord_Howe", "Asia/Kolkata"]
+    ),
     start_h=st.integers(0, 22),
     length_h=st.integers(1, 10),
     days=st.sets(st.integers(0, 6), min_size=1),
@@ -153,8 +163,11 @@ def test_retries_land_in_the_window_and_are_never_lost(
     """Whenever the policy retries, the due moment is open and no earlier than the delay."""
     end_h = min(start_h + length_h, 23)
     w = WeeklyWindow(zone, (Slot(time(start_h), time(end_h, 59)),), days=frozenset(days))
-    p = RetryPolicy(max_retries=1, intervals=(timedelta(minutes=delay_min),),
-                    rules=(RetryRule("retry", frozenset(Outcome) - {Outcome.COMPLETED}),))
+    p = RetryPolicy(
+        max_retries=1,
+        intervals=(timedelta(minutes=delay_min),),
+        rules=(RetryRule("retry", frozenset(Outcome) - {Outcome.COMPLETED}),),
+    )
     r = AttemptResult(outcome, datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=ended_min))
     got = decide(p, [], r, w)
     if outcome is Outcome.COMPLETED:

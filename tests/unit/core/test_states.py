@@ -36,7 +36,8 @@ def test_every_pair_follows_the_seed_table(status: CampaignStatus, action: Campa
             apply_action(status, action)
         assert err.value.status == status.value
         assert err.value.action == action.value
-        assert status.value in str(err.value) and action.value in str(err.value)
+        assert status.value in str(err.value)
+        assert action.value in str(err.value)
 
 
 def test_terminal_statuses_have_no_exit() -> None:

@@ -134,7 +134,9 @@ class TestTable:
     def test_span_and_intersection(self) -> None:
         """A span bounds a weekly window; the intersection opens when both do."""
         weekly = WeeklyWindow("UTC", (Slot(time(9), time(10)),))
-        span = Span(datetime(2026, 1, 2, 9, 30, tzinfo=UTC), datetime(2026, 1, 3, 9, 15, tzinfo=UTC))
+        span = Span(
+            datetime(2026, 1, 2, 9, 30, tzinfo=UTC), datetime(2026, 1, 3, 9, 15, tzinfo=UTC)
+        )
         w = intersect(weekly, span)
         start = datetime(2026, 1, 1, tzinfo=UTC)
         assert w.next_open(start) == datetime(2026, 1, 2, 9, 30, tzinfo=UTC)
@@ -154,7 +156,9 @@ def slots(draw) -> Slot:
     a = draw(hhmm)
     length = draw(st.integers(1, 24 * 60 - 1 - (a.hour * 60 + a.minute)))
     end_min = a.hour * 60 + a.minute + length
-    return Slot(a, time(end_min // 60, end_min % 60)) if end_min < 24 * 60 else Slot(a, time(23, 59))
+    return (
+        Slot(a, time(end_min // 60, end_min % 60)) if end_min < 24 * 60 else Slot(a, time(23, 59))
+    )
 
 
 @st.composite
@@ -226,7 +230,9 @@ def test_intersection_never_open_when_a_part_is_closed(a, b, minutes) -> None:
     got = both.next_open(t)
     if got is None:
         return
-    assert got >= t and a.is_open(got) and b.is_open(got)
+    assert got >= t
+    assert a.is_open(got)
+    assert b.is_open(got)
     oracle_days = 16
     expected = brute_next_open(both, t, days=oracle_days)
     if got < t + timedelta(days=oracle_days):
@@ -236,12 +242,17 @@ def test_intersection_never_open_when_a_part_is_closed(a, b, minutes) -> None:
 
 
 @settings(max_examples=100)
-@given(weekly_windows(zones=st.sampled_from(["UTC", "Asia/Kolkata", "Asia/Tokyo"])), st.integers(0, 10**6))
+@given(
+    weekly_windows(zones=st.sampled_from(["UTC", "Asia/Kolkata", "Asia/Tokyo"])),
+    st.integers(0, 10**6),
+)
 def test_zones_without_dst_have_constant_length_openings(w, minutes) -> None:
     """In a zone without DST every opening lasts exactly the slot's length or more."""
     t = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=minutes)
     opened = w.next_open(t)
-    assert opened is not None and w.is_open(opened)
+    assert opened is not None
+    assert w.is_open(opened)
     closed = w.next_close(opened)
-    assert closed is not None and not w.is_open(closed)
+    assert closed is not None
+    assert not w.is_open(closed)
     assert w.is_open(closed - timedelta(seconds=1))

@@ -1,0 +1,1 @@
+"""The HTTP server: one app, one surface per API dialect."""

@@ -1,0 +1,194 @@
+"""The ``ringcast`` command: serve, db, keys, agents."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from ringcast.clock import SystemClock
+from ringcast.config import Settings
+from ringcast.core.errors import RingcastError
+from ringcast.records import AgentType
+from ringcast.runtime import Runtime, SchemaOutOfDate, open_runtime
+from ringcast.services import accounts
+
+app = typer.Typer(
+    help="ringcast: outbound-call campaigns for AI voice agents.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+agents_app = typer.Typer(help="Agents.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(keys_app, name="keys")
+app.add_typer(agents_app, name="agents")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        _fail(f"invalid configuration: {exc.errors()[0]['msg']}")
+
+
+def _runtime() -> Runtime:
+    try:
+        return open_runtime(_settings())
+    except SchemaOutOfDate as exc:
+        _fail(str(exc))
+
+
+def _fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the configured database (RINGCAST_DATABASE_URL) to this version."""
+    from ringcast.db.engine import make_engine
+    from ringcast.db.migrate import current_revision, upgrade
+
+    settings = _settings()
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+        out.print(f"database at revision {current_revision(engine)}")
+    finally:
+        engine.dispose()
+
+
+@keys_app.command("create")
+def keys_create(
+    org: Annotated[str, typer.Option(help="Organization name (created if new).")],
+    workspace: Annotated[
+        str | None, typer.Option(help="Workspace name (default: the organization's default).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Create an API key. The key is printed once; only its hash is kept."""
+    runtime = _runtime()
+    try:
+        issued = accounts.issue_key(runtime.store, SystemClock(), org, workspace)
+    except RingcastError as exc:
+        _fail(str(exc))
+    finally:
+        runtime.close()
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "org_id": issued.organization.id,
+                    "workspace_id": issued.workspace.id,
+                    "api_key": issued.plaintext,
+                    "prefix": issued.key.prefix,
+                }
+            )
+        )
+        return
+    out.print(f"organization  {issued.organization.name}  [dim]{issued.organization.id}[/dim]")
+    out.print(f"workspace     {issued.workspace.name}  [dim]{issued.workspace.id}[/dim]")
+    out.print(f"api key       [bold]{issued.plaintext}[/bold]", highlight=False)
+    err.print("[yellow]Store this key now: it is not shown again.[/yellow]")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    prefix: Annotated[str, typer.Argument(help="The key's prefix, e.g. rc_3f9a2b7c.")],
+) -> None:
+    """Revoke an API key: requests that present it get 401 from now on."""
+    runtime = _runtime()
+    try:
+        if not runtime.store.revoke_api_key(prefix, SystemClock().now()):
+            _fail(f"no API key with prefix {prefix}")
+    finally:
+        runtime.close()
+    out.print(f"revoked {prefix}")
+
+
+@agents_app.command("create")
+def agents_create(
+    org: Annotated[str, typer.Option(help="Organization name (created if new).")],
+    name: Annotated[str, typer.Option(help="Agent name.")],
+    prompt_file: Annotated[
+        Path,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="The prompt template; its {{ placeholders }} are the agent's variables.",
+        ),
+    ],
+    agent_type: Annotated[
+        AgentType, typer.Option("--type", case_sensitive=False)
+    ] = AgentType.OUTBOUND,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Register an agent and print its id."""
+    runtime = _runtime()
+    try:
+        agent = accounts.register_agent(
+            runtime.store,
+            SystemClock(),
+            org,
+            name,
+            prompt_file.read_text(encoding="utf-8"),
+            agent_type,
+        )
+    except RingcastError as exc:
+        _fail(str(exc))
+    finally:
+        runtime.close()
+    if as_json:
+        typer.echo(json.dumps({"agent_id": agent.id}))
+        return
+    variables = ", ".join(agent.variables) or "-"
+    out.print(f"agent {agent.name}  [bold]{agent.id}[/bold]  variables: {variables}")
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default RINGCAST_HOST or 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default RINGCAST_PORT or 8000).")] = None,
+) -> None:
+    """Start the HTTP server. On the embedded SQLite default it sets its database up itself."""
+    import uvicorn
+
+    from ringcast import logs
+    from ringcast.api.app import create_app
+
+    settings = _settings()
+    logs.configure(settings.log_level)
+    runtime = _runtime()
+    web = create_app(runtime, SystemClock())
+    where = f"http://{host or settings.host}:{port or settings.port}"
+    err.print(f"ringcast on {where}  database: {_safe_url(settings.database_url)}")
+    try:
+        uvicorn.run(
+            web,
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level=settings.log_level,
+        )
+    finally:
+        runtime.close()
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,97 @@
+"""Organizations, workspaces, API keys and agents."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from ringcast.clock import Clock
+from ringcast.core.errors import ValidationFailed
+from ringcast.ports import Store
+from ringcast.records import Agent, AgentType, ApiKey, Organization, Workspace
+from ringcast.security import generate_key, key_prefix, matches
+
+DEFAULT_WORKSPACE = "default"
+_PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    organization: Organization
+    workspace: Workspace
+    key: ApiKey
+    plaintext: str  #: shown to the person once
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def ensure_account(
+    store: Store, clock: Clock, org: str, workspace: str | None
+) -> tuple[Organization, Workspace]:
+    """The organization and workspace by name, created if they do not exist yet."""
+    now = clock.now()
+    organization = store.ensure_organization(new_id(), _name("org", org), now)
+    ws = store.ensure_workspace(
+        new_id(), organization.id, _name("workspace", workspace or DEFAULT_WORKSPACE), now
+    )
+    return organization, ws
+
+
+def issue_key(store: Store, clock: Clock, org: str, workspace: str | None = None) -> IssuedKey:
+    """A new API key for the workspace (its organization's default one if none is named)."""
+    organization, ws = ensure_account(store, clock, org, workspace)
+    made = generate_key()
+    key = ApiKey(new_id(), organization.id, ws.id, made.prefix, made.key_hash, clock.now())
+    store.add_api_key(key)
+    return IssuedKey(organization, ws, key, made.plaintext)
+
+
+def authenticate(store: Store, presented: str) -> ApiKey | None:
+    """The live key ``presented`` stands for, or None (unknown, wrong, revoked, disabled org)."""
+    prefix = key_prefix(presented)
+    if prefix is None:
+        return None
+    key = store.find_api_key(prefix)
+    if key is None or key.revoked_at is not None or not matches(presented, key.key_hash):
+        return None
+    org = store.get_organization(key.org_id)
+    if org is None or org.disabled:
+        return None
+    return key
+
+
+def prompt_variables(prompt: str) -> tuple[str, ...]:
+    """The ``{{ placeholders }}`` of a prompt, in order of first appearance."""
+    return tuple(dict.fromkeys(_PLACEHOLDER.findall(prompt)))
+
+
+def register_agent(
+    store: Store,
+    clock: Clock,
+    org: str,
+    name: str,
+    prompt: str,
+    agent_type: AgentType = AgentType.OUTBOUND,
+) -> Agent:
+    organization, _ = ensure_account(store, clock, org, None)
+    agent = Agent(
+        id=new_id(),
+        org_id=organization.id,
+        name=_name("name", name),
+        type=agent_type,
+        created_at=clock.now(),
+        prompt_template=prompt,
+        variables=prompt_variables(prompt),
+    )
+    store.add_agent(agent)
+    return agent
+
+
+def _name(field: str, value: str) -> str:
+    cleaned = value.strip()
+    if not cleaned or len(cleaned) > 200:
+        raise ValidationFailed.single(field, value, "must be 1 to 200 characters")
+    return cleaned

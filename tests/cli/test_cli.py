@@ -1,0 +1,179 @@
+"""The ``ringcast`` command, run as a person runs it: a subprocess on a fresh database."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import sqlalchemy as sa
+
+RINGCAST = [sys.executable, "-m", "ringcast"]
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
+    return {**clean, "RINGCAST_DATABASE_URL": f"sqlite:///{tmp_path / 'rc.db'}"}
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*RINGCAST, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_keys_create_json_and_stored_hashed(env: dict[str, str], tmp_path: Path) -> None:
+    """keys create --json prints the ids and the key once; the database holds only a hash."""
+    done = run(env, "keys", "create", "--org", "acme", "--json")
+    assert done.returncode == 0, done.stderr
+    out = json.loads(done.stdout)
+    assert set(out) >= {"org_id", "workspace_id", "api_key"}
+    again = json.loads(run(env, "keys", "create", "--org", "acme", "--json").stdout)
+    assert again["org_id"] == out["org_id"] and again["workspace_id"] == out["workspace_id"]
+    assert again["api_key"] != out["api_key"]
+    other = json.loads(
+        run(env, "keys", "create", "--org", "acme", "--workspace", "sales", "--json").stdout
+    )
+    assert other["org_id"] == out["org_id"] and other["workspace_id"] != out["workspace_id"]
+
+    dump = (tmp_path / "rc.db").read_bytes() + b"".join(
+        p.read_bytes() for p in tmp_path.glob("rc.db-*")
+    )
+    assert out["api_key"].encode() not in dump
+    assert out["api_key"].split("_")[2].encode() not in dump
+
+
+def test_keys_revoke(env: dict[str, str]) -> None:
+    """A revoked key is marked revoked; an unknown prefix is an error."""
+    key = json.loads(run(env, "keys", "create", "--org", "acme", "--json").stdout)
+    done = run(env, "keys", "revoke", key["prefix"])
+    assert done.returncode == 0 and key["prefix"] in done.stdout
+    engine = sa.create_engine(env["RINGCAST_DATABASE_URL"])
+    with engine.connect() as conn:
+        revoked = conn.execute(
+            sa.text("select revoked_at from api_keys where prefix = :p"), {"p": key["prefix"]}
+        ).scalar()
+    engine.dispose()
+    assert revoked is not None
+    missing = run(env, "keys", "revoke", "rc_00000000")
+    assert missing.returncode == 1 and "no API key" in missing.stderr
+
+
+def test_agents_create_declares_prompt_variables(env: dict[str, str], tmp_path: Path) -> None:
+    """The prompt's {{ placeholders }} become the agent's variables."""
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("Hello {{ firstName }}, order {{orderNumber}}. Bye {{ firstName }}.")
+    done = run(
+        env,
+        "agents",
+        "create",
+        "--org",
+        "acme",
+        "--name",
+        "Reminder",
+        "--prompt-file",
+        str(prompt),
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    agent_id = json.loads(done.stdout)["agent_id"]
+    engine = sa.create_engine(env["RINGCAST_DATABASE_URL"])
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.text(
+                "select a.type, v.variables from agents a "
+                "join agent_versions v on v.agent_id = a.id where a.id = :i"
+            ),
+            {"i": agent_id},
+        ).one()
+    engine.dispose()
+    assert row.type == "OUTBOUND"
+    assert json.loads(row.variables) == ["firstName", "orderNumber"]
+    inbound = run(
+        env,
+        "agents",
+        "create",
+        "--org",
+        "acme",
+        "--name",
+        "Desk",
+        "--prompt-file",
+        str(prompt),
+        "--type",
+        "INBOUND",
+    )
+    assert inbound.returncode == 0 and re.search(r"[0-9a-f-]{36}", inbound.stdout)
+
+
+def test_agents_create_refuses_a_missing_prompt_file(env: dict[str, str]) -> None:
+    """A prompt file that does not exist is a usage error, not a traceback."""
+    done = run(
+        env, "agents", "create", "--org", "acme", "--name", "X", "--prompt-file", "/nonexistent"
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_db_upgrade_reports_the_revision(env: dict[str, str]) -> None:
+    """db upgrade migrates and says where the database now is."""
+    done = run(env, "db", "upgrade")
+    assert done.returncode == 0 and "revision 0001" in done.stdout
+
+
+def test_bad_database_url_is_a_clear_error(env: dict[str, str]) -> None:
+    """An unsupported database URL is refused with a message, not a traceback."""
+    done = run({**env, "RINGCAST_DATABASE_URL": "mysql://x"}, "keys", "create", "--org", "a")
+    assert done.returncode == 1 and "unsupported database URL" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_serve_creates_its_sqlite_database_and_answers(env: dict[str, str], tmp_path: Path) -> None:
+    """serve on a fresh machine sets up its embedded database by itself and answers HTTP."""
+    port = _free_port()
+    proc = subprocess.Popen(
+        [*RINGCAST, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    pytest.fail(
+                        f"server did not start: {proc.stdout.read() if proc.stdout else ''}"
+                    )
+                time.sleep(0.2)
+        assert r.status_code == 200 and r.json()["status"] == "ok"
+        assert (tmp_path / "rc.db").exists()
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)  # also closes the pipe
+
+
+@pytest.mark.postgres
+def test_postgres_needs_db_upgrade_first(env: dict[str, str], pg_engine_url: str) -> None:
+    """On PostgreSQL the schema is upgraded on purpose; before that, commands say so."""
+    pg_env = {**env, "RINGCAST_DATABASE_URL": pg_engine_url}
+    before = run(pg_env, "keys", "create", "--org", "acme")
+    assert before.returncode == 1 and "ringcast db upgrade" in before.stderr
+    assert run(pg_env, "db", "upgrade").returncode == 0
+    after = run(pg_env, "keys", "create", "--org", "acme", "--json")
+    assert after.returncode == 0, after.stderr
+    assert json.loads(after.stdout)["api_key"].startswith("rc_")

@@ -23,6 +23,12 @@ class Settings(BaseSettings):
     #: Signs the short-lived bearer tokens. Empty: a random one per process (tokens then
     #: do not survive a restart, which is fine for a single embedded server).
     token_secret: str = Field(default="", repr=False)
+    #: requests one account may make per window before 429 (Volubile: 100 per 15 s)
+    rate_limit_requests: int = Field(default=100, ge=1)
+    rate_limit_window_s: float = Field(default=15.0, gt=0)
+    #: pacing for campaigns whose API has no such setting (Volubile)
+    default_attempts_per_second: float = Field(default=1.0, ge=0.1, le=500)
+    default_max_concurrent: int = Field(default=10, ge=1)
 
     @field_validator("database_url")
     @classmethod

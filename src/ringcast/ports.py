@@ -14,7 +14,15 @@ from ringcast.core.model import Attempt, Contact, ContactState
 from ringcast.core.pacing import PacingCounters
 from ringcast.core.planner import CampaignSnapshot
 from ringcast.core.states import CampaignStatus
-from ringcast.records import Agent, ApiKey, Campaign, Organization, Workspace
+from ringcast.records import (
+    Agent,
+    ApiKey,
+    CallFilter,
+    CallRecord,
+    Campaign,
+    Organization,
+    Workspace,
+)
 
 
 class Store(Protocol):
@@ -47,12 +55,22 @@ class Store(Protocol):
 
     def list_agents(self, org_id: str, offset: int, limit: int) -> tuple[list[Agent], int]: ...
 
+    def update_agent(self, agent: Agent) -> None:
+        """Write the agent's name and flags (its prompt versions are not touched)."""
+        ...
+
+    def set_account_webhook(self, org_id: str, url: str | None, secret: str | None) -> None: ...
+
     # --- campaigns and contacts ---------------------------------------------------
     def create_campaign(self, campaign: Campaign, contacts: Sequence[Contact]) -> None:
         """Store the campaign and its first contacts, all or nothing."""
         ...
 
     def get_campaign(self, campaign_id: str) -> Campaign | None: ...
+
+    def find_campaign_by_extra(self, org_id: str, key: str, value: str) -> Campaign | None:
+        """The organization's campaign whose ``extra[key]`` is ``value`` (oldest first)."""
+        ...
 
     def set_campaign_status(
         self, campaign_id: str, status: CampaignStatus, at: datetime, by: str | None = None
@@ -63,6 +81,10 @@ class Store(Protocol):
     ) -> None: ...
 
     def get_contact(self, contact_id: str) -> Contact | None: ...
+
+    def cancel_waiting_contacts(self, campaign_id: str, at: datetime) -> int:
+        """Cancel every waiting contact of the campaign; how many were cancelled."""
+        ...
 
     def count_contacts(self, campaign_id: str) -> dict[ContactState, int]: ...
 
@@ -89,3 +111,13 @@ class Store(Protocol):
     def attempts_of(self, contact_id: str) -> list[Attempt]:
         """The contact's attempts, oldest first."""
         ...
+
+
+class CallLog(Protocol):
+    """Reading calls back for the API surfaces (the SQL store only: the forecast never asks)."""
+
+    def get_call(self, attempt_id: str) -> CallRecord | None: ...
+
+    def list_calls(
+        self, where: CallFilter, offset: int, limit: int
+    ) -> tuple[list[CallRecord], int]: ...

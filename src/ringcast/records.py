@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from ringcast.core.model import CampaignConfig
+from ringcast.core.model import Attempt, CampaignConfig
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,8 @@ class Organization:
     name: str
     created_at: datetime
     disabled: bool = False
+    webhook_url: str | None = None  #: the account webhook (Volubile)
+    webhook_secret: str | None = field(default=None, repr=False)  #: signs it; never shown
 
 
 @dataclass(frozen=True)
@@ -112,3 +114,31 @@ class Campaign:
     @property
     def id(self) -> str:
         return self.config.id
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One attempt as the API surfaces show it: with its campaign, agent and contact."""
+
+    attempt: Attempt
+    org_id: str
+    agent_id: str
+    campaign_name: str
+    phone: str
+    context: Mapping[str, Any]
+    created_at: datetime
+    transcript: tuple[Mapping[str, Any], ...] = ()
+    summary: str | None = None
+    extracted: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CallFilter:
+    org_id: str
+    agent_id: str | None = None
+    phone: str | None = None
+    campaign_name: str | None = None
+    since: datetime | None = None  #: created at or after
+    until: datetime | None = None  #: created before
+    sort_by: str = "created"  #: created, duration, phone, status
+    descending: bool = True

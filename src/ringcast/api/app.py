@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
 
 import ringcast
+from ringcast.api import errors, openapi
+from ringcast.api.auth import TokenSigner
+from ringcast.api.ratelimit import FixedWindowLimiter
+from ringcast.api.volubile.routes import router as volubile_router
 from ringcast.clock import Clock
+from ringcast.core.pacing import PacingLimits
 from ringcast.runtime import Runtime
 
 
@@ -16,14 +23,36 @@ def _operation_id(route: APIRoute) -> str:
 
 
 def create_app(runtime: Runtime, clock: Clock) -> FastAPI:
+    settings = runtime.settings
     app = FastAPI(
         title="ringcast",
         version=ringcast.__version__,
-        description="Outbound-call campaign engine for AI voice agents.",
+        description="Outbound-call campaign engine for AI voice agents. Speaks the Volubile "
+        "API under /v1 and the Sarvam scheduling API under /api/scheduling/v1.",
         generate_unique_id_function=_operation_id,
     )
     app.state.runtime = runtime
     app.state.clock = clock
+    app.state.signer = TokenSigner(settings.token_secret, clock)
+    app.state.limiter = FixedWindowLimiter(
+        settings.rate_limit_requests, settings.rate_limit_window_s
+    )
+    app.state.pacing_defaults = PacingLimits(
+        attempts_per_second=settings.default_attempts_per_second,
+        max_concurrent=settings.default_max_concurrent,
+    )
+    errors.install(app)
+
+    @app.middleware("http")
+    async def rate_limit_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        quota = getattr(request.state, "quota", None)
+        if quota is not None:
+            response.headers["X-RateLimit-Limit"] = str(quota.limit)
+            response.headers["X-RateLimit-Remaining"] = str(quota.remaining)
+        return response
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -32,4 +61,6 @@ def create_app(runtime: Runtime, clock: Clock) -> FastAPI:
             conn.exec_driver_sql("SELECT 1")
         return {"status": "ok", "version": ringcast.__version__}
 
+    app.include_router(volubile_router)
+    openapi.install(app)
     return app

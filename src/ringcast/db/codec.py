@@ -22,7 +22,7 @@ def config_to_json(config: CampaignConfig) -> Json:
     return {
         "window": {
             "zone": w.zone,
-            "slots": [[f"{s.start:%H:%M}", f"{s.end:%H:%M}"] for s in w.slots],
+            "slots": [[s.start.isoformat(), s.end.isoformat()] for s in w.slots],
             "days": sorted(w.days),
             "first_date": w.first_date.isoformat() if w.first_date else None,
             "last_date": w.last_date.isoformat() if w.last_date else None,

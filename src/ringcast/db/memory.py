@@ -95,6 +95,15 @@ class MemoryStore:
         )
         return mine[offset : offset + limit], len(mine)
 
+    def update_agent(self, agent: Agent) -> None:
+        if agent.id not in self.agents:
+            raise NotFound("agent", agent.id)
+        self.agents[agent.id] = agent
+
+    def set_account_webhook(self, org_id: str, url: str | None, secret: str | None) -> None:
+        org = self.organizations[org_id]
+        self.organizations[org_id] = replace(org, webhook_url=url, webhook_secret=secret)
+
     # --- campaigns and contacts ---------------------------------------------------
     def create_campaign(self, campaign: Campaign, contacts: Sequence[Contact]) -> None:
         if campaign.id in self.campaigns:
@@ -106,6 +115,12 @@ class MemoryStore:
 
     def get_campaign(self, campaign_id: str) -> Campaign | None:
         return self.campaigns.get(campaign_id)
+
+    def find_campaign_by_extra(self, org_id: str, key: str, value: str) -> Campaign | None:
+        found = [
+            c for c in self.campaigns.values() if c.org_id == org_id and c.extra.get(key) == value
+        ]
+        return min(found, key=lambda c: (c.created_at, c.id)) if found else None
 
     def set_campaign_status(
         self, campaign_id: str, status: CampaignStatus, at: datetime, by: str | None = None
@@ -142,6 +157,17 @@ class MemoryStore:
 
     def get_contact(self, contact_id: str) -> Contact | None:
         return self.contacts.get(contact_id)
+
+    def cancel_waiting_contacts(self, campaign_id: str, at: datetime) -> int:
+        del at  # values here carry no update stamp
+        waiting = [
+            k
+            for k in self.contacts.values()
+            if k.campaign_id == campaign_id and k.state is ContactState.WAITING
+        ]
+        for k in waiting:
+            self._put_contact(replace(k, state=ContactState.CANCELLED, next_due_at=None))
+        return len(waiting)
 
     def count_contacts(self, campaign_id: str) -> dict[ContactState, int]:
         return dict(

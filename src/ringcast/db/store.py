@@ -26,6 +26,8 @@ from ringcast.records import (
     Agent,
     AgentType,
     ApiKey,
+    CallFilter,
+    CallRecord,
     Campaign,
     Dialect,
     Organization,
@@ -144,6 +146,29 @@ class SqlStore:
             ).all()
         return [_agent(r) for r in rows], total
 
+    def update_agent(self, agent: Agent) -> None:
+        a = t.agents
+        with self._tx() as conn:
+            done = conn.execute(
+                a.update()
+                .where(a.c.id == agent.id)
+                .values(
+                    name=agent.name,
+                    active=agent.active,
+                    recordable=agent.recordable,
+                    archived=agent.archived,
+                )
+            )
+            if done.rowcount == 0:
+                raise NotFound("agent", agent.id)
+
+    def set_account_webhook(self, org_id: str, url: str | None, secret: str | None) -> None:
+        o = t.organizations
+        with self._tx() as conn:
+            conn.execute(
+                o.update().where(o.c.id == org_id).values(webhook_url=url, webhook_secret=secret)
+            )
+
     # --- campaigns and contacts ---------------------------------------------------
     def create_campaign(self, campaign: Campaign, contacts: Sequence[Contact]) -> None:
         cfg = campaign.config
@@ -175,6 +200,17 @@ class SqlStore:
 
     def get_campaign(self, campaign_id: str) -> Campaign | None:
         return self._one(t.campaigns, t.campaigns.c.id == campaign_id, _campaign)
+
+    def find_campaign_by_extra(self, org_id: str, key: str, value: str) -> Campaign | None:
+        c = t.campaigns
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(c)
+                .where(c.c.org_id == org_id, c.c.extra[key].as_string() == value)
+                .order_by(c.c.created_at, c.c.id)
+                .limit(1)
+            ).first()
+        return None if row is None else _campaign(row)
 
     def set_campaign_status(
         self, campaign_id: str, status: CampaignStatus, at: datetime, by: str | None = None
@@ -227,6 +263,16 @@ class SqlStore:
 
     def get_contact(self, contact_id: str) -> Contact | None:
         return self._one(t.contacts, t.contacts.c.id == contact_id, _contact)
+
+    def cancel_waiting_contacts(self, campaign_id: str, at: datetime) -> int:
+        k = t.contacts
+        with self._tx() as conn:
+            done = conn.execute(
+                k.update()
+                .where(k.c.campaign_id == campaign_id, k.c.state == ContactState.WAITING.value)
+                .values(state=ContactState.CANCELLED.value, next_due_at=None, updated_at=at)
+            )
+            return done.rowcount
 
     def count_contacts(self, campaign_id: str) -> dict[ContactState, int]:
         k = t.contacts
@@ -355,6 +401,45 @@ class SqlStore:
             ).all()
         return [_attempt(r) for r in rows]
 
+    # --- calls, as the API surfaces read them -------------------------------------------
+    def get_call(self, attempt_id: str) -> CallRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(_call_query().where(t.attempts.c.id == attempt_id)).first()
+        return None if row is None else _call(row)
+
+    def list_calls(
+        self, where: CallFilter, offset: int, limit: int
+    ) -> tuple[list[CallRecord], int]:
+        a, c = t.attempts, t.campaigns
+        conditions: list[Any] = [a.c.org_id == where.org_id]
+        if where.agent_id is not None:
+            conditions.append(c.c.agent_id == where.agent_id)
+        if where.phone is not None:
+            conditions.append(a.c.phone == where.phone)
+        if where.campaign_name is not None:
+            conditions.append(c.c.name == where.campaign_name)
+        if where.since is not None:
+            conditions.append(a.c.created_at >= where.since)
+        if where.until is not None:
+            conditions.append(a.c.created_at < where.until)
+        column = {
+            "created": a.c.created_at,
+            "duration": a.c.duration_s,
+            "phone": a.c.phone,
+            "status": a.c.outcome,
+        }[where.sort_by]
+        order = column.desc() if where.descending else column.asc()
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(a.join(c, c.c.id == a.c.campaign_id))
+                .where(*conditions)
+            ).scalar_one()
+            rows = conn.execute(
+                _call_query().where(*conditions).order_by(order, a.c.id).offset(offset).limit(limit)
+            ).all()
+        return [_call(r) for r in rows], total
+
     # --- helpers ----------------------------------------------------------------------
     def _one(self, table: sa.Table, where: Any, make: Callable[[sa.Row[Any]], _T]) -> _T | None:
         with self.engine.connect() as conn:
@@ -371,7 +456,9 @@ def _api_key(row: sa.Row[Any]) -> ApiKey:
 
 
 def _org(row: sa.Row[Any]) -> Organization:
-    return Organization(row.id, row.name, row.created_at, row.disabled)
+    return Organization(
+        row.id, row.name, row.created_at, row.disabled, row.webhook_url, row.webhook_secret
+    )
 
 
 def _workspace(row: sa.Row[Any]) -> Workspace:
@@ -494,4 +581,29 @@ def _attempt(row: sa.Row[Any]) -> Attempt:
         caller_number=row.caller_number,
         gateway_call_id=row.gateway_call_id,
         failure_reason=row.failure_reason,
+    )
+
+
+def _call_query() -> sa.Select[Any]:
+    a, c, k = t.attempts, t.campaigns, t.contacts
+    return sa.select(
+        a,
+        c.c.agent_id.label("agent_id"),
+        c.c.name.label("campaign_name"),
+        k.c.context.label("contact_context"),
+    ).select_from(a.join(c, c.c.id == a.c.campaign_id).join(k, k.c.id == a.c.contact_id))
+
+
+def _call(row: sa.Row[Any]) -> CallRecord:
+    return CallRecord(
+        attempt=_attempt(row),
+        org_id=row.org_id,
+        agent_id=row.agent_id,
+        campaign_name=row.campaign_name,
+        phone=row.phone,
+        context=row.contact_context,
+        created_at=row.created_at,
+        transcript=tuple(row.transcript or ()),
+        summary=row.summary,
+        extracted=row.extracted or {},
     )

@@ -30,6 +30,9 @@ organizations = sa.Table(
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
     _created(),
+    #: the account webhook (Volubile): one URL per organization, HMAC-signed with the secret
+    sa.Column("webhook_url", sa.Text, nullable=True),
+    sa.Column("webhook_secret", sa.String(100), nullable=True),
 )
 
 workspaces = sa.Table(
@@ -189,6 +192,10 @@ attempts = sa.Table(
     sa.Column("failure_reason", sa.Text, nullable=True),
     sa.Column("variables", JSON, nullable=False),
     sa.Column("dropped_variables", JSON, nullable=False),
+    #: what the agent runtime reported: transcript entries, summary, extracted values
+    sa.Column("transcript", JSON, nullable=True),
+    sa.Column("summary", sa.Text, nullable=True),
+    sa.Column("extracted", JSON, nullable=True),
     sa.Column("lease_owner", sa.String(64), nullable=True),
     sa.Column("lease_expires_at", UTCDateTime(), nullable=True),
     _created(),

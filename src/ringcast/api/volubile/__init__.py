@@ -1,0 +1,1 @@
+"""The Volubile-compatible surface, served under /v1."""

@@ -1,0 +1,91 @@
+"""An app over a fresh database (SQLite, and PostgreSQL when marked), on a virtual clock."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from ringcast.api.app import create_app
+from ringcast.clock import VirtualClock
+from ringcast.config import Settings
+from ringcast.db.engine import make_engine
+from ringcast.db.migrate import upgrade
+from ringcast.db.store import SqlStore
+from ringcast.records import AgentType
+from ringcast.runtime import Runtime, open_runtime
+from ringcast.services import accounts
+
+START = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)  # Monday 08:00 in Paris
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+    if request.param == "sqlite":
+        rt = open_runtime(Settings(database_url=f"sqlite:///{tmp_path / 'rc.db'}"))
+    else:
+        url = request.getfixturevalue("pg_engine_url")
+        engine = make_engine(url)
+        upgrade(engine)
+        rt = Runtime(Settings(database_url=url), engine, SqlStore(engine))
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(START)
+
+
+@pytest.fixture
+def app(runtime: Runtime, clock: VirtualClock) -> FastAPI:
+    return create_app(runtime, clock)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@dataclass
+class Account:
+    org_id: str
+    workspace_id: str
+    key: str
+    prefix: str
+    agent_id: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"X-Api-Key": self.key}
+
+
+def make_account(runtime: Runtime, clock: VirtualClock, org: str) -> Account:
+    issued = accounts.issue_key(runtime.store, clock, org)
+    agent = accounts.register_agent(
+        runtime.store, clock, org, "Reminder", "Hello {{ firstName }}, order {{ orderNumber }}"
+    )
+    return Account(
+        issued.organization.id, issued.workspace.id, issued.plaintext, issued.key.prefix, agent.id
+    )
+
+
+@pytest.fixture
+def account(runtime: Runtime, clock: VirtualClock) -> Account:
+    return make_account(runtime, clock, "acme")
+
+
+@pytest.fixture
+def other_account(runtime: Runtime, clock: VirtualClock) -> Account:
+    return make_account(runtime, clock, "globex")
+
+
+@pytest.fixture
+def inbound_agent(runtime: Runtime, clock: VirtualClock, account: Account) -> str:
+    return accounts.register_agent(runtime.store, clock, "acme", "Desk", "Hi", AgentType.INBOUND).id

@@ -23,9 +23,11 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 agents_app = typer.Typer(help="Agents.", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Webhooks.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(agents_app, name="agents")
+app.add_typer(webhooks_app, name="webhooks")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -151,6 +153,36 @@ def agents_create(
         return
     variables = ", ".join(agent.variables) or "-"
     out.print(f"agent {agent.name}  [bold]{agent.id}[/bold]  variables: {variables}")
+
+
+@webhooks_app.command("set")
+def webhooks_set(
+    org: Annotated[str, typer.Option(help="Organization name.")],
+    url: Annotated[
+        str, typer.Option(help="Receives the call object when a call completes or fails.")
+    ],
+    secret: Annotated[
+        str | None, typer.Option(help="HMAC-SHA256 key (24+ characters); generated when omitted.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Set the account webhook (Volubile's, signed in X-Webhook-Signature)."""
+    from ringcast.services import webhooks
+
+    runtime = _runtime()
+    try:
+        organization, _ = accounts.ensure_account(runtime.store, SystemClock(), org, None)
+        hook = webhooks.set_account_webhook(runtime.store, organization.id, url, secret)
+    except RingcastError as exc:
+        _fail(str(exc))
+    finally:
+        runtime.close()
+    if as_json:
+        typer.echo(json.dumps({"url": hook.url, "secret": hook.secret}))
+        return
+    out.print(f"webhook  {hook.url}")
+    out.print(f"secret   [bold]{hook.secret}[/bold]", highlight=False)
+    err.print("[yellow]Store this secret now: it is not shown again.[/yellow]")
 
 
 @app.command()

@@ -1,0 +1,1 @@
+"""ringcast's own endpoints, for what neither vendor API has (under /ringcast/v1)."""

@@ -1,0 +1,1 @@
+"""Outbound webhooks: payloads, signatures, and (with dispatch) delivery."""

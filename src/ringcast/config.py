@@ -29,6 +29,14 @@ class Settings(BaseSettings):
     #: pacing for campaigns whose API has no such setting (Volubile)
     default_attempts_per_second: float = Field(default=1.0, ge=0.1, le=500)
     default_max_concurrent: int = Field(default=10, ge=1)
+    #: where uploaded contact files (Sarvam cohorts) and their rejected rows are kept
+    data_dir: str = "ringcast-data"
+    #: Sarvam's documented campaign limits
+    sarvam_min_lead_s: float = Field(default=120, ge=0)
+    sarvam_max_lead_days: float = Field(default=7, gt=0)
+    sarvam_min_duration_s: float = Field(default=120, ge=0)
+    sarvam_max_duration_days: float = Field(default=30, gt=0)
+    sarvam_max_live_campaigns: int = Field(default=10, ge=1)
 
     @field_validator("database_url")
     @classmethod

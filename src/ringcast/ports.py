@@ -20,7 +20,10 @@ from ringcast.records import (
     CallFilter,
     CallRecord,
     Campaign,
+    CampaignQuery,
+    Cohort,
     Organization,
+    OutboxEntry,
     Workspace,
 )
 
@@ -72,6 +75,10 @@ class Store(Protocol):
         """The organization's campaign whose ``extra[key]`` is ``value`` (oldest first)."""
         ...
 
+    def update_campaign(self, campaign: Campaign) -> None:
+        """Write a campaign's name, description, config and extras (not its status)."""
+        ...
+
     def set_campaign_status(
         self, campaign_id: str, status: CampaignStatus, at: datetime, by: str | None = None
     ) -> None: ...
@@ -121,3 +128,35 @@ class CallLog(Protocol):
     def list_calls(
         self, where: CallFilter, offset: int, limit: int
     ) -> tuple[list[CallRecord], int]: ...
+
+
+class CampaignQueries(Protocol):
+    """What the API surfaces list and count (the SQL store only)."""
+
+    def list_campaigns(
+        self, where: CampaignQuery, offset: int, limit: int
+    ) -> tuple[list[Campaign], int]: ...
+
+    def count_live_campaigns(self, workspace_id: str) -> int:
+        """Campaigns of the workspace that are scheduled or active."""
+        ...
+
+    def phones_in_campaign(self, campaign_id: str, phones: Sequence[str]) -> set[str]:
+        """Which of these numbers the campaign already has a contact for."""
+        ...
+
+    def add_cohort(self, cohort: Cohort) -> None: ...
+
+    def get_cohort(self, cohort_id: str) -> Cohort | None: ...
+
+    def list_cohorts(self, campaign_id: str) -> list[Cohort]: ...
+
+    def finish_cohort(self, cohort: Cohort) -> None:
+        """Write a cohort's status, counts and failure reason."""
+        ...
+
+    def list_outbox(self, campaign_id: str, limit: int) -> list[OutboxEntry]: ...
+
+    def requeue_outbox(self, campaign_id: str, attempt_ids: Sequence[str], at: datetime) -> int:
+        """Send these attempts' deliveries again (those not being sent right now)."""
+        ...

@@ -84,6 +84,11 @@ class Connection:
     max_concurrent: int | None = None
 
 
+#: Marks, in ``Campaign.extra``, the hidden per-agent campaign behind direct calls; such
+#: campaigns are never listed or counted.
+HIDDEN_MARKER = "direct_calls_of_agent"
+
+
 class Dialect(StrEnum):
     """Which API created a campaign; each reads campaigns back in its own words."""
 
@@ -142,3 +147,45 @@ class CallFilter:
     until: datetime | None = None  #: created before
     sort_by: str = "created"  #: created, duration, phone, status
     descending: bool = True
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """One batch of contacts added to a campaign (Sarvam's cohort)."""
+
+    id: str
+    campaign_id: str
+    name: str
+    status: str  #: processing, completed, failed
+    source_type: str  #: file_upload, stream
+    created_at: datetime
+    updated_at: datetime
+    transformation: Mapping[str, Any] = field(default_factory=dict)
+    total_records: int = 0
+    valid_records: int = 0
+    rejected_records: int = 0
+    failure_reason: str | None = None
+    created_by: str | None = None
+    updated_by: str | None = None
+
+
+@dataclass(frozen=True)
+class CampaignQuery:
+    workspace_id: str
+    status: str | None = None
+    search: str | None = None  #: part of the name, case-insensitive
+    sort_by: str = "created_at"  #: created_at, updated_at, name, start_timestamp
+    descending: bool = True
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    id: str
+    campaign_id: str | None
+    attempt_id: str | None
+    event_type: str
+    status: str
+    deliveries: int
+    last_status_code: int | None
+    created_at: datetime
+    delivered_at: datetime | None

@@ -27,12 +27,18 @@ START = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)  # Monday 08:00 in Paris
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
     if request.param == "sqlite":
-        rt = open_runtime(Settings(database_url=f"sqlite:///{tmp_path / 'rc.db'}"))
+        rt = open_runtime(
+            Settings(
+                database_url=f"sqlite:///{tmp_path / 'rc.db'}", data_dir=str(tmp_path / "data")
+            )
+        )
     else:
         url = request.getfixturevalue("pg_engine_url")
         engine = make_engine(url)
         upgrade(engine)
-        rt = Runtime(Settings(database_url=url), engine, SqlStore(engine))
+        rt = Runtime(
+            Settings(database_url=url, data_dir=str(tmp_path / "data")), engine, SqlStore(engine)
+        )
     yield rt
     rt.close()
 

@@ -12,6 +12,7 @@ from ringcast.api import errors, openapi
 from ringcast.api.auth import TokenSigner
 from ringcast.api.native.routes import router as native_router
 from ringcast.api.ratelimit import FixedWindowLimiter
+from ringcast.api.sarvam.routes import router as sarvam_router
 from ringcast.api.volubile.routes import router as volubile_router
 from ringcast.clock import Clock
 from ringcast.core.pacing import PacingLimits
@@ -63,6 +64,7 @@ def create_app(runtime: Runtime, clock: Clock) -> FastAPI:
         return {"status": "ok", "version": ringcast.__version__}
 
     app.include_router(volubile_router)
+    app.include_router(sarvam_router)
     app.include_router(native_router)
     openapi.install(app)
     return app

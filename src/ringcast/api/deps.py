@@ -29,12 +29,18 @@ ClockDep = Annotated[Clock, Depends(get_clock)]
 def get_principal(
     request: Request,
     store: StoreDep,
-    clock: ClockDep,
     x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    """Who is calling (401 otherwise), counted against the account's rate limit."""
-    principal = identify(store, request.app.state.signer, x_api_key, authorization)
+    """Who is calling (401 otherwise)."""
+    return identify(store, request.app.state.signer, x_api_key, authorization)
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_limited_principal(request: Request, principal: PrincipalDep, clock: ClockDep) -> Principal:
+    """Who is calling, counted against the account's rate limit (Volubile's 100 per 15 s)."""
     limiter = request.app.state.limiter
     try:
         request.state.quota = limiter.hit(principal.org_id, clock.now())
@@ -44,4 +50,4 @@ def get_principal(
     return principal
 
 
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
+LimitedPrincipalDep = Annotated[Principal, Depends(get_limited_principal)]

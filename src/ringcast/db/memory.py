@@ -122,6 +122,14 @@ class MemoryStore:
         ]
         return min(found, key=lambda c: (c.created_at, c.id)) if found else None
 
+    def update_campaign(self, campaign: Campaign) -> None:
+        old = self.campaigns.get(campaign.id)
+        if old is None:
+            raise NotFound("campaign", campaign.id)
+        self.campaigns[campaign.id] = replace(
+            campaign, config=replace(campaign.config, status=old.config.status)
+        )
+
     def set_campaign_status(
         self, campaign_id: str, status: CampaignStatus, at: datetime, by: str | None = None
     ) -> None:

@@ -23,14 +23,18 @@ from ringcast.core.states import CampaignStatus
 from ringcast.db import tables as t
 from ringcast.db.codec import config_from_json, config_to_json
 from ringcast.records import (
+    HIDDEN_MARKER,
     Agent,
     AgentType,
     ApiKey,
     CallFilter,
     CallRecord,
     Campaign,
+    CampaignQuery,
+    Cohort,
     Dialect,
     Organization,
+    OutboxEntry,
     Workspace,
 )
 
@@ -211,6 +215,30 @@ class SqlStore:
                 .limit(1)
             ).first()
         return None if row is None else _campaign(row)
+
+    def update_campaign(self, campaign: Campaign) -> None:
+        c, cfg = t.campaigns, campaign.config
+        with self._tx() as conn:
+            done = conn.execute(
+                c.update()
+                .where(c.c.id == campaign.id)
+                .values(
+                    name=campaign.name,
+                    description=campaign.description,
+                    agent_id=campaign.agent_id,
+                    agent_version=campaign.agent_version,
+                    config=config_to_json(cfg),
+                    extra=dict(campaign.extra),
+                    timezone=cfg.schedule.weekly.zone,
+                    starts_at=cfg.schedule.starts_at,
+                    ends_at=cfg.schedule.ends_at,
+                    updated_by=campaign.updated_by,
+                    updated_at=campaign.updated_at,
+                    next_wake_at=campaign.updated_at,
+                )
+            )
+            if done.rowcount == 0:
+                raise NotFound("campaign", campaign.id)
 
     def set_campaign_status(
         self, campaign_id: str, status: CampaignStatus, at: datetime, by: str | None = None
@@ -440,6 +468,130 @@ class SqlStore:
             ).all()
         return [_call(r) for r in rows], total
 
+    # --- what the API surfaces list -----------------------------------------------------
+    def list_campaigns(
+        self, where: CampaignQuery, offset: int, limit: int
+    ) -> tuple[list[Campaign], int]:
+        c = t.campaigns
+        conditions: list[Any] = [c.c.workspace_id == where.workspace_id, _not_hidden()]
+        if where.status is not None:
+            conditions.append(c.c.status == where.status)
+        if where.search:
+            conditions.append(
+                sa.func.lower(c.c.name).contains(where.search.lower(), autoescape=True)
+            )
+        column = {
+            "created_at": c.c.created_at,
+            "updated_at": c.c.updated_at,
+            "name": c.c.name,
+            "start_timestamp": c.c.starts_at,
+        }[where.sort_by]
+        order = column.desc() if where.descending else column.asc()
+        with self.engine.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).where(*conditions)).scalar_one()
+            rows = conn.execute(
+                sa.select(c).where(*conditions).order_by(order, c.c.id).offset(offset).limit(limit)
+            ).all()
+        return [_campaign(r) for r in rows], total
+
+    def count_live_campaigns(self, workspace_id: str) -> int:
+        c = t.campaigns
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).where(
+                        c.c.workspace_id == workspace_id,
+                        c.c.status.in_(["scheduled", "active"]),
+                        _not_hidden(),
+                    )
+                ).scalar_one()
+            )
+
+    def phones_in_campaign(self, campaign_id: str, phones: Sequence[str]) -> set[str]:
+        k = t.contacts
+        if not phones:
+            return set()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(k.c.phone).where(
+                    k.c.campaign_id == campaign_id, k.c.phone.in_(list(phones))
+                )
+            ).all()
+        return {r.phone for r in rows}
+
+    def add_cohort(self, cohort: Cohort) -> None:
+        with self._tx() as conn:
+            conn.execute(t.cohorts.insert().values(**_fields(cohort)))
+
+    def get_cohort(self, cohort_id: str) -> Cohort | None:
+        return self._one(t.cohorts, t.cohorts.c.id == cohort_id, _cohort)
+
+    def list_cohorts(self, campaign_id: str) -> list[Cohort]:
+        h = t.cohorts
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(h).where(h.c.campaign_id == campaign_id).order_by(h.c.created_at, h.c.id)
+            ).all()
+        return [_cohort(r) for r in rows]
+
+    def finish_cohort(self, cohort: Cohort) -> None:
+        h = t.cohorts
+        with self._tx() as conn:
+            conn.execute(
+                h.update()
+                .where(h.c.id == cohort.id)
+                .values(
+                    status=cohort.status,
+                    total_records=cohort.total_records,
+                    valid_records=cohort.valid_records,
+                    rejected_records=cohort.rejected_records,
+                    failure_reason=cohort.failure_reason,
+                    updated_at=cohort.updated_at,
+                    updated_by=cohort.updated_by,
+                )
+            )
+
+    def list_outbox(self, campaign_id: str, limit: int) -> list[OutboxEntry]:
+        o = t.webhook_outbox
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(o)
+                .where(o.c.campaign_id == campaign_id)
+                .order_by(o.c.created_at.desc(), o.c.id)
+                .limit(limit)
+            ).all()
+        return [
+            OutboxEntry(
+                r.id,
+                r.campaign_id,
+                r.attempt_id,
+                r.event_type,
+                r.status,
+                r.deliveries,
+                r.last_status_code,
+                r.created_at,
+                r.delivered_at,
+            )
+            for r in rows
+        ]
+
+    def requeue_outbox(self, campaign_id: str, attempt_ids: Sequence[str], at: datetime) -> int:
+        o = t.webhook_outbox
+        if not attempt_ids:
+            return 0
+        with self._tx() as conn:
+            # A delivery still pending is already on its way; only settled ones go again.
+            done = conn.execute(
+                o.update()
+                .where(
+                    o.c.campaign_id == campaign_id,
+                    o.c.attempt_id.in_(list(attempt_ids)),
+                    o.c.status != "pending",
+                )
+                .values(status="pending", next_attempt_at=at)
+            )
+            return done.rowcount
+
     # --- helpers ----------------------------------------------------------------------
     def _one(self, table: sa.Table, where: Any, make: Callable[[sa.Row[Any]], _T]) -> _T | None:
         with self.engine.connect() as conn:
@@ -607,3 +759,11 @@ def _call(row: sa.Row[Any]) -> CallRecord:
         summary=row.summary,
         extracted=row.extracted or {},
     )
+
+
+def _not_hidden() -> Any:
+    return t.campaigns.c.extra[HIDDEN_MARKER].as_string().is_(None)
+
+
+def _cohort(row: sa.Row[Any]) -> Cohort:
+    return Cohort(**row._mapping)

@@ -220,6 +220,8 @@ webhook_outbox = sa.Table(
     sa.Column("id", ID, primary_key=True),
     sa.Column("org_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
     sa.Column("campaign_id", ID, nullable=True),
+    #: the attempt a per-attempt payload describes (Sarvam redelivers by attempt id)
+    sa.Column("attempt_id", ID, nullable=True),
     #: what the payload is: sarvam_attempt, volubile_call, lifecycle
     sa.Column("kind", sa.String(32), nullable=False),
     sa.Column("event_type", sa.String(64), nullable=False),
@@ -234,4 +236,28 @@ webhook_outbox = sa.Table(
     _created(),
     sa.Column("delivered_at", UTCDateTime(), nullable=True),
     sa.Index(None, "status", "next_attempt_at"),
+    sa.Index(None, "campaign_id", "created_at"),
+    sa.Index(None, "attempt_id"),
+)
+
+cohorts = sa.Table(
+    "cohorts",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("campaign_id", ID, sa.ForeignKey("campaigns.id"), nullable=False),
+    sa.Column("name", sa.String(50), nullable=False),
+    #: processing, completed or failed
+    sa.Column("status", sa.String(16), nullable=False),
+    #: file_upload or stream
+    sa.Column("source_type", sa.String(16), nullable=False),
+    sa.Column("total_records", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("valid_records", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rejected_records", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("transformation", JSON, nullable=False),
+    sa.Column("failure_reason", sa.Text, nullable=True),
+    sa.Column("created_by", sa.String(64), nullable=True),
+    sa.Column("updated_by", sa.String(64), nullable=True),
+    _created(),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "campaign_id", "created_at"),
 )

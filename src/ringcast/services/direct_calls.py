@@ -21,11 +21,11 @@ from ringcast.core.retry import RetryPolicy
 from ringcast.core.states import CampaignStatus
 from ringcast.core.windows import Slot, WeeklyWindow
 from ringcast.ports import CallLog, Store
-from ringcast.records import CallRecord, Campaign, Dialect
+from ringcast.records import HIDDEN_MARKER, CallRecord, Campaign, Dialect
 from ringcast.services import campaigns
 
 ALWAYS = WeeklyWindow("UTC", (Slot(time(0), time.max),))
-DIRECT = "direct_calls_of_agent"  # marks the hidden campaign in ``extra``
+DIRECT = HIDDEN_MARKER  # marks the hidden campaign in ``extra``
 
 
 @dataclass(frozen=True)

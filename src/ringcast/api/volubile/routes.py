@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Query, Request
 
 from ringcast.api.auth import AuthFailed, Principal
-from ringcast.api.deps import ClockDep, PrincipalDep, StoreDep
+from ringcast.api.deps import ClockDep, LimitedPrincipalDep, StoreDep
 from ringcast.api.volubile import schemas as w
 from ringcast.api.volubile import translate
 from ringcast.core.errors import InvalidTransition, NotFound, ValidationFailed
@@ -48,7 +48,7 @@ def _campaign(store: StoreDep, principal: Principal, campaign_id: str) -> Campai
 
 @router.post("/auth/token", tags=["Authentication"], operation_id="createToken")
 def create_token(
-    request: Request, principal: PrincipalDep, body: w.AuthTokenRequest
+    request: Request, principal: LimitedPrincipalDep, body: w.AuthTokenRequest
 ) -> w.AuthTokenResponse:
     """Mint a short-lived bearer token with the given scopes. Only an API key may call this."""
     if principal.via_token:
@@ -60,7 +60,7 @@ def create_token(
 @router.post("/campaigns", status_code=201, tags=["Campaigns"], operation_id="create")
 def create_campaign(
     request: Request,
-    principal: PrincipalDep,
+    principal: LimitedPrincipalDep,
     store: StoreDep,
     clock: ClockDep,
     body: w.CreateCampaignRequest,
@@ -78,7 +78,7 @@ def create_campaign(
 
 
 @router.get("/campaigns/{id}", tags=["Campaigns"], operation_id="getCampaign")
-def get_campaign(id: str, principal: PrincipalDep, store: StoreDep) -> w.CampaignResponse:
+def get_campaign(id: str, principal: LimitedPrincipalDep, store: StoreDep) -> w.CampaignResponse:
     """A campaign of this account."""
     principal.require("campaigns:read")
     return translate.campaign_response(_campaign(store, principal, id))
@@ -97,7 +97,7 @@ _TARGET = {
 @router.post("/campaigns/{id}/status", tags=["Campaigns"], operation_id="updateStatus")
 def update_status(
     id: str,
-    principal: PrincipalDep,
+    principal: LimitedPrincipalDep,
     store: StoreDep,
     clock: ClockDep,
     status: Annotated[w.CampaignStatusValue, Body(description='"ACTIVE", "PAUSED" or "CANCELLED"')],
@@ -117,7 +117,7 @@ def update_status(
 
 @router.get("/agents", tags=["Agents"], operation_id="listAgents")
 def list_agents(
-    principal: PrincipalDep,
+    principal: LimitedPrincipalDep,
     store: StoreDep,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     size: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -135,7 +135,7 @@ def list_agents(
 
 
 @router.get("/agents/{id}", tags=["Agents"], operation_id="getAgent")
-def get_agent(id: str, principal: PrincipalDep, store: StoreDep) -> w.Agent:
+def get_agent(id: str, principal: LimitedPrincipalDep, store: StoreDep) -> w.Agent:
     principal.require("agents:read")
     agent = store.get_agent(id)
     if agent is None or agent.org_id != principal.org_id:
@@ -145,7 +145,7 @@ def get_agent(id: str, principal: PrincipalDep, store: StoreDep) -> w.Agent:
 
 @router.patch("/agents/{id}", tags=["Agents"], operation_id="patchAgent")
 def patch_agent(
-    id: str, principal: PrincipalDep, store: StoreDep, body: w.PatchAgentRequest
+    id: str, principal: LimitedPrincipalDep, store: StoreDep, body: w.PatchAgentRequest
 ) -> w.Agent:
     """Rename an agent, or switch it active, recordable or archived."""
     principal.require("agents:write")
@@ -163,7 +163,7 @@ _SORTS = {"created", "duration", "phone", "status"}
 
 @router.get("/calls", tags=["Calls"], operation_id="listCalls")
 def list_calls(
-    principal: PrincipalDep,
+    principal: LimitedPrincipalDep,
     store: StoreDep,
     agentId: str | None = None,
     phone: str | None = None,
@@ -210,7 +210,7 @@ def list_calls(
 
 
 @router.get("/calls/{id}", tags=["Calls"], operation_id="getCall")
-def get_call(id: str, principal: PrincipalDep, store: StoreDep) -> w.Call:
+def get_call(id: str, principal: LimitedPrincipalDep, store: StoreDep) -> w.Call:
     """A call; the id POST /v1/calls returned shows the call before it is dialled too."""
     principal.require("calls:read")
     found = direct_calls.find(store, principal.org_id, id)
@@ -220,7 +220,9 @@ def get_call(id: str, principal: PrincipalDep, store: StoreDep) -> w.Call:
 
 
 @router.get("/calls/{id}/transcript", tags=["Calls"], operation_id="getTranscript")
-def get_transcript(id: str, principal: PrincipalDep, store: StoreDep) -> list[w.TranscriptEntry]:
+def get_transcript(
+    id: str, principal: LimitedPrincipalDep, store: StoreDep
+) -> list[w.TranscriptEntry]:
     principal.require("calls:read")
     call = store.get_call(id)
     if call is None or call.org_id != principal.org_id:
@@ -231,7 +233,7 @@ def get_transcript(id: str, principal: PrincipalDep, store: StoreDep) -> list[w.
 @router.post("/calls", status_code=201, tags=["Calls"], operation_id="createCall")
 def create_call(
     request: Request,
-    principal: PrincipalDep,
+    principal: LimitedPrincipalDep,
     store: StoreDep,
     clock: ClockDep,
     body: w.CreateCallRequest,

@@ -349,7 +349,7 @@ def test_tenancy(client, runtime, clock, account: Account, other_account: Accoun
 
 
 def test_cross_surface(client, account: Account, clock) -> None:
-    """A campaign made through one surface reads back through the other: same status and schedule."""
+    """A campaign made through one surface reads back through the other, same status and days."""
     sarvam = create(client, account, clock)
     v = client.get(f"/v1/campaigns/{sarvam['campaign_id']}", headers=account.headers)
     assert v.status_code == 200

@@ -201,7 +201,7 @@ def serve(
     settings = _settings()
     logs.configure(settings.log_level)
     runtime = _runtime()
-    web = create_app(runtime, SystemClock())
+    web = create_app(runtime, SystemClock(), dispatch=settings.embedded_dispatcher)
     where = f"http://{host or settings.host}:{port or settings.port}"
     err.print(f"ringcast on {where}  database: {_safe_url(settings.database_url)}")
     try:
@@ -211,6 +211,34 @@ def serve(
             port=port or settings.port,
             log_level=settings.log_level,
         )
+    finally:
+        runtime.close()
+
+
+@app.command()
+def worker() -> None:
+    """Run a dispatcher without the HTTP server (any number, over one PostgreSQL)."""
+    import asyncio
+    import signal
+
+    from ringcast import logs
+    from ringcast.dispatch.runner import build
+
+    settings = _settings()
+    logs.configure(settings.log_level)
+    runtime = _runtime()
+    dispatcher = build(runtime, SystemClock())
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await dispatcher.run(stop)
+
+    err.print(f"ringcast worker {dispatcher.name}  database: {_safe_url(settings.database_url)}")
+    try:
+        asyncio.run(main())
     finally:
         runtime.close()
 

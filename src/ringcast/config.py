@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     default_max_concurrent: int = Field(default=10, ge=1)
     #: where uploaded contact files (Sarvam cohorts) and their rejected rows are kept
     data_dir: str = "ringcast-data"
+    #: ``serve`` runs a dispatcher in-process (set false when separate workers dispatch)
+    embedded_dispatcher: bool = True
+    #: the simulator gateway: outcome mix, mean durations, seed
+    simulator_outcomes: str = "answered=0.55,no_answer=0.25,busy=0.1,voicemail=0.05,failed=0.05"
+    simulator_talk_s: float = Field(default=45, gt=0)
+    simulator_ring_s: float = Field(default=20, gt=0)
+    simulator_seed: int = 0
     #: Sarvam's documented campaign limits
     sarvam_min_lead_s: float = Field(default=120, ge=0)
     sarvam_max_lead_days: float = Field(default=7, gt=0)

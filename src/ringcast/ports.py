@@ -6,11 +6,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from ringcast.core.model import Attempt, Contact, ContactState
+from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingCounters
 from ringcast.core.planner import CampaignSnapshot
 from ringcast.core.states import CampaignStatus
@@ -26,6 +28,52 @@ from ringcast.records import (
     OutboxEntry,
     Workspace,
 )
+
+
+@dataclass(frozen=True)
+class Dial:
+    contact: Contact  #: in ``dialing``
+    attempt: Attempt  #: recorded before the gateway hears of it
+    dial_at: datetime  #: the pacing slot: not before this
+
+
+@dataclass(frozen=True)
+class TickWrites:
+    """What one planning step changes, written in one transaction."""
+
+    status: CampaignStatus | None = None
+    dials: tuple[Dial, ...] = ()
+    deferred: tuple[Contact, ...] = ()
+    counters: PacingCounters | None = None
+    next_wake_at: datetime | None = None
+    reasons: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """What a gateway reports when a call is over."""
+
+    attempt_id: str
+    outcome: Outcome
+    ended_at: datetime
+    answered_at: datetime | None = None
+    duration: timedelta | None = None
+    qualifiers: frozenset[str] = frozenset()
+    gateway_call_id: str | None = None
+    failure_reason: str | None = None
+    transcript: tuple[Mapping[str, Any], ...] = ()
+    summary: str | None = None
+    extracted: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: Given the campaign's status and config, the contact, its earlier attempts and the
+#: attempt that ended: the contact's next state and the finished attempt.
+Finish = Callable[
+    [CampaignStatus, Any, Contact, Sequence[Attempt], Attempt], tuple[Contact, Attempt]
+]
+
+#: How long a contact waits when its number is already in another call.
+NUMBER_IN_CALL_WAIT = timedelta(seconds=5)
 
 
 class Store(Protocol):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from fastapi.routing import APIRoute
@@ -16,6 +17,8 @@ from ringcast.api.sarvam.routes import router as sarvam_router
 from ringcast.api.volubile.routes import router as volubile_router
 from ringcast.clock import Clock
 from ringcast.core.pacing import PacingLimits
+from ringcast.dispatch.runner import BackgroundDispatcher
+from ringcast.dispatch.runner import build as build_dispatcher
 from ringcast.runtime import Runtime
 
 
@@ -24,9 +27,24 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(runtime: Runtime, clock: Clock) -> FastAPI:
+def create_app(runtime: Runtime, clock: Clock, *, dispatch: bool = False) -> FastAPI:
+    """The app; with ``dispatch`` it also runs a dispatcher for its lifetime (``serve``)."""
     settings = runtime.settings
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if not dispatch:
+            yield
+            return
+        background = BackgroundDispatcher(build_dispatcher(runtime, clock))
+        background.start()
+        try:
+            yield
+        finally:
+            background.stop()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="ringcast",
         version=ringcast.__version__,
         description="Outbound-call campaign engine for AI voice agents. Speaks the Volubile "

@@ -97,6 +97,10 @@ class Attempt:
     caller_number: str | None = None
     gateway_call_id: str | None = None
     failure_reason: str | None = None
+    #: the contact's context narrowed to the agent prompt's placeholders
+    variables: Mapping[str, Any] = field(default_factory=dict)
+    #: context keys the prompt does not use, dropped before dialling
+    dropped_variables: tuple[str, ...] = ()
 
     def as_result(self) -> AttemptResult:
         if self.ended_at is None:

@@ -8,15 +8,17 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from ringcast.core.errors import Conflict, NotFound
 from ringcast.core.model import Attempt, Contact, ContactState
 from ringcast.core.pacing import PacingCounters
 from ringcast.core.planner import CampaignSnapshot
 from ringcast.core.states import CampaignStatus
+from ringcast.ports import NUMBER_IN_CALL_WAIT, CallResult, TickWrites
 from ringcast.records import Agent, ApiKey, Campaign, Organization, Workspace
 
 _DueKey = tuple[datetime, str]  # (next_due_at, contact id): the due order, ties by id
@@ -36,6 +38,8 @@ class MemoryStore:
         self._live_phones: dict[tuple[str, str], str] = {}  # (org, phone) -> attempt id
         #: per campaign, waiting contacts sorted by due moment (the SQL store's index)
         self._due: dict[str, list[_DueKey]] = defaultdict(list)
+        #: per campaign, when a dispatcher should plan it next
+        self.wake: dict[str, datetime | None] = {}
 
     # --- accounts ---------------------------------------------------------------
     def ensure_organization(self, org_id: str, name: str, now: datetime) -> Organization:
@@ -111,6 +115,7 @@ class MemoryStore:
         self._check_new_contacts(contacts)
         self.campaigns[campaign.id] = campaign
         self.counters[campaign.id] = PacingCounters()
+        self.wake[campaign.id] = campaign.created_at
         self._insert_contacts(contacts)
 
     def get_campaign(self, campaign_id: str) -> Campaign | None:
@@ -137,13 +142,14 @@ class MemoryStore:
         self.campaigns[campaign_id] = replace(
             c, config=replace(c.config, status=status), updated_at=at, updated_by=by or c.updated_by
         )
+        self.wake[campaign_id] = at
 
     def add_contacts(self, campaign_id: str, contacts: Sequence[Contact], now: datetime) -> None:
         if campaign_id not in self.campaigns:
             raise NotFound("campaign", campaign_id)
-        del now  # the SQL store stamps rows with it; values here carry their own times
         self._check_new_contacts(contacts)
         self._insert_contacts(contacts)
+        self._wake_by(campaign_id, now)
 
     def _check_new_contacts(self, contacts: Sequence[Contact]) -> None:
         ids = [k.id for k in contacts]
@@ -232,3 +238,73 @@ class MemoryStore:
             (self.attempts[i] for i in self._attempts_by_contact[contact_id]),
             key=lambda a: a.number,
         )
+
+    # --- the dispatcher's transactions (see SqlStore for what each promises) -------------
+    def _wake_by(self, campaign_id: str, at: datetime) -> None:
+        current = self.wake.get(campaign_id)
+        self.wake[campaign_id] = at if current is None else min(current, at)
+
+    def campaigns_to_plan(self, now: datetime, limit: int) -> list[str]:
+        live = (CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE, CampaignStatus.PAUSED)
+        due = [
+            (at, cid)
+            for cid, at in self.wake.items()
+            if at is not None and at <= now and self.campaigns[cid].config.status in live
+        ]
+        return [cid for _, cid in sorted(due)[:limit]]
+
+    def run_tick(
+        self,
+        campaign_id: str,
+        now: datetime,
+        horizon: timedelta,
+        limit: int,
+        decide: Callable[[CampaignSnapshot, Sequence[str]], TickWrites],
+    ) -> TickWrites | None:
+        snapshot = self.load_snapshot(campaign_id, now, horizon, limit)
+        if snapshot is None:
+            return None
+        campaign = self.campaigns[campaign_id]
+        busy = {phone for (org, phone) in self._live_phones if org == campaign.org_id}
+        held = [k for k in snapshot.due if k.phone in busy]
+        snapshot = replace(snapshot, due=[k for k in snapshot.due if k.phone not in busy])
+        agent = self.agents.get(campaign.agent_id)
+        writes = decide(snapshot, agent.variables if agent else ())
+        self.wake[campaign_id] = writes.next_wake_at
+        if held:
+            retry_at = now + NUMBER_IN_CALL_WAIT
+            for k in held:
+                self._put_contact(replace(k, next_due_at=retry_at, reason="number_in_call"))
+            self.wake[campaign_id] = min(retry_at, writes.next_wake_at or retry_at)
+        if writes.status is not None:
+            c = self.campaigns[campaign_id]
+            self.campaigns[campaign_id] = replace(c, config=replace(c.config, status=writes.status))
+        self.record_dials(
+            campaign_id,
+            [(d.contact, d.attempt) for d in writes.dials],
+            writes.counters or self.counters[campaign_id],
+        )
+        for k in writes.deferred:
+            self._put_contact(k)
+        return writes
+
+    def end_attempt(
+        self,
+        result: CallResult,
+        finish: Callable[
+            [CampaignStatus, Any, Contact, Sequence[Attempt], Attempt], tuple[Contact, Attempt]
+        ],
+    ) -> tuple[Contact, Attempt] | None:
+        attempt = self.attempts.get(result.attempt_id)
+        if attempt is None or attempt.ended_at is not None:
+            return None
+        contact = self.contacts[attempt.contact_id]
+        history = [a for a in self.attempts_of(contact.id) if a.number < attempt.number]
+        campaign = self.campaigns[attempt.campaign_id]
+        new_contact, ended = finish(
+            campaign.config.status, campaign.config, contact, history, attempt
+        )
+        self.record_attempt_end(new_contact, ended)
+        if ended.ended_at is not None:
+            self._wake_by(campaign.id, ended.ended_at)
+        return new_contact, ended

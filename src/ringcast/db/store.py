@@ -22,6 +22,7 @@ from ringcast.core.planner import CampaignSnapshot
 from ringcast.core.states import CampaignStatus
 from ringcast.db import tables as t
 from ringcast.db.codec import config_from_json, config_to_json
+from ringcast.ports import NUMBER_IN_CALL_WAIT, CallResult, TickWrites
 from ringcast.records import (
     HIDDEN_MARKER,
     Agent,
@@ -429,6 +430,242 @@ class SqlStore:
             ).all()
         return [_attempt(r) for r in rows]
 
+    # --- the dispatcher's transactions ---------------------------------------------------
+    def campaigns_to_plan(self, now: datetime, limit: int) -> list[str]:
+        """Live campaigns whose wake-up time has come, most overdue first."""
+        c = t.campaigns
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(c.c.id)
+                .where(
+                    c.c.status.in_(["scheduled", "active", "paused"]),
+                    c.c.next_wake_at <= now,
+                )
+                .order_by(c.c.next_wake_at)
+                .limit(limit)
+            ).all()
+        return [r.id for r in rows]
+
+    def run_tick(
+        self,
+        campaign_id: str,
+        now: datetime,
+        horizon: timedelta,
+        limit: int,
+        decide: Callable[[CampaignSnapshot, Sequence[str]], TickWrites],
+    ) -> TickWrites | None:
+        """Plan one campaign and write the result in one transaction.
+
+        On PostgreSQL the campaign row is locked with SKIP LOCKED: one worker plans a
+        campaign at a time, so the pacing counters in its row hold exactly across all
+        workers; a worker that finds it locked moves on (None).
+        """
+        c, k = t.campaigns, t.contacts
+        with self._tx() as conn:
+            query = sa.select(c).where(c.c.id == campaign_id)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            row = conn.execute(query).first()
+            if row is None:
+                return None
+            campaign = _campaign(row)
+            rows = conn.execute(
+                sa.select(k)
+                .where(
+                    k.c.campaign_id == campaign_id,
+                    k.c.state == ContactState.WAITING.value,
+                    k.c.next_due_at <= now + horizon,
+                )
+                .order_by(k.c.next_due_at, k.c.id)
+                .limit(limit + 1)
+            ).all()
+            due = [_contact(r) for r in rows[:limit]]
+            busy = self._phones_in_calls(conn, campaign.org_id, [x.phone for x in due])
+            held = [x for x in due if x.phone in busy]
+            due = [x for x in due if x.phone not in busy]
+            next_due_at = (
+                rows[limit].next_due_at
+                if len(rows) > limit
+                else conn.execute(
+                    sa.select(sa.func.min(k.c.next_due_at)).where(
+                        k.c.campaign_id == campaign_id,
+                        k.c.state == ContactState.WAITING.value,
+                        k.c.next_due_at > now + horizon,
+                    )
+                ).scalar_one_or_none()
+            )
+            variables = (
+                conn.execute(
+                    sa.select(t.agent_versions.c.variables)
+                    .where(t.agent_versions.c.agent_id == campaign.agent_id)
+                    .order_by(t.agent_versions.c.version.desc())
+                    .limit(1)
+                ).scalar_one_or_none()
+                or []
+            )
+            snapshot = CampaignSnapshot(campaign.config, _counters(row), due, next_due_at)
+            writes = decide(snapshot, variables)
+            self._write_tick(conn, campaign, writes, held, now)
+            return writes
+
+    def _phones_in_calls(self, conn: sa.Connection, org_id: str, phones: Sequence[str]) -> set[str]:
+        a = t.attempts
+        if not phones:
+            return set()
+        rows = conn.execute(
+            sa.select(a.c.phone).where(
+                a.c.org_id == org_id, a.c.state == "dialing", a.c.phone.in_(list(phones))
+            )
+        ).all()
+        return {r.phone for r in rows}
+
+    def _write_tick(
+        self,
+        conn: sa.Connection,
+        campaign: Campaign,
+        writes: TickWrites,
+        held: Sequence[Contact],
+        now: datetime,
+    ) -> None:
+        c, k = t.campaigns, t.contacts
+        values: dict[str, Any] = {"next_wake_at": writes.next_wake_at}
+        if writes.counters is not None:
+            values.update(
+                next_slot_at=writes.counters.next_slot_at,
+                day=writes.counters.day,
+                dialed_today=writes.counters.dialed_today,
+                in_flight=writes.counters.in_flight,
+            )
+        if writes.status is not None:
+            values.update(status=writes.status.value, updated_at=now)
+        if held:
+            # a number already in a call (another campaign's) waits a little, then tries again
+            retry_at = now + NUMBER_IN_CALL_WAIT
+            values["next_wake_at"] = min(retry_at, writes.next_wake_at or retry_at)
+            conn.execute(
+                k.update()
+                .where(k.c.id.in_([x.id for x in held]), k.c.state == ContactState.WAITING.value)
+                .values(next_due_at=retry_at, reason="number_in_call", updated_at=now)
+            )
+        conn.execute(c.update().where(c.c.id == campaign.id).values(**values))
+        if writes.dials:
+            conn.execute(
+                t.attempts.insert(),
+                [_attempt_row(campaign.org_id, d.contact, d.attempt) for d in writes.dials],
+            )
+            conn.execute(
+                k.update()
+                .where(k.c.id == sa.bindparam("cid"), k.c.state == ContactState.WAITING.value)
+                .values(
+                    state=ContactState.DIALING.value,
+                    next_due_at=None,
+                    attempts=sa.bindparam("n"),
+                    reason=None,
+                    updated_at=now,
+                ),
+                [{"cid": d.contact.id, "n": d.contact.attempts} for d in writes.dials],
+            )
+        for x in writes.deferred:
+            conn.execute(
+                k.update()
+                .where(k.c.id == x.id, k.c.state == ContactState.WAITING.value)
+                .values(next_due_at=x.next_due_at, reason=x.reason, updated_at=now)
+            )
+
+    def end_attempt(
+        self,
+        result: CallResult,
+        finish: Callable[
+            [CampaignStatus, Any, Contact, Sequence[Attempt], Attempt], tuple[Contact, Attempt]
+        ],
+    ) -> tuple[Contact, Attempt] | None:
+        """Record a call's end and its contact's next state; None if it was already recorded."""
+        a, k, c = t.attempts, t.contacts, t.campaigns
+        with self._tx() as conn:
+            query = sa.select(a).where(a.c.id == result.attempt_id)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            row = conn.execute(query).first()
+            if row is None or row.state != "dialing":
+                return None  # unknown, or a repeated callback: the first one counted
+            attempt = _attempt(row)
+            contact = _contact(conn.execute(sa.select(k).where(k.c.id == attempt.contact_id)).one())
+            history = [
+                _attempt(r)
+                for r in conn.execute(
+                    sa.select(a)
+                    .where(a.c.contact_id == contact.id, a.c.number < attempt.number)
+                    .order_by(a.c.number)
+                ).all()
+            ]
+            campaign = _campaign(
+                conn.execute(sa.select(c).where(c.c.id == attempt.campaign_id)).one()
+            )
+            new_contact, ended = finish(
+                campaign.config.status, campaign.config, contact, history, attempt
+            )
+            conn.execute(
+                a.update()
+                .where(a.c.id == ended.id)
+                .values(
+                    state="ended",
+                    outcome=ended.outcome.value,
+                    answered_at=ended.answered_at,
+                    ended_at=ended.ended_at,
+                    duration_s=None if ended.duration is None else ended.duration.total_seconds(),
+                    qualifiers=sorted(ended.qualifiers),
+                    retry_rule=ended.retry_rule,
+                    gateway_call_id=ended.gateway_call_id,
+                    failure_reason=ended.failure_reason,
+                    transcript=list(result.transcript) or None,
+                    summary=result.summary,
+                    extracted=dict(result.extracted) or None,
+                )
+            )
+            conn.execute(
+                k.update()
+                .where(k.c.id == contact.id)
+                .values(
+                    state=new_contact.state.value,
+                    next_due_at=new_contact.next_due_at,
+                    reason=new_contact.reason,
+                    updated_at=ended.ended_at,
+                )
+            )
+            greatest = sa.func.max if conn.dialect.name == "sqlite" else sa.func.greatest
+            conn.execute(
+                c.update()
+                .where(c.c.id == campaign.id)
+                .values(
+                    in_flight=greatest(c.c.in_flight - 1, 0),
+                    next_wake_at=sa.func.coalesce(
+                        sa.case(
+                            (c.c.next_wake_at < ended.ended_at, c.c.next_wake_at),
+                            else_=ended.ended_at,
+                        ),
+                        ended.ended_at,
+                    ),
+                )
+            )
+            return new_contact, ended
+
+    def acquire_lease(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+        """Take or renew the named lease; False while someone else holds it."""
+        lease = t.dispatcher_leases
+        with self._tx() as conn:
+            row = conn.execute(sa.select(lease).where(lease.c.name == name)).first()
+            if row is None:
+                conn.execute(lease.insert().values(name=name, holder=holder, expires_at=now + ttl))
+                return True
+            if row.holder != holder and row.expires_at > now:
+                return False
+            conn.execute(
+                lease.update()
+                .where(lease.c.name == name)
+                .values(holder=holder, expires_at=now + ttl)
+            )
+            return True
+
     # --- calls, as the API surfaces read them -------------------------------------------
     def get_call(self, attempt_id: str) -> CallRecord | None:
         with self.engine.connect() as conn:
@@ -705,8 +942,8 @@ def _attempt_row(org_id: str, contact: Contact, a: Attempt) -> dict[str, Any]:
         "qualifiers": [],
         "connection_id": a.connection_id,
         "caller_number": a.caller_number,
-        "variables": {},
-        "dropped_variables": [],
+        "variables": dict(a.variables),
+        "dropped_variables": list(a.dropped_variables),
         "created_at": a.dialed_at or a.due_at,
     }
 
@@ -733,6 +970,8 @@ def _attempt(row: sa.Row[Any]) -> Attempt:
         caller_number=row.caller_number,
         gateway_call_id=row.gateway_call_id,
         failure_reason=row.failure_reason,
+        variables=row.variables or {},
+        dropped_variables=tuple(row.dropped_variables or ()),
     )
 
 

@@ -261,3 +261,13 @@ cohorts = sa.Table(
     sa.Column("updated_at", UTCDateTime(), nullable=False),
     sa.Index(None, "campaign_id", "created_at"),
 )
+
+
+dispatcher_leases = sa.Table(
+    "dispatcher_leases",
+    metadata,
+    #: SQLite has no row locks to share work with: one dispatcher holds this lease at a time
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("holder", sa.String(64), nullable=False),
+    sa.Column("expires_at", UTCDateTime(), nullable=False),
+)

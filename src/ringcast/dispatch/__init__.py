@@ -1,0 +1,1 @@
+"""Dispatch: turning stored campaigns into calls, and call outcomes into next steps."""

@@ -1,0 +1,179 @@
+"""The real-time dispatcher: plan due campaigns, dial at each pacing slot, record outcomes.
+
+Each pass reads the clock once, asks the store for the campaigns whose wake-up time has
+come, and runs one planning transaction per campaign (``tick.decide`` inside
+``store.run_tick``). The attempts are committed before the gateway hears of them; each
+dial then waits for its own pacing slot. Outcomes come back through ``report``, which runs
+the retry policy in one transaction.
+
+On SQLite only the holder of the dispatcher lease works, since SQLite has no row locks to
+share campaigns with. A database that goes away is retried with backoff; nothing needs a
+restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from ringcast.clock import Clock
+from ringcast.core.outcomes import Outcome
+from ringcast.dispatch import tick
+from ringcast.gateways.base import CallGateway, DialRequest, GatewayError, GatewayRejected
+from ringcast.ports import CallResult, Dial
+
+log = structlog.get_logger("ringcast.dispatch")
+
+
+@dataclass(frozen=True)
+class DispatchSettings:
+    horizon: timedelta = timedelta(milliseconds=500)  #: how far ahead one pass grants dials
+    batch: int = 500  #: contacts one planning transaction may take
+    campaigns_per_pass: int = 100
+    idle: timedelta = timedelta(milliseconds=200)  #: longest sleep between passes
+    lease_ttl: timedelta = timedelta(seconds=10)
+    max_backoff: timedelta = timedelta(seconds=10)
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        store: Any,
+        clock: Clock,
+        gateway: CallGateway | None = None,
+        settings: DispatchSettings = DispatchSettings(),
+        *,
+        single_dispatcher: bool = False,
+        name: str | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.gateway = gateway
+        self.settings = settings
+        self.single_dispatcher = single_dispatcher
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
+        self._dials: set[asyncio.Task[None]] = set()
+
+    # --- outcomes -------------------------------------------------------------------------
+    async def report(self, result: CallResult) -> None:
+        """A call ended: run the retry policy and record the contact's next state."""
+
+        def finish(status: Any, config: Any, contact: Any, history: Any, attempt: Any) -> Any:
+            return tick.finish(status, config, contact, history, attempt, result)
+
+        done = await self._retrying(lambda: self.store.end_attempt(result, finish))
+        if done is not None:
+            contact, attempt = done
+            log.info(
+                "call ended",
+                attempt=attempt.id,
+                outcome=attempt.outcome.value,
+                contact_state=contact.state.value,
+            )
+
+    # --- planning -------------------------------------------------------------------------
+    async def step(self) -> datetime | None:
+        """One pass over the campaigns that are due; returns when to look again."""
+        now = self.clock.now()
+        if self.single_dispatcher and not self.store.acquire_lease(
+            "dispatcher", self.name, now, self.settings.lease_ttl
+        ):
+            return now + self.settings.lease_ttl / 2
+        wake: datetime | None = None
+        for campaign_id in self.store.campaigns_to_plan(now, self.settings.campaigns_per_pass):
+            writes = self.store.run_tick(
+                campaign_id,
+                now,
+                self.settings.horizon,
+                self.settings.batch,
+                lambda snap, variables: tick.decide(snap, now, self.settings.horizon, variables),
+            )
+            if writes is None:
+                continue
+            for d in writes.dials:
+                self._start_dial(d)
+            if writes.status is not None:
+                log.info(
+                    "campaign status",
+                    campaign=campaign_id,
+                    status=writes.status.value,
+                    reasons=list(writes.reasons),
+                )
+            if writes.next_wake_at is not None:
+                wake = writes.next_wake_at if wake is None else min(wake, writes.next_wake_at)
+        return wake
+
+    def _start_dial(self, d: Dial) -> None:
+        task = asyncio.create_task(self._dial(d))
+        self._dials.add(task)
+        task.add_done_callback(self._dials.discard)
+
+    async def _dial(self, d: Dial) -> None:
+        await self.clock.sleep_until(d.dial_at)
+        if self.gateway is None:
+            return
+        request = DialRequest(
+            attempt_id=d.attempt.id,
+            to=d.contact.phone,
+            caller=d.attempt.caller_number,
+            connection_id=d.attempt.connection_id,
+            campaign_id=d.attempt.campaign_id,
+            agent_id="",
+            agent_version=None,
+            variables=d.attempt.variables,
+        )
+        try:
+            await self.gateway.place_call(request)
+        except GatewayError as exc:
+            # Nothing was placed: the attempt ends now, and the retry policy decides.
+            outcome = Outcome.FAILED if isinstance(exc, GatewayRejected) else Outcome.PROVIDER_ERROR
+            await self.report(
+                CallResult(d.attempt.id, outcome, self.clock.now(), failure_reason=str(exc)[:500])
+            )
+
+    # --- running --------------------------------------------------------------------------
+    async def run(self, stop: asyncio.Event) -> None:
+        """Pass after pass until ``stop`` is set; database outages are waited out."""
+        backoff = timedelta(milliseconds=200)
+        log.info("dispatcher started", name=self.name)
+        while not stop.is_set():
+            try:
+                next_at = await self.step()
+                backoff = timedelta(milliseconds=200)
+            except (OperationalError, DBAPIError) as exc:
+                log.warning(
+                    "database unavailable; retrying",
+                    error=str(exc).splitlines()[0],
+                    retry_in_s=backoff.total_seconds(),
+                )
+                next_at = self.clock.now() + backoff
+                backoff = min(backoff * 2, self.settings.max_backoff)
+            now = self.clock.now()
+            until = min(next_at or now + self.settings.idle, now + self.settings.idle)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=max(0.0, (until - now).total_seconds()))
+        await self.drain()
+        log.info("dispatcher stopped", name=self.name)
+
+    async def drain(self) -> None:
+        """Let dials already scheduled go out (their attempts are recorded)."""
+        while self._dials:
+            await asyncio.gather(*list(self._dials), return_exceptions=True)
+
+    async def _retrying(self, work: Any) -> Any:
+        backoff = 0.2
+        while True:
+            try:
+                return work()
+            except (OperationalError, DBAPIError) as exc:
+                log.warning("database unavailable; retrying", error=str(exc).splitlines()[0])
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.settings.max_backoff.total_seconds())

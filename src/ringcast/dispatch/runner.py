@@ -1,0 +1,58 @@
+"""Building a dispatcher from settings, and running one beside the HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from datetime import timedelta
+
+from ringcast.clock import Clock
+from ringcast.dispatch.loop import Dispatcher
+from ringcast.gateways.simulator import OutcomeModel, SimulatorGateway
+from ringcast.runtime import Runtime
+
+
+def build(runtime: Runtime, clock: Clock) -> Dispatcher:
+    """A dispatcher over the runtime's store, dialling through the simulator gateway."""
+    settings = runtime.settings
+    dispatcher = Dispatcher(runtime.store, clock, single_dispatcher=settings.is_sqlite)
+    model = OutcomeModel.parse(
+        settings.simulator_outcomes,
+        mean_talk=timedelta(seconds=settings.simulator_talk_s),
+        mean_ring=timedelta(seconds=settings.simulator_ring_s),
+        seed=settings.simulator_seed,
+    )
+    dispatcher.gateway = SimulatorGateway(model, clock, dispatcher.report)
+    return dispatcher
+
+
+class BackgroundDispatcher:
+    """A dispatcher on its own thread and event loop, so the API's loop never waits on it."""
+
+    def __init__(self, dispatcher: Dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop: asyncio.Event | None = None
+        self._thread = threading.Thread(target=self._main, name="ringcast-dispatcher", daemon=True)
+        self._ready = threading.Event()
+
+    def start(self) -> None:
+        self._thread.start()
+        self._ready.wait(timeout=10)
+
+    def stop(self, timeout: float = 30) -> None:
+        if self._loop is not None and self._stop is not None:
+            self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(timeout=timeout)
+
+    def _main(self) -> None:
+        asyncio.run(self._run())
+
+    async def _run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._ready.set()
+        await self.dispatcher.run(self._stop)
+        gateway = self.dispatcher.gateway
+        if isinstance(gateway, SimulatorGateway):
+            await gateway.drain()

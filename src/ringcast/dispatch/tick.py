@@ -1,0 +1,108 @@
+"""One planning step for one campaign, and what happens when a call ends.
+
+``decide`` runs inside the store's transaction (which, on PostgreSQL, holds the
+campaign's row lock): it asks the core planner what to do and turns the answer into the
+writes the store commits before anybody dials. ``end_call`` runs the retry policy on a
+finished attempt. The real-time dispatcher and the forecast both use these two; only the
+clock and the store differ.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from ringcast.core import contacts as lifecycle
+from ringcast.core.model import Attempt, Contact, ContactState
+from ringcast.core.pacing import after_dials
+from ringcast.core.planner import CampaignSnapshot, ChangeStatus, Defer, PlaceCall, plan
+from ringcast.core.states import CampaignStatus
+from ringcast.ports import CallResult, Dial, TickWrites
+
+#: attempt ids are uuid5(contact, number): a re-plan after a crash produces the same id,
+#: which the unique constraint then refuses instead of dialling twice.
+ATTEMPT_NAMESPACE = uuid.UUID("6f1d3c2e-9a57-4b0e-8d7c-3b1f7c0a9e21")
+
+
+def attempt_id(contact_id: str, number: int) -> str:
+    return str(uuid.uuid5(ATTEMPT_NAMESPACE, f"{contact_id}:{number}"))
+
+
+def narrow_context(
+    context: Mapping[str, Any], variables: Sequence[str]
+) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The context keys the prompt uses, and the sorted list of those it does not."""
+    wanted = set(variables)
+    kept = {k: v for k, v in context.items() if k in wanted}
+    dropped = tuple(sorted(k for k in context if k not in wanted and not k.startswith("_")))
+    return kept, dropped
+
+
+def decide(
+    snapshot: CampaignSnapshot, now: datetime, horizon: timedelta, variables: Sequence[str]
+) -> TickWrites:
+    """Plan the campaign at ``now`` and build the writes for it."""
+    planned = plan(snapshot, now, horizon)
+    by_id = {c.id: c for c in snapshot.due}
+    status: CampaignStatus | None = None
+    dials: list[Dial] = []
+    deferred: list[Contact] = []
+    reasons: list[str] = []
+    for d in planned.decisions:
+        if isinstance(d, ChangeStatus):
+            status = d.status
+            reasons.append(d.reason)
+        elif isinstance(d, PlaceCall):
+            contact = by_id[d.contact_id]
+            kept, dropped = narrow_context(contact.context, variables)
+            dialing, attempt = lifecycle.start_attempt(
+                contact, attempt_id(contact.id, d.attempt_number), d.due_at, d.dial_at
+            )
+            dials.append(
+                Dial(
+                    dialing, replace(attempt, variables=kept, dropped_variables=dropped), d.dial_at
+                )
+            )
+        elif isinstance(d, Defer):
+            deferred.append(lifecycle.defer(by_id[d.contact_id], d.until, d.reason))
+    counters = after_dials(snapshot.campaign.pacing, snapshot.counters, [d.dial_at for d in dials])
+    return TickWrites(
+        status=status,
+        dials=tuple(dials),
+        deferred=tuple(deferred),
+        counters=counters,
+        next_wake_at=planned.wake_at,
+        reasons=tuple(reasons),
+    )
+
+
+def finish(
+    campaign_status: CampaignStatus,
+    config: Any,
+    contact: Contact,
+    history: Sequence[Attempt],
+    attempt: Attempt,
+    result: CallResult,
+) -> tuple[Contact, Attempt]:
+    """The contact's next state once ``attempt`` ended with ``result``.
+
+    A contact whose campaign was cancelled while the call ran is cancelled rather than
+    queued again; one whose campaign ended stays waiting, visibly unreached.
+    """
+    ended = replace(
+        attempt,
+        outcome=result.outcome,
+        ended_at=result.ended_at,
+        answered_at=result.answered_at,
+        duration=result.duration,
+        qualifiers=result.qualifiers,
+        gateway_call_id=result.gateway_call_id or attempt.gateway_call_id,
+        failure_reason=result.failure_reason,
+    )
+    contact, ended = lifecycle.finish_attempt(config, contact, history, ended)
+    if campaign_status is CampaignStatus.CANCELLED and contact.state is ContactState.WAITING:
+        contact = lifecycle.cancel(contact)
+    return contact, ended

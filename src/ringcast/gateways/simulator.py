@@ -1,0 +1,124 @@
+"""The simulator gateway: a seeded mix of outcomes and call durations, on the injected clock.
+
+``OutcomeModel`` is pure: each attempt's outcome and durations come from a stable hash of
+(seed, attempt id), so the forecast can draw the very same calls without a gateway.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+from datetime import timedelta
+
+from ringcast.clock import Clock
+from ringcast.core.jitter import stable_uniform
+from ringcast.core.outcomes import Outcome
+from ringcast.gateways.base import Accepted, DialRequest, Report
+from ringcast.ports import CallResult
+
+DEFAULT_MIX = "answered=0.55,no_answer=0.25,busy=0.1,voicemail=0.05,failed=0.05"
+_ALIASES = {"answered": Outcome.COMPLETED}
+
+
+@dataclass(frozen=True)
+class Draw:
+    outcome: Outcome
+    ring: timedelta  #: until answered, or until the network gave up
+    talk: timedelta | None  #: how long a connected call lasted
+
+
+@dataclass(frozen=True)
+class OutcomeModel:
+    mix: tuple[tuple[Outcome, float], ...]  #: outcome and probability, summing to 1
+    mean_talk: timedelta = timedelta(seconds=45)
+    mean_ring: timedelta = timedelta(seconds=20)
+    seed: int = 0
+
+    @classmethod
+    def parse(cls, text: str, **kw: object) -> OutcomeModel:
+        """``answered=0.55,no_answer=0.25,...``: probabilities by outcome, normalised."""
+        pairs: list[tuple[Outcome, float]] = []
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            name, _, value = part.partition("=")
+            key = name.strip().lower()
+            try:
+                outcome = _ALIASES.get(key) or Outcome(key)
+                weight = float(value)
+            except ValueError:
+                raise ValueError(f"bad outcome weight {part!r}: use name=probability") from None
+            if outcome is Outcome.IN_PROGRESS or weight < 0:
+                raise ValueError(f"bad outcome weight {part!r}")
+            pairs.append((outcome, weight))
+        total = sum(w for _, w in pairs)
+        if total <= 0:
+            raise ValueError("the outcome weights must add up to more than 0")
+        return cls(tuple((o, w / total) for o, w in pairs), **kw)  # type: ignore[arg-type]
+
+    def draw(self, attempt_id: str) -> Draw:
+        u = stable_uniform(self.seed, attempt_id, "outcome")
+        outcome = self.mix[-1][0]
+        for candidate, p in self.mix:
+            if u < p:
+                outcome = candidate
+                break
+            u -= p
+        ring = _exponential(self.mean_ring, stable_uniform(self.seed, attempt_id, "ring"))
+        talk = (
+            _exponential(self.mean_talk, stable_uniform(self.seed, attempt_id, "talk"))
+            if outcome.connected
+            else None
+        )
+        return Draw(outcome, ring, talk)
+
+
+def _exponential(mean: timedelta, u: float) -> timedelta:
+    return timedelta(seconds=-math.log(1 - u) * mean.total_seconds())
+
+
+class SimulatorGateway:
+    """Answers every dial and, after the drawn durations on the clock, reports the outcome."""
+
+    supports_idempotency = True  # a repeated attempt id is answered from memory
+
+    def __init__(self, model: OutcomeModel, clock: Clock, report: Report) -> None:
+        self.model = model
+        self.clock = clock
+        self.report = report
+        self._calls: dict[str, asyncio.Task[None]] = {}
+
+    async def place_call(self, request: DialRequest) -> Accepted:
+        call_id = f"sim-{request.attempt_id}"
+        if request.attempt_id not in self._calls:
+            task = asyncio.create_task(self._run(request, call_id))
+            self._calls[request.attempt_id] = task
+            task.add_done_callback(self._forget)
+        return Accepted(call_id)
+
+    async def _run(self, request: DialRequest, call_id: str) -> None:
+        started = self.clock.now()
+        d = self.model.draw(request.attempt_id)
+        answered_at = started + d.ring if d.talk is not None else None
+        ended_at = started + d.ring + (d.talk or timedelta(0))
+        await self.clock.sleep_until(ended_at)
+        await self.report(
+            CallResult(
+                attempt_id=request.attempt_id,
+                outcome=d.outcome,
+                ended_at=ended_at,
+                answered_at=answered_at,
+                duration=d.talk,
+                gateway_call_id=call_id,
+                failure_reason="simulated failure" if d.outcome is Outcome.FAILED else None,
+            )
+        )
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        for key, running in list(self._calls.items()):
+            if running is task:
+                del self._calls[key]
+
+    async def drain(self) -> None:
+        """Wait for every call in progress to report."""
+        while self._calls:
+            await asyncio.gather(*list(self._calls.values()), return_exceptions=True)

@@ -195,7 +195,8 @@ def test_campaign_runs_to_the_end_at_its_rate(server) -> None:
     with engine.connect() as conn:
         rows = conn.execute(
             sa.text(
-                "select contact_id, number, dialed_at, outcome, retry_rule from attempts where campaign_id = :c"
+                "select contact_id, number, dialed_at, outcome, retry_rule "
+                "from attempts where campaign_id = :c"
             ),
             {"c": cid},
         ).all()

@@ -72,6 +72,10 @@ Finish = Callable[
     [CampaignStatus, Any, Contact, Sequence[Attempt], Attempt], tuple[Contact, Attempt]
 ]
 
+#: How long a dialled attempt may go without an outcome before it is reconciled: longer
+#: than any call, so a live call is never taken for a lost one.
+CALL_LEASE = timedelta(hours=2)
+
 #: How long a contact waits when its number is already in another call.
 NUMBER_IN_CALL_WAIT = timedelta(seconds=5)
 

@@ -11,14 +11,13 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from ringcast.core.errors import Conflict, NotFound
 from ringcast.core.model import Attempt, Contact, ContactState
 from ringcast.core.pacing import PacingCounters
 from ringcast.core.planner import CampaignSnapshot
 from ringcast.core.states import CampaignStatus
-from ringcast.ports import NUMBER_IN_CALL_WAIT, CallResult, TickWrites
+from ringcast.ports import CALL_LEASE, NUMBER_IN_CALL_WAIT, CallResult, Finish, TickWrites
 from ringcast.records import Agent, ApiKey, Campaign, Organization, Workspace
 
 _DueKey = tuple[datetime, str]  # (next_due_at, contact id): the due order, ties by id
@@ -40,6 +39,8 @@ class MemoryStore:
         self._due: dict[str, list[_DueKey]] = defaultdict(list)
         #: per campaign, when a dispatcher should plan it next
         self.wake: dict[str, datetime | None] = {}
+        #: per attempt still dialling, when it is taken for lost
+        self.leases: dict[str, datetime] = {}
 
     # --- accounts ---------------------------------------------------------------
     def ensure_organization(self, org_id: str, name: str, now: datetime) -> Organization:
@@ -260,6 +261,7 @@ class MemoryStore:
         horizon: timedelta,
         limit: int,
         decide: Callable[[CampaignSnapshot, Sequence[str]], TickWrites],
+        lease: timedelta = CALL_LEASE,
     ) -> TickWrites | None:
         snapshot = self.load_snapshot(campaign_id, now, horizon, limit)
         if snapshot is None:
@@ -286,14 +288,22 @@ class MemoryStore:
         )
         for k in writes.deferred:
             self._put_contact(k)
+        for d in writes.dials:
+            self.leases[d.attempt.id] = d.dial_at + lease
         return writes
+
+    def expired_attempts(self, now: datetime, limit: int) -> list[str]:
+        expired = sorted(
+            (until, aid)
+            for aid, until in self.leases.items()
+            if until < now and self.attempts[aid].ended_at is None
+        )
+        return [aid for _, aid in expired[:limit]]
 
     def end_attempt(
         self,
         result: CallResult,
-        finish: Callable[
-            [CampaignStatus, Any, Contact, Sequence[Attempt], Attempt], tuple[Contact, Attempt]
-        ],
+        finish: Finish,
     ) -> tuple[Contact, Attempt] | None:
         attempt = self.attempts.get(result.attempt_id)
         if attempt is None or attempt.ended_at is not None:

@@ -22,7 +22,7 @@ from ringcast.core.planner import CampaignSnapshot
 from ringcast.core.states import CampaignStatus
 from ringcast.db import tables as t
 from ringcast.db.codec import config_from_json, config_to_json
-from ringcast.ports import NUMBER_IN_CALL_WAIT, CallResult, TickWrites
+from ringcast.ports import CALL_LEASE, NUMBER_IN_CALL_WAIT, CallResult, Finish, TickWrites
 from ringcast.records import (
     HIDDEN_MARKER,
     Agent,
@@ -453,6 +453,7 @@ class SqlStore:
         horizon: timedelta,
         limit: int,
         decide: Callable[[CampaignSnapshot, Sequence[str]], TickWrites],
+        lease: timedelta = CALL_LEASE,
     ) -> TickWrites | None:
         """Plan one campaign and write the result in one transaction.
 
@@ -505,7 +506,7 @@ class SqlStore:
             )
             snapshot = CampaignSnapshot(campaign.config, _counters(row), due, next_due_at)
             writes = decide(snapshot, variables)
-            self._write_tick(conn, campaign, writes, held, now)
+            self._write_tick(conn, campaign, writes, held, now, lease)
             return writes
 
     def _phones_in_calls(self, conn: sa.Connection, org_id: str, phones: Sequence[str]) -> set[str]:
@@ -526,6 +527,7 @@ class SqlStore:
         writes: TickWrites,
         held: Sequence[Contact],
         now: datetime,
+        lease: timedelta,
     ) -> None:
         c, k = t.campaigns, t.contacts
         values: dict[str, Any] = {"next_wake_at": writes.next_wake_at}
@@ -551,7 +553,13 @@ class SqlStore:
         if writes.dials:
             conn.execute(
                 t.attempts.insert(),
-                [_attempt_row(campaign.org_id, d.contact, d.attempt) for d in writes.dials],
+                [
+                    {
+                        **_attempt_row(campaign.org_id, d.contact, d.attempt),
+                        "lease_expires_at": d.dial_at + lease,
+                    }
+                    for d in writes.dials
+                ],
             )
             conn.execute(
                 k.update()
@@ -575,9 +583,7 @@ class SqlStore:
     def end_attempt(
         self,
         result: CallResult,
-        finish: Callable[
-            [CampaignStatus, Any, Contact, Sequence[Attempt], Attempt], tuple[Contact, Attempt]
-        ],
+        finish: Finish,
     ) -> tuple[Contact, Attempt] | None:
         """Record a call's end and its contact's next state; None if it was already recorded."""
         a, k, c = t.attempts, t.contacts, t.campaigns
@@ -648,6 +654,18 @@ class SqlStore:
                 )
             )
             return new_contact, ended
+
+    def expired_attempts(self, now: datetime, limit: int) -> list[str]:
+        """Attempts still dialling past their lease: their worker died or lost the outcome."""
+        a = t.attempts
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(a.c.id)
+                .where(a.c.state == "dialing", a.c.lease_expires_at < now)
+                .order_by(a.c.lease_expires_at)
+                .limit(limit)
+            ).all()
+        return [r.id for r in rows]
 
     def acquire_lease(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
         """Take or renew the named lease; False while someone else holds it."""

@@ -1,7 +1,7 @@
 """The real-time dispatcher: plan due campaigns, dial at each pacing slot, record outcomes.
 
-Each pass reads the clock once, asks the store for the campaigns whose wake-up time has
-come, and runs one planning transaction per campaign (``tick.decide`` inside
+Each pass asks the store for the campaigns whose wake-up time has come, and runs one
+planning transaction per campaign, which reads the clock once (``tick.decide`` inside
 ``store.run_tick``). The attempts are committed before the gateway hears of them; each
 dial then waits for its own pacing slot. Outcomes come back through ``report``, which runs
 the retry policy in one transaction.
@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -25,10 +26,12 @@ import structlog
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ringcast.clock import Clock
+from ringcast.core.errors import Conflict
 from ringcast.core.outcomes import Outcome
+from ringcast.core.planner import CampaignSnapshot
 from ringcast.dispatch import tick
 from ringcast.gateways.base import CallGateway, DialRequest, GatewayError, GatewayRejected
-from ringcast.ports import CallResult, Dial
+from ringcast.ports import CallResult, Dial, TickWrites
 
 log = structlog.get_logger("ringcast.dispatch")
 
@@ -40,6 +43,8 @@ class DispatchSettings:
     campaigns_per_pass: int = 100
     idle: timedelta = timedelta(milliseconds=200)  #: longest sleep between passes
     lease_ttl: timedelta = timedelta(seconds=10)
+    #: how long a dialled attempt may wait for its outcome before it is reconciled
+    call_lease: timedelta = timedelta(hours=2)
     max_backoff: timedelta = timedelta(seconds=10)
 
 
@@ -87,15 +92,23 @@ class Dispatcher:
             "dispatcher", self.name, now, self.settings.lease_ttl
         ):
             return now + self.settings.lease_ttl / 2
+        await self.reconcile(now)
         wake: datetime | None = None
         for campaign_id in self.store.campaigns_to_plan(now, self.settings.campaigns_per_pass):
-            writes = self.store.run_tick(
-                campaign_id,
-                now,
-                self.settings.horizon,
-                self.settings.batch,
-                lambda snap, variables: tick.decide(snap, now, self.settings.horizon, variables),
-            )
+            try:
+                writes = self.store.run_tick(
+                    campaign_id,
+                    now,
+                    self.settings.horizon,
+                    self.settings.batch,
+                    self._decide,
+                    self.settings.call_lease,
+                )
+            except Conflict as exc:
+                # Another worker put one of these numbers in a call between our check and our
+                # insert; the unique index refused the whole plan. Plan again next pass.
+                log.info("plan refused, replanning", campaign=campaign_id, reason=str(exc)[:200])
+                continue
             if writes is None:
                 continue
             for d in writes.dials:
@@ -110,6 +123,30 @@ class Dispatcher:
             if writes.next_wake_at is not None:
                 wake = writes.next_wake_at if wake is None else min(wake, writes.next_wake_at)
         return wake
+
+    async def reconcile(self, now: datetime) -> None:
+        """End attempts whose outcome never came back (their worker died) as internal errors.
+
+        The simulator cannot be asked about a call another process placed, so the attempt
+        is recorded as ``internal_error`` and the retry policy decides; it is never dialled
+        again as itself (a retry is a new attempt with its own id).
+        """
+        for attempt_id in self.store.expired_attempts(now, self.settings.batch):
+            log.warning("reconciling an attempt with no outcome", attempt=attempt_id)
+            await self.report(
+                CallResult(
+                    attempt_id,
+                    Outcome.INTERNAL_ERROR,
+                    now,
+                    failure_reason="no outcome reported before the call lease expired",
+                )
+            )
+
+    def _decide(self, snapshot: CampaignSnapshot, variables: Sequence[str]) -> TickWrites:
+        # The clock is read here, once the campaign's row is locked and its counters read:
+        # a call whose end those counters already reflect has ended before this ``now``,
+        # so a dial slot never starts before the call it replaces has finished.
+        return tick.decide(snapshot, self.clock.now(), self.settings.horizon, variables)
 
     def _start_dial(self, d: Dial) -> None:
         task = asyncio.create_task(self._dial(d))

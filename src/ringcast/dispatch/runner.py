@@ -7,7 +7,7 @@ import threading
 from datetime import timedelta
 
 from ringcast.clock import Clock
-from ringcast.dispatch.loop import Dispatcher
+from ringcast.dispatch.loop import Dispatcher, DispatchSettings
 from ringcast.gateways.simulator import OutcomeModel, SimulatorGateway
 from ringcast.runtime import Runtime
 
@@ -15,7 +15,12 @@ from ringcast.runtime import Runtime
 def build(runtime: Runtime, clock: Clock) -> Dispatcher:
     """A dispatcher over the runtime's store, dialling through the simulator gateway."""
     settings = runtime.settings
-    dispatcher = Dispatcher(runtime.store, clock, single_dispatcher=settings.is_sqlite)
+    dispatcher = Dispatcher(
+        runtime.store,
+        clock,
+        settings=DispatchSettings(call_lease=timedelta(seconds=settings.call_lease_s)),
+        single_dispatcher=settings.is_sqlite,
+    )
     model = OutcomeModel.parse(
         settings.simulator_outcomes,
         mean_talk=timedelta(seconds=settings.simulator_talk_s),

@@ -1,0 +1,130 @@
+"""Three ``ringcast worker`` processes over one PostgreSQL: limits hold across all of them."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+from datetime import timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from ringcast.clock import SystemClock
+from ringcast.core.model import CampaignConfig, Schedule
+from ringcast.core.pacing import PacingLimits
+from ringcast.core.retry import RetryPolicy
+from ringcast.core.states import CampaignStatus
+from ringcast.db.store import SqlStore
+from ringcast.services import accounts, campaigns
+from ringcast.services.direct_calls import ALWAYS
+
+pytestmark = pytest.mark.postgres
+WORKERS = 3
+DAILY = 60
+CONCURRENT = 4
+PEOPLE = 80
+
+
+def start_workers(url: str, n: int) -> list[subprocess.Popen[str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
+    env.update(
+        RINGCAST_DATABASE_URL=url,
+        RINGCAST_SIMULATOR_TALK_S="0.4",
+        RINGCAST_SIMULATOR_RING_S="0.1",
+        RINGCAST_SIMULATOR_OUTCOMES="answered=1",
+        RINGCAST_LOG_LEVEL="warning",
+    )
+    return [
+        subprocess.Popen(
+            [sys.executable, "-m", "ringcast", "worker"],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(n)
+    ]
+
+
+def test_quota_concurrency_and_one_call_per_number(
+    pg_engine: sa.Engine, pg_engine_url: str
+) -> None:
+    """Across three workers: at most 60 dials, 4 at once, and never one number in two calls."""
+    store, clock = SqlStore(pg_engine), SystemClock()
+    issued = accounts.issue_key(store, clock, "acme")
+    agent = accounts.register_agent(store, clock, "acme", "A", "Hi {{ name }}")
+    limits = PacingLimits(attempts_per_second=200, calls_per_day=DAILY, max_concurrent=CONCURRENT)
+    made = []
+    for name in ("one", "two"):
+        config = CampaignConfig(
+            "", CampaignStatus.SCHEDULED, Schedule(ALWAYS), limits, RetryPolicy()
+        )
+        # both campaigns call the same numbers (more than the cap): nobody in two calls at once
+        people = [campaigns.Recipient(f"+3361234{i:04d}", {"name": f"P{i}"}) for i in range(PEOPLE)]
+        made.append(
+            campaigns.create(
+                store,
+                clock,
+                campaigns.NewCampaign(
+                    org_id=issued.organization.id,
+                    workspace_id=issued.workspace.id,
+                    name=name,
+                    agent_id=agent.id,
+                    agent_field="agentId",
+                    dialect=campaigns.Dialect.NATIVE,
+                    config=config,
+                    recipients=people,
+                ),
+            )
+        )
+    workers = start_workers(pg_engine_url, WORKERS)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            with pg_engine.connect() as conn:
+                ended = conn.execute(
+                    sa.text("select count(*) from attempts where state = 'ended'")
+                ).scalar_one()
+            if ended >= 2 * DAILY:
+                break
+            assert all(w.poll() is None for w in workers), [
+                w.stderr.read() for w in workers if w.stderr
+            ]
+            assert time.monotonic() < deadline, f"only {ended} calls ended"
+            time.sleep(0.3)
+        time.sleep(1.5)  # would anyone dial past the quota?
+    finally:
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            w.communicate(timeout=30)
+
+    with pg_engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "select campaign_id, phone, dialed_at, ended_at from attempts order by dialed_at"
+            )
+        ).all()
+    per_campaign = {c.id: [r for r in rows if r.campaign_id == c.id] for c in made}
+    for c in made:
+        calls = per_campaign[c.id]
+        assert len(calls) == DAILY, f"{len(calls)} dials against a daily cap of {DAILY}"
+        events = sorted(
+            [(r.dialed_at, 1) for r in calls] + [(r.ended_at, -1) for r in calls],
+            key=lambda e: (e[0], e[1]),
+        )
+        live = peak = 0
+        for _, delta in events:
+            live += delta
+            peak = max(peak, live)
+        assert peak <= CONCURRENT, f"{peak} calls at once against a cap of {CONCURRENT}"
+    by_phone: dict[str, list[tuple]] = {}
+    for r in rows:
+        by_phone.setdefault(r.phone, []).append((r.dialed_at, r.ended_at))
+    for phone, spans in by_phone.items():
+        spans.sort()
+        for (_, end_a), (start_b, _) in itertools.pairwise(spans):
+            assert start_b >= end_a - timedelta(milliseconds=1), f"{phone} in two calls at once"

@@ -15,7 +15,6 @@ from ringcast.core.states import CampaignStatus
 from ringcast.core.windows import Slot, WeeklyWindow
 from ringcast.dispatch import tick
 from ringcast.ports import CallResult
-
 from tests.integration.factories import T0, campaign, contacts, seed_account
 
 HORIZON = timedelta(seconds=1)

@@ -210,5 +210,16 @@ def test_campaign_runs_to_the_end_at_its_rate(server) -> None:
     for r in retried:  # a retry follows a no-answer that asked for it
         before = by_contact[(r.contact_id, r.number - 1)]
         assert before.outcome == "no_answer" and before.retry_rule == "retry"
+    metrics = httpx.get(f"{base}/metrics").text
+    completed = [
+        line
+        for line in metrics.splitlines()
+        if line.startswith('ringcast_attempts_total{outcome="completed"}')
+    ]
+    assert completed and float(completed[0].split()[-1]) > 0
+    assert (
+        "ringcast_dial_lateness_seconds_bucket" in metrics
+        and "ringcast_due_contacts 0.0" in metrics
+    )
     busiest = max(per_second.values())
     print(f"e2e: {len(rows)} attempts, states {states}, busiest second {busiest}")  # noqa: T201

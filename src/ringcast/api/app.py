@@ -6,7 +6,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
+from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRoute
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import ringcast
 from ringcast.api import errors, openapi
@@ -19,6 +21,7 @@ from ringcast.clock import Clock
 from ringcast.core.pacing import PacingLimits
 from ringcast.dispatch.runner import BackgroundDispatcher
 from ringcast.dispatch.runner import build as build_dispatcher
+from ringcast.metrics import Metrics, StoreGauges
 from ringcast.runtime import Runtime
 
 
@@ -36,7 +39,7 @@ def create_app(runtime: Runtime, clock: Clock, *, dispatch: bool = False) -> Fas
         if not dispatch:
             yield
             return
-        background = BackgroundDispatcher(build_dispatcher(runtime, clock))
+        background = BackgroundDispatcher(build_dispatcher(runtime, clock, app.state.metrics))
         background.start()
         try:
             yield
@@ -73,6 +76,15 @@ def create_app(runtime: Runtime, clock: Clock, *, dispatch: bool = False) -> Fas
             response.headers["X-RateLimit-Limit"] = str(quota.limit)
             response.headers["X-RateLimit-Remaining"] = str(quota.remaining)
         return response
+
+    metrics = Metrics()
+    metrics.registry.register(StoreGauges(runtime.store, clock))
+    app.state.metrics = metrics
+
+    @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
+    def prometheus() -> PlainTextResponse:
+        """Prometheus exposition: attempts by outcome, dial lateness, backlogs."""
+        return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -667,6 +667,23 @@ class SqlStore:
             ).all()
         return [r.id for r in rows]
 
+    def backlog(self, now: datetime) -> dict[str, int]:
+        """Operator figures: due contacts, calls in flight, webhook deliveries pending."""
+        k, a, o = t.contacts, t.attempts, t.webhook_outbox
+        with self.engine.connect() as conn:
+            due = conn.execute(
+                sa.select(sa.func.count()).where(
+                    k.c.state == ContactState.WAITING.value, k.c.next_due_at <= now
+                )
+            ).scalar_one()
+            live = conn.execute(
+                sa.select(sa.func.count()).where(a.c.state == "dialing")
+            ).scalar_one()
+            pending = conn.execute(
+                sa.select(sa.func.count()).where(o.c.status == "pending")
+            ).scalar_one()
+        return {"due_contacts": due, "in_flight_calls": live, "webhook_backlog": pending}
+
     def acquire_lease(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
         """Take or renew the named lease; False while someone else holds it."""
         lease = t.dispatcher_leases

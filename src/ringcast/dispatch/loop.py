@@ -31,6 +31,7 @@ from ringcast.core.outcomes import Outcome
 from ringcast.core.planner import CampaignSnapshot
 from ringcast.dispatch import tick
 from ringcast.gateways.base import CallGateway, DialRequest, GatewayError, GatewayRejected
+from ringcast.metrics import Metrics
 from ringcast.ports import CallResult, Dial, TickWrites
 
 log = structlog.get_logger("ringcast.dispatch")
@@ -58,6 +59,7 @@ class Dispatcher:
         *,
         single_dispatcher: bool = False,
         name: str | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -66,6 +68,7 @@ class Dispatcher:
         self.single_dispatcher = single_dispatcher
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._dials: set[asyncio.Task[None]] = set()
+        self.metrics = metrics or Metrics()
 
     # --- outcomes -------------------------------------------------------------------------
     async def report(self, result: CallResult) -> None:
@@ -77,6 +80,7 @@ class Dispatcher:
         done = await self._retrying(lambda: self.store.end_attempt(result, finish))
         if done is not None:
             contact, attempt = done
+            self.metrics.attempts.labels(attempt.outcome.value).inc()
             log.info(
                 "call ended",
                 attempt=attempt.id,
@@ -155,6 +159,7 @@ class Dispatcher:
 
     async def _dial(self, d: Dial) -> None:
         await self.clock.sleep_until(d.dial_at)
+        self.metrics.dial_lateness.observe(max(0.0, (self.clock.now() - d.dial_at).total_seconds()))
         if self.gateway is None:
             return
         request = DialRequest(

@@ -9,10 +9,11 @@ from datetime import timedelta
 from ringcast.clock import Clock
 from ringcast.dispatch.loop import Dispatcher, DispatchSettings
 from ringcast.gateways.simulator import OutcomeModel, SimulatorGateway
+from ringcast.metrics import Metrics
 from ringcast.runtime import Runtime
 
 
-def build(runtime: Runtime, clock: Clock) -> Dispatcher:
+def build(runtime: Runtime, clock: Clock, metrics: Metrics | None = None) -> Dispatcher:
     """A dispatcher over the runtime's store, dialling through the simulator gateway."""
     settings = runtime.settings
     dispatcher = Dispatcher(
@@ -20,6 +21,7 @@ def build(runtime: Runtime, clock: Clock) -> Dispatcher:
         clock,
         settings=DispatchSettings(call_lease=timedelta(seconds=settings.call_lease_s)),
         single_dispatcher=settings.is_sqlite,
+        metrics=metrics,
     )
     model = OutcomeModel.parse(
         settings.simulator_outcomes,

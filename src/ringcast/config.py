@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     embedded_dispatcher: bool = True
     #: how long a dialled call may go without an outcome before it is reconciled
     call_lease_s: float = Field(default=7200, gt=0)
+    #: deliver webhooks to loopback, private and link-local addresses (tests, private networks)
+    webhooks_allow_private: bool = False
     #: the simulator gateway: outcome mix, mean durations, seed
     simulator_outcomes: str = "answered=0.55,no_answer=0.25,busy=0.1,voicemail=0.05,failed=0.05"
     simulator_talk_s: float = Field(default=45, gt=0)

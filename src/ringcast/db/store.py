@@ -41,6 +41,16 @@ from ringcast.records import (
 
 _T = TypeVar("_T")
 
+#: (old status, new status) of a person's action -> the lifecycle event it sends
+LIFECYCLE_ON_ACTION = {
+    ("scheduled", "paused"): "campaign.paused",
+    ("active", "paused"): "campaign.paused",
+    ("paused", "scheduled"): "campaign.resumed",
+    ("scheduled", "cancelled"): "campaign.cancelled",
+    ("active", "cancelled"): "campaign.cancelled",
+    ("paused", "cancelled"): "campaign.cancelled",
+}
+
 
 class SqlStore:
     def __init__(self, engine: sa.Engine) -> None:
@@ -249,7 +259,12 @@ class SqlStore:
         if by is not None:
             values["updated_by"] = by
         with self._tx() as conn:
+            row = conn.execute(sa.select(c).where(c.c.id == campaign_id)).first()
             conn.execute(c.update().where(c.c.id == campaign_id).values(**values))
+            if row is not None:
+                event = LIFECYCLE_ON_ACTION.get((row.status, status.value))
+                if event:
+                    self._queue_lifecycle(conn, _campaign(row), status, event, at)
 
     def add_contacts(self, campaign_id: str, contacts: Sequence[Contact], now: datetime) -> None:
         c = t.campaigns
@@ -540,6 +555,11 @@ class SqlStore:
             )
         if writes.status is not None:
             values.update(status=writes.status.value, updated_at=now)
+            event = {"active": "campaign.activated", "ended": "campaign.ended"}.get(
+                writes.status.value
+            )
+            if event:
+                self._queue_lifecycle(conn, campaign, writes.status, event, now)
         if held:
             # a number already in a call (another campaign's) waits a little, then tries again
             retry_at = now + NUMBER_IN_CALL_WAIT
@@ -638,6 +658,7 @@ class SqlStore:
                     updated_at=ended.ended_at,
                 )
             )
+            self._queue_call_events(conn, campaign, ended)
             greatest = sa.func.max if conn.dialect.name == "sqlite" else sa.func.greatest
             conn.execute(
                 c.update()
@@ -683,6 +704,147 @@ class SqlStore:
                 sa.select(sa.func.count()).where(o.c.status == "pending")
             ).scalar_one()
         return {"due_contacts": due, "in_flight_calls": live, "webhook_backlog": pending}
+
+    # --- the webhook outbox ----------------------------------------------------------------
+    def _queue(self, conn: sa.Connection, **row: Any) -> None:
+        conn.execute(
+            t.webhook_outbox.insert().values(
+                id=str(uuid.uuid4()), status="pending", deliveries=0, **row
+            )
+        )
+
+    def _queue_call_events(self, conn: sa.Connection, campaign: Campaign, ended: Attempt) -> None:
+        """Outbox rows for a finished attempt, in the transaction that records it."""
+        at = ended.ended_at
+        hook = campaign.extra.get("webhook_config") or {}
+        if hook.get("url"):
+            self._queue(
+                conn,
+                org_id=campaign.org_id,
+                campaign_id=campaign.id,
+                attempt_id=ended.id,
+                kind="sarvam_attempt",
+                event_type="attempt.ended",
+                url=hook["url"],
+                payload={},
+                next_attempt_at=at,
+                created_at=at,
+            )
+        org_url = conn.execute(
+            sa.select(t.organizations.c.webhook_url).where(t.organizations.c.id == campaign.org_id)
+        ).scalar_one_or_none()
+        if org_url:
+            event = "call.completed" if ended.outcome.connected else "call.failed"
+            self._queue(
+                conn,
+                org_id=campaign.org_id,
+                campaign_id=campaign.id,
+                attempt_id=ended.id,
+                kind="volubile_call",
+                event_type=event,
+                url=org_url,
+                payload={},
+                next_attempt_at=at,
+                created_at=at,
+            )
+
+    def _queue_lifecycle(
+        self,
+        conn: sa.Connection,
+        campaign: Campaign,
+        status: CampaignStatus,
+        event: str,
+        at: datetime,
+    ) -> None:
+        hook = campaign.extra.get("webhook_config") or {}
+        url = (
+            hook.get("url")
+            or conn.execute(
+                sa.select(t.organizations.c.webhook_url).where(
+                    t.organizations.c.id == campaign.org_id
+                )
+            ).scalar_one_or_none()
+        )
+        if not url:
+            return
+        payload = {
+            "type": event,
+            "campaign_id": campaign.id,
+            "name": campaign.name,
+            "status": status.value,
+            "occurred_at": at.isoformat(),
+        }
+        self._queue(
+            conn,
+            org_id=campaign.org_id,
+            campaign_id=campaign.id,
+            attempt_id=None,
+            kind="lifecycle",
+            event_type=event,
+            url=url,
+            payload=payload,
+            next_attempt_at=at,
+            created_at=at,
+        )
+
+    def claim_webhooks(self, now: datetime, limit: int, lease: timedelta) -> list[dict[str, Any]]:
+        """Pending deliveries that are due, hidden from other workers for ``lease``."""
+        o = t.webhook_outbox
+        with self._tx() as conn:
+            query = (
+                sa.select(o)
+                .where(o.c.status == "pending", o.c.next_attempt_at <= now)
+                .order_by(o.c.next_attempt_at)
+                .limit(limit)
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = [dict(r._mapping) for r in conn.execute(query).all()]
+            if rows:
+                conn.execute(
+                    o.update()
+                    .where(o.c.id.in_([r["id"] for r in rows]))
+                    .values(next_attempt_at=now + lease)
+                )
+        return rows
+
+    def record_delivery(
+        self,
+        outbox_id: str,
+        *,
+        status: str,
+        code: int | None,
+        error: str | None,
+        next_attempt_at: datetime | None,
+        at: datetime,
+    ) -> None:
+        o = t.webhook_outbox
+        with self._tx() as conn:
+            conn.execute(
+                o.update()
+                .where(o.c.id == outbox_id)
+                .values(
+                    status=status,
+                    deliveries=o.c.deliveries + 1,
+                    last_status_code=code,
+                    last_error=error,
+                    next_attempt_at=next_attempt_at,
+                    delivered_at=at if status == "delivered" else None,
+                )
+            )
+
+    def signing_secret(self, org_id: str, make: Callable[[], str]) -> str:
+        """The organization's webhook signing secret, made on first use."""
+        o = t.organizations
+        with self._tx() as conn:
+            current = conn.execute(
+                sa.select(o.c.signing_secret).where(o.c.id == org_id)
+            ).scalar_one()
+            if current:
+                return str(current)
+            secret = make()
+            conn.execute(o.update().where(o.c.id == org_id).values(signing_secret=secret))
+            return secret
 
     def acquire_lease(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
         """Take or renew the named lease; False while someone else holds it."""

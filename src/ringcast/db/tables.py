@@ -33,6 +33,8 @@ organizations = sa.Table(
     #: the account webhook (Volubile): one URL per organization, HMAC-signed with the secret
     sa.Column("webhook_url", sa.Text, nullable=True),
     sa.Column("webhook_secret", sa.String(100), nullable=True),
+    #: signs every delivery with Standard Webhooks (``whsec_...``), made on first use
+    sa.Column("signing_secret", sa.String(100), nullable=True),
 )
 
 workspaces = sa.Table(

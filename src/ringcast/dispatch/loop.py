@@ -60,6 +60,7 @@ class Dispatcher:
         single_dispatcher: bool = False,
         name: str | None = None,
         metrics: Metrics | None = None,
+        deliverer: Any = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -69,6 +70,7 @@ class Dispatcher:
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{id(self):x}"
         self._dials: set[asyncio.Task[None]] = set()
         self.metrics = metrics or Metrics()
+        self.deliverer = deliverer
 
     # --- outcomes -------------------------------------------------------------------------
     async def report(self, result: CallResult) -> None:
@@ -97,6 +99,8 @@ class Dispatcher:
         ):
             return now + self.settings.lease_ttl / 2
         await self.reconcile(now)
+        if self.deliverer is not None:
+            await self.deliverer.deliver_due()
         wake: datetime | None = None
         for campaign_id in self.store.campaigns_to_plan(now, self.settings.campaigns_per_pass):
             try:

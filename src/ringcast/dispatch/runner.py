@@ -11,6 +11,7 @@ from ringcast.dispatch.loop import Dispatcher, DispatchSettings
 from ringcast.gateways.simulator import OutcomeModel, SimulatorGateway
 from ringcast.metrics import Metrics
 from ringcast.runtime import Runtime
+from ringcast.webhooks.deliver import Deliverer
 
 
 def build(runtime: Runtime, clock: Clock, metrics: Metrics | None = None) -> Dispatcher:
@@ -22,6 +23,12 @@ def build(runtime: Runtime, clock: Clock, metrics: Metrics | None = None) -> Dis
         settings=DispatchSettings(call_lease=timedelta(seconds=settings.call_lease_s)),
         single_dispatcher=settings.is_sqlite,
         metrics=metrics,
+    )
+    dispatcher.deliverer = Deliverer(
+        runtime.store,
+        clock,
+        allow_private=settings.webhooks_allow_private,
+        metrics=dispatcher.metrics,
     )
     model = OutcomeModel.parse(
         settings.simulator_outcomes,

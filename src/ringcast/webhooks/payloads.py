@@ -1,0 +1,60 @@
+"""The bodies ringcast sends: Sarvam's per-attempt payload, Volubile's call object,
+campaign lifecycle events. Built from stored attempts, which no longer change once ended,
+so every redelivery of one event carries the same bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ringcast.core.outcomes import SARVAM_STATUS
+from ringcast.records import CallRecord, Campaign
+
+#: Sarvam's next_action_status for each retry rule name; None when the contact is final.
+NEXT_ACTION = {
+    "retry": "retry",
+    "short_duration_retry": "short_duration_retry",
+    "provider_error_retry": "provider_error_retry",
+    "internal_error_retry": "internal_error_retry",
+}
+
+
+def sarvam_attempt(
+    call: CallRecord, campaign: Campaign, cohort_id: str | None, user_identifier: str | None
+) -> dict[str, Any]:
+    """The per-attempt payload of Sarvam's reference, field for field."""
+    a = call.attempt
+    connectivity, completion = SARVAM_STATUS[a.outcome]
+    hook = campaign.extra.get("webhook_config") or {}
+    return {
+        "app_id": campaign.agent_id,
+        "app_version": campaign.agent_version,
+        "attempt_id": a.id,
+        "campaign_id": campaign.id,
+        "cohort_id": cohort_id,
+        "completion_status": completion,
+        "connectivity_status": connectivity,
+        "next_action_status": NEXT_ACTION.get(a.retry_rule or ""),
+        "failure_reason": a.failure_reason,
+        "user_identifier": user_identifier,
+        "user_phone_number": call.phone,
+        "agent_phone_number": a.caller_number,
+        "duration": None if a.duration is None else a.duration.total_seconds(),
+        "interaction_id": a.gateway_call_id,
+        "retry_attempt": a.number,
+        "executed_at": a.dialed_at.isoformat() if a.dialed_at else None,
+        "initial_agent_variables": dict(a.variables) or None,
+        "final_agent_variables": dict(call.extracted) or None,
+        "interaction_transcript": [dict(t) for t in call.transcript] or None,
+        "metadata": hook.get("metadata"),
+    }
+
+
+def lifecycle(event: str, campaign: Campaign, occurred_at: str) -> dict[str, Any]:
+    return {
+        "type": event,
+        "campaign_id": campaign.id,
+        "name": campaign.name,
+        "status": campaign.config.status.value,
+        "occurred_at": occurred_at,
+    }

@@ -1,0 +1,188 @@
+"""Webhook delivery to a real HTTP receiver on loopback, checked with the reference verifier."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from standardwebhooks import Webhook
+
+from ringcast.clock import SystemClock, VirtualClock
+from ringcast.core.model import CampaignConfig, Schedule
+from ringcast.core.outcomes import Outcome
+from ringcast.core.pacing import PacingLimits
+from ringcast.core.retry import RetryPolicy
+from ringcast.core.states import CampaignStatus
+from ringcast.dispatch import tick
+from ringcast.ports import CallResult
+from ringcast.records import Dialect
+from ringcast.services import accounts, campaigns, webhooks
+from ringcast.services.direct_calls import ALWAYS
+from ringcast.webhooks.deliver import Deliverer
+
+ACCOUNT_SECRET = "account-secret-0123456789abcdef"
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, dict[str, str], bytes]] = []
+        self.status = 200
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                outer.requests.append((self.path, dict(self.headers), body))
+                self.send_response(outer.status)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    r = Receiver()
+    yield r
+    r.server.shutdown()
+    r.server.server_close()
+
+
+@pytest.fixture
+def now_clock() -> VirtualClock:
+    # near wall time: the reference verifier refuses timestamps more than 5 minutes off
+    return VirtualClock(SystemClock().now())
+
+
+def ended_call(runtime, clock: VirtualClock, receiver: Receiver, outcome: Outcome) -> str:
+    store = runtime.store
+    issued = accounts.issue_key(store, clock, "acme")
+    agent = accounts.register_agent(store, clock, "acme", "A", "Hi {{ name }}")
+    webhooks.set_account_webhook(
+        store, issued.organization.id, f"{receiver.url}/volubile", ACCOUNT_SECRET
+    )
+    config = CampaignConfig(
+        "", CampaignStatus.SCHEDULED, Schedule(ALWAYS), PacingLimits(), RetryPolicy()
+    )
+    made = campaigns.create(
+        store,
+        clock,
+        campaigns.NewCampaign(
+            org_id=issued.organization.id,
+            workspace_id=issued.workspace.id,
+            name="c",
+            agent_id=agent.id,
+            agent_field="app_id",
+            dialect=Dialect.SARVAM,
+            config=config,
+            recipients=[campaigns.Recipient("+919876543210", {"name": "Asha"}, "cust-1")],
+            extra={"webhook_config": {"url": f"{receiver.url}/sarvam", "metadata": {"team": "x"}}},
+        ),
+    )
+    now = clock.now()
+    writes = store.run_tick(
+        made.id,
+        now,
+        timedelta(seconds=1),
+        10,
+        lambda snap, v: tick.decide(snap, now, timedelta(seconds=1), v),
+    )
+    (dial,) = writes.dials
+    clock.advance(timedelta(seconds=20))
+    result = CallResult(
+        dial.attempt.id, outcome, clock.now(), answered_at=now, duration=timedelta(seconds=15)
+    )
+    store.end_attempt(result, lambda st, cfg, k, h, a: tick.finish(st, cfg, k, h, a, result))
+    return issued.organization.id
+
+
+def deliver(runtime, clock) -> None:
+    async def go() -> None:
+        d = Deliverer(runtime.store, clock, allow_private=True)
+        await d.deliver_due()
+        await d.client.aclose()
+
+    asyncio.run(go())
+
+
+def outbox(runtime) -> list[Any]:
+    with runtime.engine.connect() as conn:
+        return conn.execute(
+            sa.text(
+                "select kind, status, deliveries, next_attempt_at, last_error "
+                "from webhook_outbox order by kind"
+            )
+        ).all()
+
+
+def test_events_are_delivered_signed(runtime, now_clock, receiver: Receiver) -> None:
+    """Activation, the Sarvam attempt payload and the Volubile call object all arrive, signed."""
+    org_id = ended_call(runtime, now_clock, receiver, Outcome.COMPLETED)
+    deliver(runtime, now_clock)
+    by_path = {path: (headers, body) for path, headers, body in receiver.requests}
+    assert len(receiver.requests) == 3
+    secret = runtime.store.signing_secret(org_id, lambda: pytest.fail("secret should exist"))
+    for headers, body in by_path.values():
+        Webhook(secret).verify(body, {k.lower(): v for k, v in headers.items()})
+    sarvam_bodies = [json.loads(b) for p, _, b in receiver.requests if p == "/sarvam"]
+    attempt = next(b for b in sarvam_bodies if "attempt_id" in b)
+    assert (
+        attempt["connectivity_status"] == "connected"
+        and attempt["completion_status"] == "completed"
+    )
+    assert attempt["user_identifier"] == "cust-1" and attempt["metadata"] == {"team": "x"}
+    assert attempt["retry_attempt"] == 0 and attempt["next_action_status"] is None
+    assert any(b.get("type") == "campaign.activated" for b in sarvam_bodies)
+    headers, body = by_path["/volubile"]
+    expected = hmac.new(ACCOUNT_SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert headers["X-Webhook-Signature"] == expected
+    assert json.loads(body)["status"] == "COMPLETED"
+    assert {r.status for r in outbox(runtime)} == {"delivered"}
+
+
+def test_failures_are_retried_then_gone_is_final(runtime, now_clock, receiver: Receiver) -> None:
+    """A 500 is retried 5 seconds later with the same webhook-id; a 410 ends the delivery."""
+    ended_call(runtime, now_clock, receiver, Outcome.NO_ANSWER)
+    receiver.status = 500
+    deliver(runtime, now_clock)
+    rows = outbox(runtime)
+    assert {r.status for r in rows} == {"pending"} and {r.deliveries for r in rows} == {1}
+    first_ids = {h["webhook-id"] for _, h, _ in receiver.requests}
+    deliver(runtime, now_clock)  # not due yet: nothing is sent
+    assert len(receiver.requests) == 3
+    now_clock.advance(timedelta(seconds=6))
+    receiver.status = 410
+    deliver(runtime, now_clock)
+    assert {h["webhook-id"] for _, h, _ in receiver.requests[3:]} == first_ids
+    assert {r.status for r in outbox(runtime)} == {"failed"}
+
+
+def test_private_addresses_are_refused_unless_allowed(
+    runtime, now_clock, receiver: Receiver
+) -> None:
+    """Without the setting, a loopback URL is never called."""
+    ended_call(runtime, now_clock, receiver, Outcome.COMPLETED)
+
+    async def go() -> None:
+        d = Deliverer(runtime.store, now_clock, allow_private=False)
+        await d.deliver_due()
+        await d.client.aclose()
+
+    asyncio.run(go())
+    assert receiver.requests == []
+    rows = outbox(runtime)
+    assert {r.status for r in rows} == {"failed"}
+    assert all("not a public address" in r.last_error for r in rows)

@@ -170,6 +170,7 @@ def test_workers_carry_on_after_a_database_restart(private_pg) -> None:
             check=True,
             capture_output=True,
         )
+        restarted_at = clock.now()
         deadline = time.monotonic() + 120
         while (
             count(
@@ -189,6 +190,11 @@ def test_workers_carry_on_after_a_database_restart(private_pg) -> None:
             w.communicate(timeout=30)
     assert all(w.returncode is not None for w in workers)
     assert count("select count(*) from contacts") == CONTACTS
+    with engine.connect() as conn:
+        after = conn.execute(
+            sa.text("select count(*) from attempts where dialed_at > :t"), {"t": restarted_at}
+        ).scalar_one()
+    assert after > 0, "nothing was dialled after the restart: the workers did not carry on"
     # each contact was dialled as many times as it has attempts, once per attempt id
     assert (
         count(

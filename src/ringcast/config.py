@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     simulator_talk_s: float = Field(default=45, gt=0)
     simulator_ring_s: float = Field(default=20, gt=0)
     simulator_seed: int = 0
+    #: if set, the simulator appends every dial to this file (crash tests read it)
+    simulator_dial_log: str | None = None
     #: Sarvam's documented campaign limits
     sarvam_min_lead_s: float = Field(default=120, ge=0)
     sarvam_max_lead_days: float = Field(default=7, gt=0)

@@ -222,4 +222,4 @@ def test_campaign_runs_to_the_end_at_its_rate(server) -> None:
         and "ringcast_due_contacts 0.0" in metrics
     )
     busiest = max(per_second.values())
-    print(f"e2e: {len(rows)} attempts, states {states}, busiest second {busiest}")  # noqa: T201
+    print(f"e2e: {len(rows)} attempts, states {states}, busiest second {busiest}")

@@ -36,7 +36,9 @@ def build(runtime: Runtime, clock: Clock, metrics: Metrics | None = None) -> Dis
         mean_ring=timedelta(seconds=settings.simulator_ring_s),
         seed=settings.simulator_seed,
     )
-    dispatcher.gateway = SimulatorGateway(model, clock, dispatcher.report)
+    dispatcher.gateway = SimulatorGateway(
+        model, clock, dispatcher.report, dial_log=settings.simulator_dial_log
+    )
     return dispatcher
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -81,14 +82,21 @@ class SimulatorGateway:
 
     supports_idempotency = True  # a repeated attempt id is answered from memory
 
-    def __init__(self, model: OutcomeModel, clock: Clock, report: Report) -> None:
+    def __init__(
+        self, model: OutcomeModel, clock: Clock, report: Report, dial_log: str | None = None
+    ) -> None:
         self.model = model
         self.clock = clock
         self.report = report
         self._calls: dict[str, asyncio.Task[None]] = {}
+        #: every dial appended, fsynced, to a file outside the process: the evidence that
+        #: crash tests count duplicates in, since the process itself may be killed
+        self.dial_log = dial_log
 
     async def place_call(self, request: DialRequest) -> Accepted:
         call_id = f"sim-{request.attempt_id}"
+        if self.dial_log is not None:
+            self._log(f"{request.attempt_id} {request.to} {self.clock.now().isoformat()}\n")
         if request.attempt_id not in self._calls:
             task = asyncio.create_task(self._run(request, call_id))
             self._calls[request.attempt_id] = task
@@ -112,6 +120,15 @@ class SimulatorGateway:
                 failure_reason="simulated failure" if d.outcome is Outcome.FAILED else None,
             )
         )
+
+    def _log(self, line: str) -> None:
+        assert self.dial_log is not None
+        fd = os.open(self.dial_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, line.encode())  # one small O_APPEND write: atomic across processes
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def _forget(self, task: asyncio.Task[None]) -> None:
         for key, running in list(self._calls.items()):

@@ -17,17 +17,13 @@ import sqlalchemy as sa
 from standardwebhooks import Webhook
 
 from ringcast.clock import SystemClock, VirtualClock
-from ringcast.core.model import CampaignConfig, Schedule
 from ringcast.core.outcomes import Outcome
-from ringcast.core.pacing import PacingLimits
-from ringcast.core.retry import RetryPolicy
-from ringcast.core.states import CampaignStatus
 from ringcast.dispatch import tick
 from ringcast.ports import CallResult
 from ringcast.records import Dialect
-from ringcast.services import accounts, campaigns, webhooks
-from ringcast.services.direct_calls import ALWAYS
+from ringcast.services import webhooks
 from ringcast.webhooks.deliver import Deliverer
+from tests.support import always_open_campaign
 
 ACCOUNT_SECRET = "account-secret-0123456789abcdef"
 
@@ -69,29 +65,16 @@ def now_clock() -> VirtualClock:
 
 def ended_call(runtime, clock: VirtualClock, receiver: Receiver, outcome: Outcome) -> str:
     store = runtime.store
-    issued = accounts.issue_key(store, clock, "acme")
-    agent = accounts.register_agent(store, clock, "acme", "A", "Hi {{ name }}")
-    webhooks.set_account_webhook(
-        store, issued.organization.id, f"{receiver.url}/volubile", ACCOUNT_SECRET
-    )
-    config = CampaignConfig(
-        "", CampaignStatus.SCHEDULED, Schedule(ALWAYS), PacingLimits(), RetryPolicy()
-    )
-    made = campaigns.create(
+    made = always_open_campaign(
         store,
         clock,
-        campaigns.NewCampaign(
-            org_id=issued.organization.id,
-            workspace_id=issued.workspace.id,
-            name="c",
-            agent_id=agent.id,
-            agent_field="app_id",
-            dialect=Dialect.SARVAM,
-            config=config,
-            recipients=[campaigns.Recipient("+919876543210", {"name": "Asha"}, "cust-1")],
-            extra={"webhook_config": {"url": f"{receiver.url}/sarvam", "metadata": {"team": "x"}}},
-        ),
+        ["+919876543210"],
+        name="c",
+        dialect=Dialect.SARVAM,
+        identifiers=["cust-1"],
+        extra={"webhook_config": {"url": f"{receiver.url}/sarvam", "metadata": {"team": "x"}}},
     )
+    webhooks.set_account_webhook(store, made.org_id, f"{receiver.url}/volubile", ACCOUNT_SECRET)
     now = clock.now()
     writes = store.run_tick(
         made.id,
@@ -106,7 +89,7 @@ def ended_call(runtime, clock: VirtualClock, receiver: Receiver, outcome: Outcom
         dial.attempt.id, outcome, clock.now(), answered_at=now, duration=timedelta(seconds=15)
     )
     store.end_attempt(result, lambda st, cfg, k, h, a: tick.finish(st, cfg, k, h, a, result))
-    return issued.organization.id
+    return made.org_id
 
 
 def deliver(runtime, clock) -> None:

@@ -6,7 +6,6 @@ attempt dialled twice and no number in two calls at once; every contact ends fin
 
 from __future__ import annotations
 
-import os
 import random
 import signal
 import subprocess
@@ -19,13 +18,9 @@ import pytest
 import sqlalchemy as sa
 
 from ringcast.clock import SystemClock
-from ringcast.core.model import CampaignConfig, Schedule
 from ringcast.core.pacing import PacingLimits
-from ringcast.core.retry import RetryPolicy
-from ringcast.core.states import CampaignStatus
 from ringcast.db.store import SqlStore
-from ringcast.services import accounts, campaigns
-from ringcast.services.direct_calls import ALWAYS
+from tests.support import always_open_campaign, worker_env
 
 pytestmark = pytest.mark.postgres
 CONTACTS = 2000
@@ -37,42 +32,15 @@ def test_sigkill_never_dials_twice_and_loses_nobody(
 ) -> None:
     """Kill workers at random every 2-4 s: 0 attempts dialled twice, 0 contacts left behind."""
     store, clock = SqlStore(pg_engine), SystemClock()
-    issued = accounts.issue_key(store, clock, "acme")
-    agent = accounts.register_agent(store, clock, "acme", "A", "Hi {{ name }}")
-    config = CampaignConfig(
-        "",
-        CampaignStatus.SCHEDULED,
-        Schedule(ALWAYS),
-        PacingLimits(attempts_per_second=150, max_concurrent=60),
-        RetryPolicy(),
-    )
-    made = campaigns.create(
+    made = always_open_campaign(
         store,
         clock,
-        campaigns.NewCampaign(
-            org_id=issued.organization.id,
-            workspace_id=issued.workspace.id,
-            name="crash",
-            agent_id=agent.id,
-            agent_field="agentId",
-            dialect=campaigns.Dialect.NATIVE,
-            config=config,
-            recipients=[
-                campaigns.Recipient(f"+33612{i:06d}", {"name": f"P{i}"}) for i in range(CONTACTS)
-            ],
-        ),
+        [f"+33612{i:06d}" for i in range(CONTACTS)],
+        PacingLimits(attempts_per_second=150, max_concurrent=60),
+        name="crash",
     )
     log = tmp_path / "dials.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
-    env.update(
-        RINGCAST_DATABASE_URL=pg_engine_url,
-        RINGCAST_SIMULATOR_TALK_S="0.3",
-        RINGCAST_SIMULATOR_RING_S="0.1",
-        RINGCAST_SIMULATOR_OUTCOMES="answered=1",
-        RINGCAST_SIMULATOR_DIAL_LOG=str(log),
-        RINGCAST_CALL_LEASE_S="3",
-        RINGCAST_LOG_LEVEL="warning",
-    )
+    env = worker_env(pg_engine_url, simulator_dial_log=str(log), call_lease_s="3")
 
     def spawn() -> subprocess.Popen[bytes]:
         return subprocess.Popen(

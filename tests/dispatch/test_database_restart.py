@@ -23,15 +23,11 @@ import pytest
 import sqlalchemy as sa
 
 from ringcast.clock import SystemClock
-from ringcast.core.model import CampaignConfig, Schedule
 from ringcast.core.pacing import PacingLimits
-from ringcast.core.retry import RetryPolicy
-from ringcast.core.states import CampaignStatus
 from ringcast.db.engine import make_engine
 from ringcast.db.migrate import upgrade
 from ringcast.db.store import SqlStore
-from ringcast.services import accounts, campaigns
-from ringcast.services.direct_calls import ALWAYS
+from tests.support import always_open_campaign, worker_env
 
 pytestmark = pytest.mark.postgres
 BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1:] or [""]
@@ -95,39 +91,13 @@ def test_workers_carry_on_after_a_database_restart(private_pg) -> None:
     engine = make_engine(url)
     upgrade(engine)
     store, clock = SqlStore(engine), SystemClock()
-    issued = accounts.issue_key(store, clock, "acme")
-    agent = accounts.register_agent(store, clock, "acme", "A", "Hi {{ name }}")
-    config = CampaignConfig(
-        "",
-        CampaignStatus.SCHEDULED,
-        Schedule(ALWAYS),
-        PacingLimits(attempts_per_second=40),
-        RetryPolicy(),
-    )
-    made = campaigns.create(
+    made = always_open_campaign(
         store,
         clock,
-        campaigns.NewCampaign(
-            org_id=issued.organization.id,
-            workspace_id=issued.workspace.id,
-            name="c",
-            agent_id=agent.id,
-            agent_field="agentId",
-            dialect=campaigns.Dialect.NATIVE,
-            config=config,
-            recipients=[
-                campaigns.Recipient(f"+3361234{i:04d}", {"name": f"P{i}"}) for i in range(CONTACTS)
-            ],
-        ),
+        [f"+3361234{i:04d}" for i in range(CONTACTS)],
+        PacingLimits(attempts_per_second=40),
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
-    env.update(
-        RINGCAST_DATABASE_URL=url,
-        RINGCAST_SIMULATOR_TALK_S="0.3",
-        RINGCAST_SIMULATOR_RING_S="0.1",
-        RINGCAST_SIMULATOR_OUTCOMES="answered=1",
-        RINGCAST_LOG_LEVEL="warning",
-    )
+    env = worker_env(url)
     workers = [
         subprocess.Popen(
             [sys.executable, "-m", "ringcast", "worker"],

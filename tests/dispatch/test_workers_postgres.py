@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from ringcast.core.states import CampaignStatus
 from ringcast.db.store import SqlStore
 from ringcast.services import accounts, campaigns
 from ringcast.services.direct_calls import ALWAYS
+from tests.support import worker_env
 
 pytestmark = pytest.mark.postgres
 WORKERS = 3
@@ -29,14 +29,7 @@ PEOPLE = 80
 
 
 def start_workers(url: str, n: int) -> list[subprocess.Popen[str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
-    env.update(
-        RINGCAST_DATABASE_URL=url,
-        RINGCAST_SIMULATOR_TALK_S="0.4",
-        RINGCAST_SIMULATOR_RING_S="0.1",
-        RINGCAST_SIMULATOR_OUTCOMES="answered=1",
-        RINGCAST_LOG_LEVEL="warning",
-    )
+    env = worker_env(url, simulator_talk_s="0.4")
     return [
         subprocess.Popen(
             [sys.executable, "-m", "ringcast", "worker"],

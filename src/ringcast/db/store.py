@@ -399,23 +399,7 @@ class SqlStore:
     def record_attempt_end(self, contact: Contact, attempt: Attempt) -> None:
         a, k, c = t.attempts, t.contacts, t.campaigns
         with self._tx() as conn:
-            conn.execute(
-                a.update()
-                .where(a.c.id == attempt.id)
-                .values(
-                    state="ended",
-                    outcome=attempt.outcome.value,
-                    answered_at=attempt.answered_at,
-                    ended_at=attempt.ended_at,
-                    duration_s=None
-                    if attempt.duration is None
-                    else attempt.duration.total_seconds(),
-                    qualifiers=sorted(attempt.qualifiers),
-                    retry_rule=attempt.retry_rule,
-                    gateway_call_id=attempt.gateway_call_id,
-                    failure_reason=attempt.failure_reason,
-                )
-            )
+            conn.execute(a.update().where(a.c.id == attempt.id).values(**_ended_values(attempt)))
             conn.execute(
                 k.update()
                 .where(k.c.id == contact.id)
@@ -634,15 +618,7 @@ class SqlStore:
                 a.update()
                 .where(a.c.id == ended.id)
                 .values(
-                    state="ended",
-                    outcome=ended.outcome.value,
-                    answered_at=ended.answered_at,
-                    ended_at=ended.ended_at,
-                    duration_s=None if ended.duration is None else ended.duration.total_seconds(),
-                    qualifiers=sorted(ended.qualifiers),
-                    retry_rule=ended.retry_rule,
-                    gateway_call_id=ended.gateway_call_id,
-                    failure_reason=ended.failure_reason,
+                    **_ended_values(ended),
                     transcript=list(result.transcript) or None,
                     summary=result.summary,
                     extracted=dict(result.extracted) or None,
@@ -1147,6 +1123,21 @@ def _attempt_row(org_id: str, contact: Contact, a: Attempt) -> dict[str, Any]:
 
 def _dialed_at(dials: Sequence[tuple[Contact, Attempt]]) -> datetime:
     return max((a.dialed_at or a.due_at) for _, a in dials)
+
+
+def _ended_values(a: Attempt) -> dict[str, Any]:
+    """The columns an attempt's end writes."""
+    return {
+        "state": "ended",
+        "outcome": a.outcome.value,
+        "answered_at": a.answered_at,
+        "ended_at": a.ended_at,
+        "duration_s": None if a.duration is None else a.duration.total_seconds(),
+        "qualifiers": sorted(a.qualifiers),
+        "retry_rule": a.retry_rule,
+        "gateway_call_id": a.gateway_call_id,
+        "failure_reason": a.failure_reason,
+    }
 
 
 def _attempt(row: sa.Row[Any]) -> Attempt:

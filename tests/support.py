@@ -1,0 +1,70 @@
+"""Helpers shared by the tests that run whole campaigns (and by bench/)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ringcast.clock import Clock
+from ringcast.core.model import CampaignConfig, Schedule
+from ringcast.core.pacing import PacingLimits
+from ringcast.core.retry import RetryPolicy
+from ringcast.core.states import CampaignStatus
+from ringcast.records import Campaign, Dialect
+from ringcast.services import accounts, campaigns
+from ringcast.services.direct_calls import ALWAYS
+
+
+def always_open_campaign(
+    store: Any,
+    clock: Clock,
+    phones: Sequence[str],
+    limits: PacingLimits = PacingLimits(),
+    *,
+    name: str = "campaign",
+    dialect: Dialect = Dialect.NATIVE,
+    extra: Mapping[str, Any] | None = None,
+    identifiers: Sequence[str | None] | None = None,
+    status: CampaignStatus = CampaignStatus.SCHEDULED,
+) -> Campaign:
+    """An account "acme" with an agent, and a campaign open around the clock calling ``phones``."""
+    issued = accounts.issue_key(store, clock, "acme")
+    agent = accounts.register_agent(store, clock, "acme", "A", "Hi {{ name }}")
+    config = CampaignConfig("", status, Schedule(ALWAYS), limits, RetryPolicy())
+    ids = identifiers or [None] * len(phones)
+    made = campaigns.create(
+        store,
+        clock,
+        campaigns.NewCampaign(
+            org_id=issued.organization.id,
+            workspace_id=issued.workspace.id,
+            name=name,
+            agent_id=agent.id,
+            agent_field="agentId",
+            dialect=dialect,
+            config=config,
+            recipients=[
+                campaigns.Recipient(p, {"name": f"P{i}"}, ident)
+                for i, (p, ident) in enumerate(zip(phones, ids, strict=True))
+            ],
+            extra=extra or {},
+        ),
+    )
+    if status is not CampaignStatus.SCHEDULED:
+        store.set_campaign_status(made.id, status, clock.now())
+    return made
+
+
+def worker_env(database_url: str, **settings: str) -> dict[str, str]:
+    """The environment for ``ringcast worker`` processes: fast simulated calls, quiet logs."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
+    env.update(
+        RINGCAST_DATABASE_URL=database_url,
+        RINGCAST_SIMULATOR_TALK_S="0.3",
+        RINGCAST_SIMULATOR_RING_S="0.1",
+        RINGCAST_SIMULATOR_OUTCOMES="answered=1",
+        RINGCAST_LOG_LEVEL="warning",
+    )
+    env.update({f"RINGCAST_{k.upper()}": v for k, v in settings.items()})
+    return env

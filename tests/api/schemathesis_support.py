@@ -7,6 +7,8 @@ import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
+import schemathesis
+from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import (
     content_type_conformance,
     not_a_server_error,
@@ -42,3 +44,30 @@ def operations(path_regex: str) -> list[str]:
         if pattern.search(path)
         for method in ops
     ]
+
+
+def check_operation(
+    schema: schemathesis.BaseSchema,
+    label: str,
+    headers: dict[str, str],
+    examples: int,
+    path_parameters: dict[str, str] | None = None,
+) -> None:
+    """Run ``examples`` generated requests against one operation, with the checks above."""
+    operation = schema.find_operation_by_label(label)
+    assert operation is not None, label
+
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case: schemathesis.Case) -> None:
+        if path_parameters:
+            case.path_parameters = {**(case.path_parameters or {}), **path_parameters}
+        case.call_and_validate(headers=headers, checks=CHECKS)
+
+    run()

@@ -13,7 +13,6 @@ from typing import Any
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 
 from ringcast.api.app import create_app
 from ringcast.clock import VirtualClock
@@ -21,7 +20,7 @@ from ringcast.config import Settings
 from ringcast.runtime import open_runtime
 from ringcast.services import accounts
 
-from .schemathesis_support import CHECKS, operations
+from .schemathesis_support import check_operation, operations
 
 EXAMPLES = 30
 
@@ -50,19 +49,4 @@ def sarvam(
 def test_sarvam_surface_conforms(sarvam, label: str) -> None:
     """Every generated request gets a documented status and a body that fits the schema."""
     schema, headers, ids = sarvam
-    operation = schema.find_operation_by_label(label)
-    assert operation is not None, label
-
-    @given(case=operation.as_strategy())
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    def run(case: schemathesis.Case) -> None:
-        case.path_parameters = {**(case.path_parameters or {}), **ids}
-        case.call_and_validate(headers=headers, checks=CHECKS)
-
-    run()
+    check_operation(schema, label, headers, EXAMPLES, ids)

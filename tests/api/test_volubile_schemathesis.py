@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
 
 from ringcast.api.app import create_app
 from ringcast.clock import VirtualClock
@@ -20,7 +19,7 @@ from ringcast.config import Settings
 from ringcast.runtime import open_runtime
 from ringcast.services import accounts
 
-from .schemathesis_support import CHECKS, operations
+from .schemathesis_support import check_operation, operations
 
 EXAMPLES = 40
 
@@ -43,18 +42,4 @@ def volubile(
 def test_volubile_surface_conforms(volubile, label: str) -> None:
     """Every generated request gets a documented status and a body that fits the schema."""
     schema, key = volubile
-    operation = schema.find_operation_by_label(label)
-    assert operation is not None, label
-
-    @given(case=operation.as_strategy())
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        suppress_health_check=list(HealthCheck),
-    )
-    def run(case: schemathesis.Case) -> None:
-        case.call_and_validate(headers={"X-Api-Key": key}, checks=CHECKS)
-
-    run()
+    check_operation(schema, label, {"X-Api-Key": key}, EXAMPLES)

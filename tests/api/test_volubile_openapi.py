@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"
+SEEDS = Path(__file__).resolve().parents[1] / "fixtures" / "seeds"
 SCHEMA_NAMES = [
     "CreateCampaignRequest", "CampaignResponse", "ErrorResponse", "TimeSlot", "Retry",
     "CreateCampaignRecipientRequest", "ValidationError",

@@ -101,6 +101,10 @@ def test_create_and_get(client, runtime, account: Account, clock) -> None:
         "provider_error_retry",
     ]
     assert policy.max_retries == 3
+    routes = runtime.store.get_campaign(made["campaign_id"]).config.routes
+    assert [(r.connection_id, r.caller_numbers, r.weight) for r in routes] == [
+        ("exotel-1", ("+918012345678",), 2)
+    ]
 
 
 def _bad(account, clock, path: str, value: Any) -> dict[str, Any]:

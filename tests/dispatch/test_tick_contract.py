@@ -150,3 +150,25 @@ def test_daily_quota(store, cap: int) -> None:
     for i in range(5):
         dialled += len(run(store, c, T0 + i * SEC).dials)
     assert dialled == cap
+
+
+def test_attempts_carry_their_connection_and_caller(store) -> None:
+    """Each attempt records the connection and caller number it goes out on."""
+    from ringcast.core.routing import Route
+
+    c = open_campaign(store)
+    routes = (Route("exotel", ("+918000000001",), 1), Route("plivo", ("+918000000003",), 1))
+    c = replace(c, config=replace(c.config, routes=routes))
+    # 40 attempts at 1:1: all on one connection has a chance of 2**-39
+    store.create_campaign(c, contacts(c.id, 40))
+    assert store.get_campaign(c.id).config.routes == routes
+    writes = run(store, c, T0)
+    used = set()
+    for d in writes.dials:
+        (stored,) = store.attempts_of(d.contact.id)
+        assert (stored.connection_id, stored.caller_number) in {
+            ("exotel", "+918000000001"),
+            ("plivo", "+918000000003"),
+        }
+        used.add(stored.connection_id)
+    assert used == {"exotel", "plivo"}

@@ -15,6 +15,7 @@ from typing import Any
 from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingLimits
 from ringcast.core.retry import AttemptResult, RetryPolicy
+from ringcast.core.routing import Route
 from ringcast.core.states import CampaignStatus
 from ringcast.core.windows import Span, WeeklyWindow, Window, intersect
 
@@ -57,6 +58,8 @@ class CampaignConfig:
     schedule: Schedule
     pacing: PacingLimits
     retry: RetryPolicy
+    #: the connections and caller numbers to dial from; empty: the default gateway
+    routes: tuple[Route, ...] = ()
 
 
 @dataclass(frozen=True)

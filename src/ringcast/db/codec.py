@@ -9,6 +9,7 @@ from ringcast.core.model import CampaignConfig, Schedule
 from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingLimits
 from ringcast.core.retry import RetryPolicy, RetryRule
+from ringcast.core.routing import Route
 from ringcast.core.states import CampaignStatus
 from ringcast.core.windows import Slot, WeeklyWindow
 
@@ -34,6 +35,14 @@ def config_to_json(config: CampaignConfig) -> Json:
             "max_concurrent": p.max_concurrent,
             "day_zone": p.day_zone,
         },
+        "routes": [
+            {
+                "connection_id": r.connection_id,
+                "caller_numbers": list(r.caller_numbers),
+                "weight": r.weight,
+            }
+            for r in config.routes
+        ],
         "retry": {
             "max_retries": config.retry.max_retries,
             "intervals_s": [i.total_seconds() for i in config.retry.intervals],
@@ -67,6 +76,11 @@ def config_from_json(
             max_retries=r["max_retries"],
             intervals=tuple(timedelta(seconds=s) for s in r["intervals_s"]),
             rules=tuple(_rule_from_json(x) for x in r["rules"]),
+        ),
+        # rows written before routing existed have no "routes"
+        routes=tuple(
+            Route(x["connection_id"], tuple(x["caller_numbers"]), x["weight"])
+            for x in data.get("routes", [])
         ),
     )
 

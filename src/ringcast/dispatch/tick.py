@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ringcast.core import contacts as lifecycle
+from ringcast.core import routing
 from ringcast.core.model import Attempt, Contact, ContactState
 from ringcast.core.pacing import after_dials
 from ringcast.core.planner import CampaignSnapshot, ChangeStatus, Defer, PlaceCall, plan
@@ -61,11 +62,17 @@ def decide(
             dialing, attempt = lifecycle.start_attempt(
                 contact, attempt_id(contact.id, d.attempt_number), d.due_at, d.dial_at
             )
-            dials.append(
-                Dial(
-                    dialing, replace(attempt, variables=kept, dropped_variables=dropped), d.dial_at
-                )
+            connection, caller = routing.choose(
+                snapshot.campaign.routes, attempt.id, attempt.number
             )
+            attempt = replace(
+                attempt,
+                variables=kept,
+                dropped_variables=dropped,
+                connection_id=connection,
+                caller_number=caller,
+            )
+            dials.append(Dial(dialing, attempt, d.dial_at))
         elif isinstance(d, Defer):
             deferred.append(lifecycle.defer(by_id[d.contact_id], d.until, d.reason))
     counters = after_dials(snapshot.campaign.pacing, snapshot.counters, [d.dial_at for d in dials])

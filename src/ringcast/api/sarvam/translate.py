@@ -20,6 +20,7 @@ from ringcast.core.model import CampaignConfig, Schedule
 from ringcast.core.outcomes import SARVAM_RETRY_CONDITION, Outcome
 from ringcast.core.pacing import PacingLimits
 from ringcast.core.retry import RetryPolicy, RetryRule
+from ringcast.core.routing import Route
 from ringcast.core.states import CampaignStatus
 from ringcast.core.windows import Slot, WeeklyWindow
 from ringcast.records import Campaign, Dialect
@@ -54,6 +55,9 @@ def config(
             day_zone=schedule.timezone,
         ),
         retry=retry_policy(app.retry_config),
+        routes=tuple(
+            Route(c.connection_id, tuple(c.phone_numbers), c.weight) for c in app.connection_configs
+        ),
     )
 
 

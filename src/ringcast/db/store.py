@@ -332,34 +332,13 @@ class SqlStore:
     def load_snapshot(
         self, campaign_id: str, now: datetime, horizon: timedelta, limit: int
     ) -> CampaignSnapshot | None:
-        k = t.contacts
         with self.engine.connect() as conn:
             row = conn.execute(
                 sa.select(t.campaigns).where(t.campaigns.c.id == campaign_id)
             ).first()
             if row is None:
                 return None
-            rows = conn.execute(
-                sa.select(k)
-                .where(
-                    k.c.campaign_id == campaign_id,
-                    k.c.state == ContactState.WAITING.value,
-                    k.c.next_due_at <= now + horizon,
-                )
-                .order_by(k.c.next_due_at, k.c.id)
-                .limit(limit + 1)
-            ).all()
-            due = [_contact(r) for r in rows[:limit]]
-            if len(rows) > limit:
-                next_due_at = rows[limit].next_due_at
-            else:
-                next_due_at = conn.execute(
-                    sa.select(sa.func.min(k.c.next_due_at)).where(
-                        k.c.campaign_id == campaign_id,
-                        k.c.state == ContactState.WAITING.value,
-                        k.c.next_due_at > now + horizon,
-                    )
-                ).scalar_one_or_none()
+            due, next_due_at = _due_contacts(conn, campaign_id, now + horizon, limit)
         return CampaignSnapshot(_campaign(row).config, _counters(row), due, next_due_at)
 
     def record_dials(
@@ -397,29 +376,8 @@ class SqlStore:
             )
 
     def record_attempt_end(self, contact: Contact, attempt: Attempt) -> None:
-        a, k, c = t.attempts, t.contacts, t.campaigns
         with self._tx() as conn:
-            conn.execute(a.update().where(a.c.id == attempt.id).values(**_ended_values(attempt)))
-            conn.execute(
-                k.update()
-                .where(k.c.id == contact.id)
-                .values(
-                    state=contact.state.value,
-                    next_due_at=contact.next_due_at,
-                    reason=contact.reason,
-                    updated_at=attempt.ended_at,
-                )
-            )
-            conn.execute(
-                c.update()
-                .where(c.c.id == attempt.campaign_id)
-                .values(
-                    in_flight=sa.func.max(c.c.in_flight - 1, 0)
-                    if conn.dialect.name == "sqlite"
-                    else sa.func.greatest(c.c.in_flight - 1, 0),
-                    next_wake_at=attempt.ended_at,
-                )
-            )
+            _write_end(conn, contact, attempt, {})
 
     def attempts_of(self, contact_id: str) -> list[Attempt]:
         a = t.attempts
@@ -460,7 +418,7 @@ class SqlStore:
         campaign at a time, so the pacing counters in its row hold exactly across all
         workers; a worker that finds it locked moves on (None).
         """
-        c, k = t.campaigns, t.contacts
+        c = t.campaigns
         with self._tx() as conn:
             query = sa.select(c).where(c.c.id == campaign_id)
             if conn.dialect.name == "postgresql":
@@ -469,31 +427,10 @@ class SqlStore:
             if row is None:
                 return None
             campaign = _campaign(row)
-            rows = conn.execute(
-                sa.select(k)
-                .where(
-                    k.c.campaign_id == campaign_id,
-                    k.c.state == ContactState.WAITING.value,
-                    k.c.next_due_at <= now + horizon,
-                )
-                .order_by(k.c.next_due_at, k.c.id)
-                .limit(limit + 1)
-            ).all()
-            due = [_contact(r) for r in rows[:limit]]
+            due, next_due_at = _due_contacts(conn, campaign_id, now + horizon, limit)
             busy = self._phones_in_calls(conn, campaign.org_id, [x.phone for x in due])
             held = [x for x in due if x.phone in busy]
             due = [x for x in due if x.phone not in busy]
-            next_due_at = (
-                rows[limit].next_due_at
-                if len(rows) > limit
-                else conn.execute(
-                    sa.select(sa.func.min(k.c.next_due_at)).where(
-                        k.c.campaign_id == campaign_id,
-                        k.c.state == ContactState.WAITING.value,
-                        k.c.next_due_at > now + horizon,
-                    )
-                ).scalar_one_or_none()
-            )
             variables = (
                 conn.execute(
                     sa.select(t.agent_versions.c.variables)
@@ -614,42 +551,13 @@ class SqlStore:
             new_contact, ended = finish(
                 campaign.config.status, campaign.config, contact, history, attempt
             )
-            conn.execute(
-                a.update()
-                .where(a.c.id == ended.id)
-                .values(
-                    **_ended_values(ended),
-                    transcript=list(result.transcript) or None,
-                    summary=result.summary,
-                    extracted=dict(result.extracted) or None,
-                )
-            )
-            conn.execute(
-                k.update()
-                .where(k.c.id == contact.id)
-                .values(
-                    state=new_contact.state.value,
-                    next_due_at=new_contact.next_due_at,
-                    reason=new_contact.reason,
-                    updated_at=ended.ended_at,
-                )
-            )
+            extra = {
+                "transcript": list(result.transcript) or None,
+                "summary": result.summary,
+                "extracted": dict(result.extracted) or None,
+            }
+            _write_end(conn, new_contact, ended, extra)
             self._queue_call_events(conn, campaign, ended)
-            greatest = sa.func.max if conn.dialect.name == "sqlite" else sa.func.greatest
-            conn.execute(
-                c.update()
-                .where(c.c.id == campaign.id)
-                .values(
-                    in_flight=greatest(c.c.in_flight - 1, 0),
-                    next_wake_at=sa.func.coalesce(
-                        sa.case(
-                            (c.c.next_wake_at < ended.ended_at, c.c.next_wake_at),
-                            else_=ended.ended_at,
-                        ),
-                        ended.ended_at,
-                    ),
-                )
-            )
             return new_contact, ended
 
     def expired_attempts(self, now: datetime, limit: int) -> list[str]:
@@ -1123,6 +1031,63 @@ def _attempt_row(org_id: str, contact: Contact, a: Attempt) -> dict[str, Any]:
 
 def _dialed_at(dials: Sequence[tuple[Contact, Attempt]]) -> datetime:
     return max((a.dialed_at or a.due_at) for _, a in dials)
+
+
+def _due_contacts(
+    conn: sa.Connection, campaign_id: str, by: datetime, limit: int
+) -> tuple[list[Contact], datetime | None]:
+    """Up to ``limit`` waiting contacts due by ``by``, in due order, and when the next one is.
+
+    Walks ``ix_contacts_due`` from its start, so the cost follows the due contacts.
+    """
+    k = t.contacts
+    waiting = (k.c.campaign_id == campaign_id, k.c.state == ContactState.WAITING.value)
+    rows = conn.execute(
+        sa.select(k)
+        .where(*waiting, k.c.next_due_at <= by)
+        .order_by(k.c.next_due_at, k.c.id)
+        .limit(limit + 1)
+    ).all()
+    if len(rows) > limit:
+        return [_contact(r) for r in rows[:limit]], rows[limit].next_due_at
+    later = conn.execute(
+        sa.select(sa.func.min(k.c.next_due_at)).where(*waiting, k.c.next_due_at > by)
+    ).scalar_one_or_none()
+    return [_contact(r) for r in rows], later
+
+
+def _write_end(
+    conn: sa.Connection, contact: Contact, ended: Attempt, extra: dict[str, Any]
+) -> None:
+    """An attempt's end, its contact's next state, and its campaign's counters, together."""
+    a, k, c = t.attempts, t.contacts, t.campaigns
+    conn.execute(a.update().where(a.c.id == ended.id).values(**_ended_values(ended), **extra))
+    conn.execute(
+        k.update()
+        .where(k.c.id == contact.id)
+        .values(
+            state=contact.state.value,
+            next_due_at=contact.next_due_at,
+            reason=contact.reason,
+            updated_at=ended.ended_at,
+        )
+    )
+    greatest = sa.func.max if conn.dialect.name == "sqlite" else sa.func.greatest
+    # wake the campaign at the end of the call, unless it is already due to wake earlier
+    conn.execute(
+        c.update()
+        .where(c.c.id == ended.campaign_id)
+        .values(
+            in_flight=greatest(c.c.in_flight - 1, 0),
+            next_wake_at=sa.func.coalesce(
+                sa.case(
+                    (c.c.next_wake_at < ended.ended_at, c.c.next_wake_at),
+                    else_=ended.ended_at,
+                ),
+                ended.ended_at,
+            ),
+        )
+    )
 
 
 def _ended_values(a: Attempt) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any
 
 from ringcast.clock import Clock
 from ringcast.core.errors import InvalidTransition, NotFound, ValidationFailed
-from ringcast.core.model import CampaignConfig, Contact, ContactState
+from ringcast.core.model import CampaignConfig, Contact
 from ringcast.core.states import CampaignAction, CampaignStatus, apply_action
 from ringcast.ports import Store
 from ringcast.records import Agent, AgentType, Campaign, Dialect
@@ -138,7 +138,3 @@ def add_recipients(
     contacts = contacts_for(campaign.id, recipients, clock.now())
     store.add_contacts(campaign.id, contacts, clock.now())
     return contacts
-
-
-def progress(store: Store, campaign: Campaign) -> dict[ContactState, int]:
-    return store.count_contacts(campaign.id)

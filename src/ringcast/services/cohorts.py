@@ -123,16 +123,7 @@ def stream(
     cohort = new_cohort(campaign, name, "stream", {}, actor, clock)
     store.add_cohort(cohort)
     total, valid, rejected = _ingest(store, clock, campaign, cohort, users, on_reject=None)
-    done = replace(
-        cohort,
-        status="completed",
-        total_records=total,
-        valid_records=valid,
-        rejected_records=rejected,
-        updated_at=clock.now(),
-    )
-    store.finish_cohort(done)
-    return done
+    return _complete(store, clock, cohort, total, valid, rejected)
 
 
 # --- the CSV upload ----------------------------------------------------------------
@@ -240,16 +231,7 @@ def process_upload(
         )
         store.finish_cohort(failed)
         return failed
-    done = replace(
-        cohort,
-        status="completed",
-        total_records=total,
-        valid_records=valid,
-        rejected_records=rejected,
-        updated_at=clock.now(),
-    )
-    store.finish_cohort(done)
-    return done
+    return _complete(store, clock, cohort, total, valid, rejected)
 
 
 def _rows(reader: csv.DictReader[str], mapping: Mapping[str, Any]) -> Iterator[Row]:
@@ -330,6 +312,21 @@ def _ingest(
     if batch:
         valid += flush()
     return total, valid, rejected
+
+
+def _complete(
+    store: CohortStore, clock: Clock, cohort: Cohort, total: int, valid: int, rejected: int
+) -> Cohort:
+    done = replace(
+        cohort,
+        status="completed",
+        total_records=total,
+        valid_records=valid,
+        rejected_records=rejected,
+        updated_at=clock.now(),
+    )
+    store.finish_cohort(done)
+    return done
 
 
 def get(store: CohortStore, campaign: Campaign, cohort_id: str) -> Cohort:

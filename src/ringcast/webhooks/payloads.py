@@ -1,6 +1,6 @@
-"""The bodies ringcast sends: Sarvam's per-attempt payload, Volubile's call object,
-campaign lifecycle events. Built from stored attempts, which no longer change once ended,
-so every redelivery of one event carries the same bytes.
+"""Sarvam's per-attempt payload, built from the stored attempt, which no longer changes
+once ended, so every redelivery of one event carries the same bytes. (Volubile's call
+object is the API's own ``call_view``; lifecycle payloads are written with their outbox row.)
 """
 
 from __future__ import annotations
@@ -47,14 +47,4 @@ def sarvam_attempt(
         "final_agent_variables": dict(call.extracted) or None,
         "interaction_transcript": [dict(t) for t in call.transcript] or None,
         "metadata": hook.get("metadata"),
-    }
-
-
-def lifecycle(event: str, campaign: Campaign, occurred_at: str) -> dict[str, Any]:
-    return {
-        "type": event,
-        "campaign_id": campaign.id,
-        "name": campaign.name,
-        "status": campaign.config.status.value,
-        "occurred_at": occurred_at,
     }

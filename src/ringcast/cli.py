@@ -243,6 +243,61 @@ def worker() -> None:
         runtime.close()
 
 
+@app.command()
+def simulate(
+    campaign: Annotated[
+        Path,
+        typer.Option(
+            help="The create body a client would send, Volubile's or Sarvam's (JSON).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    start: Annotated[
+        str, typer.Option(help="When the campaign is launched: ISO 8601 with an offset.")
+    ],
+    contacts: Annotated[
+        str | None,
+        typer.Option(
+            help="A number of generated contacts, or a CSV with a 'phone' column "
+            "(other columns become context). Default: the body's recipients."
+        ),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Stop at this moment (default: when nothing is left).")
+    ] = None,
+    outcomes: Annotated[
+        str | None,
+        typer.Option(help="Outcome probabilities, e.g. answered=0.5,no_answer=0.3,busy=0.2."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same forecast.")] = 0,
+    trace: Annotated[
+        Path | None, typer.Option(help="Write one JSON line per attempt to this file.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as one JSON object.")
+    ] = False,
+) -> None:
+    """Forecast a campaign on virtual time: the real engine, a seeded outcome model."""
+    from ringcast.forecast import cli as forecast_cli
+
+    try:
+        forecast_cli.run(
+            campaign=campaign,
+            start=start,
+            contacts=contacts,
+            until=until,
+            outcomes=outcomes,
+            seed=seed,
+            trace=trace,
+            as_json=as_json,
+            out=out,
+            err=err,
+        )
+    except forecast_cli.UsageError as exc:
+        _fail(str(exc), code=2)
+
+
 def _safe_url(url: str) -> str:
     """The database URL without its password, for printing."""
     from sqlalchemy.engine import make_url

@@ -10,11 +10,10 @@ listed in ``CONTACT_TRANSITIONS``; anything else is a bug in the shell and raise
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import replace
 from datetime import datetime
 
 from ringcast.core.errors import RingcastError
-from ringcast.core.model import Attempt, CampaignConfig, Contact, ContactState
+from ringcast.core.model import Attempt, CampaignConfig, Contact, ContactState, evolve
 from ringcast.core.outcomes import Outcome
 from ringcast.core.retry import Final, Retry, decide
 from ringcast.core.windows import intersect
@@ -54,7 +53,7 @@ def start_attempt(
         due_at=due_at,
         dialed_at=dialed_at,
     )
-    dialing = replace(contact, state=C.DIALING, next_due_at=None, attempts=contact.attempts + 1)
+    dialing = evolve(contact, state=C.DIALING, next_due_at=None, attempts=contact.attempts + 1)
     return dialing, attempt
 
 
@@ -84,13 +83,13 @@ def finish_attempt(
     if isinstance(decision, Retry):
         _check(contact, "attempt_ended", C.WAITING)
         return (
-            replace(contact, state=C.WAITING, next_due_at=decision.due_at),
-            replace(ended, retry_rule=decision.rule),
+            evolve(contact, state=C.WAITING, next_due_at=decision.due_at),
+            evolve(ended, retry_rule=decision.rule),
         )
     assert isinstance(decision, Final)
     state = C.REACHED if decision.reached else C.EXHAUSTED
     _check(contact, "attempt_ended", state)
-    return replace(contact, state=state, next_due_at=None), ended
+    return evolve(contact, state=state, next_due_at=None), ended
 
 
 def cancel(contact: Contact) -> Contact:
@@ -98,14 +97,14 @@ def cancel(contact: Contact) -> Contact:
     if contact.state is not C.WAITING:
         return contact
     _check(contact, "cancel", C.CANCELLED)
-    return replace(contact, state=C.CANCELLED, next_due_at=None)
+    return evolve(contact, state=C.CANCELLED, next_due_at=None)
 
 
 def skip(contact: Contact, reason: str) -> Contact:
     _check(contact, "skip", C.SKIPPED)
-    return replace(contact, state=C.SKIPPED, next_due_at=None, reason=reason)
+    return evolve(contact, state=C.SKIPPED, next_due_at=None, reason=reason)
 
 
 def defer(contact: Contact, until: datetime | None, reason: str) -> Contact:
     _check(contact, "defer", C.WAITING)
-    return replace(contact, next_due_at=until or contact.next_due_at, reason=reason)
+    return evolve(contact, next_due_at=until or contact.next_due_at, reason=reason)

@@ -73,7 +73,9 @@ Decision = ChangeStatus | PlaceCall | Defer
 @dataclass(frozen=True)
 class Plan:
     decisions: tuple[Decision, ...]
-    wake_at: datetime | None  #: None: nothing will happen until something changes
+    #: None: nothing will happen until something changes; ``now``: plan again at once
+    #: (more contacts are due than one plan took)
+    wake_at: datetime | None
 
     @property
     def calls(self) -> tuple[PlaceCall, ...]:
@@ -119,14 +121,35 @@ def plan(snapshot: CampaignSnapshot, now: datetime, horizon: timedelta = DEFAULT
             continue
         ready.append(contact)
 
-    budget = dial_budget(campaign.pacing, snapshot.counters, now, horizon, len(ready))
+    # More contacts are due than the store loaded: ask for one more slot than we can fill,
+    # so that a full budget says when to look again, and an unfilled one says "at once".
+    backlog = snapshot.next_due_at is not None and snapshot.next_due_at <= now
+    wanted = len(ready) + backlog
+    budget = dial_budget(campaign.pacing, snapshot.counters, now, horizon, wanted)
     for contact, dial_at in zip(ready, budget.slots, strict=False):
         decisions.append(
             PlaceCall(contact.id, contact.attempts, contact.next_due_at or now, dial_at)
         )
-    if len(budget.slots) < len(ready):
+    if len(budget.slots) < wanted:
         wakes.append(budget.retry_at)
+    elif backlog:
+        return Plan(tuple(decisions), now)
     return Plan(tuple(decisions), _earliest(wakes, now))
+
+
+def contacts_wanted(
+    campaign: CampaignConfig,
+    counters: PacingCounters,
+    now: datetime,
+    horizon: timedelta,
+    cap: int,
+) -> int:
+    """How many due contacts one plan can use: as many as pacing grants dial moments.
+
+    A store loads no more rows than this; loading the whole backlog on every plan would
+    cost a rate-limited campaign far more than the dialling it plans.
+    """
+    return len(dial_budget(campaign.pacing, counters, now, horizon, cap).slots)
 
 
 def _wake_when_idle(

@@ -120,20 +120,27 @@ class WeeklyWindow:
         )
 
     def is_open(self, at: datetime) -> bool:
+        return _state(self, at)[0]
+
+    def next_open(self, after: datetime) -> datetime | None:
+        return _next_open(self, after)
+
+    def next_close(self, after: datetime) -> datetime | None:
+        return _next_close(self, after)
+
+    def _open_at(self, at: datetime) -> bool:
         wall = at.astimezone(self.tz)
         return self.date_allowed(wall.date()) and any(s.contains(wall.time()) for s in self.slots)
 
-    def next_open(self, after: datetime) -> datetime | None:
-        if self.is_open(after):
-            return after
+    def _opens_after(self, after: datetime) -> datetime | None:
+        """The next opening, for a moment when the window is closed."""
         for start, end in self._intervals_from(after):
             if end > after:
                 return max(start, after)
         return None
 
-    def next_close(self, after: datetime) -> datetime | None:
-        if not self.is_open(after):
-            return after
+    def _closes_after(self, after: datetime) -> datetime | None:
+        """The next closing, for a moment when the window is open."""
         closes_at: datetime | None = None
         for start, end in self._intervals_from(after):
             if closes_at is None:
@@ -256,9 +263,18 @@ class Intersection:
     parts: tuple[Window, ...]
 
     def is_open(self, at: datetime) -> bool:
-        return all(p.is_open(at) for p in self.parts)
+        return _state(self, at)[0]
 
     def next_open(self, after: datetime) -> datetime | None:
+        return _next_open(self, after)
+
+    def next_close(self, after: datetime) -> datetime | None:
+        return _next_close(self, after)
+
+    def _open_at(self, at: datetime) -> bool:
+        return all(p.is_open(at) for p in self.parts)
+
+    def _opens_after(self, after: datetime) -> datetime | None:
         candidate = after
         # Each round moves the candidate to the latest of the parts' next openings: the
         # intersection cannot open before that. When every part opens at the candidate
@@ -274,11 +290,47 @@ class Intersection:
             candidate = latest
         return None
 
-    def next_close(self, after: datetime) -> datetime | None:
-        if not self.is_open(after):
-            return after
+    def _closes_after(self, after: datetime) -> datetime | None:
         closes = [c for c in (p.next_close(after) for p in self.parts) if c is not None]
         return min(closes) if closes else None
+
+
+# --- remembered spans -------------------------------------------------------------------
+# The planner asks a window "open now? closes when?" on every pass, at moments close to
+# each other. Between a moment and the window's next change the answer cannot change, so
+# each window remembers a few such spans: (from, until the change, open?). They live in the
+# instance's __dict__, outside the frozen fields, and do not take part in equality.
+_SPANS_KEPT = 4
+
+
+class _Computes(Protocol):
+    def _open_at(self, at: datetime) -> bool: ...
+    def _opens_after(self, after: datetime) -> datetime | None: ...
+    def _closes_after(self, after: datetime) -> datetime | None: ...
+
+
+def _state(w: _Computes, at: datetime) -> tuple[bool, datetime | None]:
+    """Whether ``w`` is open at ``at``, and when that next changes (None: never)."""
+    spans: list[tuple[datetime, datetime | None, bool]] = w.__dict__.setdefault("_spans", [])
+    for lo, hi, is_open in spans:
+        if lo <= at and (hi is None or at < hi):
+            return is_open, hi
+    is_open = w._open_at(at)
+    change = w._closes_after(at) if is_open else w._opens_after(at)
+    if len(spans) >= _SPANS_KEPT:
+        spans.pop(0)
+    spans.append((at, change, is_open))
+    return is_open, change
+
+
+def _next_open(w: _Computes, after: datetime) -> datetime | None:
+    is_open, change = _state(w, after)
+    return after if is_open else change
+
+
+def _next_close(w: _Computes, after: datetime) -> datetime | None:
+    is_open, change = _state(w, after)
+    return change if is_open else after
 
 
 def intersect(*windows: Window) -> Window:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from ringcast.core.errors import Conflict, NotFound
 from ringcast.core.model import Attempt, Contact, ContactState
 from ringcast.core.pacing import PacingCounters
-from ringcast.core.planner import CampaignSnapshot
+from ringcast.core.planner import CampaignSnapshot, contacts_wanted
 from ringcast.core.states import CampaignStatus
 from ringcast.ports import CALL_LEASE, NUMBER_IN_CALL_WAIT, CallResult, Finish, TickWrites
 from ringcast.records import Agent, ApiKey, Campaign, Organization, Workspace
@@ -226,6 +226,11 @@ class MemoryStore:
         self.counters[campaign_id] = counters
 
     def record_attempt_end(self, contact: Contact, attempt: Attempt) -> None:
+        full = self._is_full(attempt.campaign_id)
+        self._record_end(contact, attempt)
+        self._wake_after_end(attempt.campaign_id, contact, attempt, full)
+
+    def _record_end(self, contact: Contact, attempt: Attempt) -> None:
         org_id = self.campaigns[attempt.campaign_id].org_id
         if self._live_phones.get((org_id, contact.phone)) == attempt.id:
             del self._live_phones[(org_id, contact.phone)]
@@ -240,7 +245,40 @@ class MemoryStore:
             key=lambda a: a.number,
         )
 
-    # --- the dispatcher's transactions (see SqlStore for what each promises) -------------
+    def campaign_contacts(self, campaign_id: str) -> list[Contact]:
+        return sorted(
+            (k for k in self.contacts.values() if k.campaign_id == campaign_id),
+            key=lambda k: k.id,
+        )
+
+    def campaign_attempts(self, campaign_id: str) -> list[Attempt]:
+        return sorted(
+            (a for a in self.attempts.values() if a.campaign_id == campaign_id),
+            key=lambda a: a.id,
+        )
+
+    def restore_attempts(self, campaign: Campaign, attempts: Sequence[Attempt]) -> list[Attempt]:
+        """Load a stored campaign's attempts (for a forecast); returns those still live."""
+        live: list[Attempt] = []
+        for a in sorted(attempts, key=lambda a: a.number):
+            self.attempts[a.id] = a
+            self._attempts_by_contact[a.contact_id].append(a.id)
+            if a.ended_at is None:
+                live.append(a)
+                self._live_phones[(campaign.org_id, self.contacts[a.contact_id].phone)] = a.id
+        return live
+
+    def earliest_wake(self) -> datetime | None:
+        live = (CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE, CampaignStatus.PAUSED)
+        return min(
+            (
+                at
+                for cid, at in self.wake.items()
+                if at is not None and self.campaigns[cid].config.status in live
+            ),
+            default=None,
+        )
+
     def _wake_by(self, campaign_id: str, at: datetime) -> None:
         current = self.wake.get(campaign_id)
         self.wake[campaign_id] = at if current is None else min(current, at)
@@ -263,13 +301,18 @@ class MemoryStore:
         decide: Callable[[CampaignSnapshot, Sequence[str]], TickWrites],
         lease: timedelta = CALL_LEASE,
     ) -> TickWrites | None:
-        snapshot = self.load_snapshot(campaign_id, now, horizon, limit)
-        if snapshot is None:
+        campaign = self.campaigns.get(campaign_id)
+        if campaign is None:
             return None
-        campaign = self.campaigns[campaign_id]
-        busy = {phone for (org, phone) in self._live_phones if org == campaign.org_id}
-        held = [k for k in snapshot.due if k.phone in busy]
-        snapshot = replace(snapshot, due=[k for k in snapshot.due if k.phone not in busy])
+        limit = contacts_wanted(campaign.config, self.counters[campaign_id], now, horizon, limit)
+        snapshot = self.load_snapshot(campaign_id, now, horizon, limit)
+        assert snapshot is not None
+        live = self._live_phones
+        held = [k for k in snapshot.due if (campaign.org_id, k.phone) in live]
+        if held:
+            snapshot = replace(
+                snapshot, due=[k for k in snapshot.due if (campaign.org_id, k.phone) not in live]
+            )
         agent = self.agents.get(campaign.agent_id)
         writes = decide(snapshot, agent.variables if agent else ())
         self.wake[campaign_id] = writes.next_wake_at
@@ -315,6 +358,18 @@ class MemoryStore:
             campaign.config.status, campaign.config, contact, history, attempt
         )
         self.record_attempt_end(new_contact, ended)
-        if ended.ended_at is not None:
-            self._wake_by(campaign.id, ended.ended_at)
         return new_contact, ended
+
+    def _is_full(self, campaign_id: str) -> bool:
+        cap = self.campaigns[campaign_id].config.pacing.max_concurrent
+        return cap is not None and self.counters[campaign_id].in_flight >= cap
+
+    def _wake_after_end(
+        self, campaign_id: str, contact: Contact, ended: Attempt, full: bool
+    ) -> None:
+        # As SqlStore's _write_end: at once if the call held the last free place, and by
+        # the contact's retry; other ends change nothing the planner waits for.
+        if full and ended.ended_at is not None:
+            self._wake_by(campaign_id, ended.ended_at)
+        if contact.state is ContactState.WAITING and contact.next_due_at is not None:
+            self._wake_by(campaign_id, contact.next_due_at)

@@ -18,7 +18,7 @@ from ringcast.core.errors import Conflict, NotFound
 from ringcast.core.model import Attempt, Contact, ContactState
 from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingCounters
-from ringcast.core.planner import CampaignSnapshot
+from ringcast.core.planner import CampaignSnapshot, contacts_wanted
 from ringcast.core.states import CampaignStatus
 from ringcast.db import tables as t
 from ringcast.db.codec import config_from_json, config_to_json
@@ -377,7 +377,12 @@ class SqlStore:
 
     def record_attempt_end(self, contact: Contact, attempt: Attempt) -> None:
         with self._tx() as conn:
-            _write_end(conn, contact, attempt, {})
+            campaign = _campaign(
+                conn.execute(
+                    sa.select(t.campaigns).where(t.campaigns.c.id == attempt.campaign_id)
+                ).one()
+            )
+            _write_end(conn, contact, attempt, {}, campaign.config.pacing.max_concurrent)
 
     def attempts_of(self, contact_id: str) -> list[Attempt]:
         a = t.attempts
@@ -387,7 +392,34 @@ class SqlStore:
             ).all()
         return [_attempt(r) for r in rows]
 
+    def campaign_contacts(self, campaign_id: str) -> list[Contact]:
+        k = t.contacts
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(k).where(k.c.campaign_id == campaign_id).order_by(k.c.id)
+            ).all()
+        return [_contact(r) for r in rows]
+
+    def campaign_attempts(self, campaign_id: str) -> list[Attempt]:
+        a = t.attempts
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(a).where(a.c.campaign_id == campaign_id).order_by(a.c.id)
+            ).all()
+        return [_attempt(r) for r in rows]
+
     # --- the dispatcher's transactions ---------------------------------------------------
+    def earliest_wake(self) -> datetime | None:
+        """When the next live campaign wants planning (drives virtual time)."""
+        c = t.campaigns
+        with self.engine.connect() as conn:
+            at = conn.execute(
+                sa.select(sa.func.min(c.c.next_wake_at)).where(
+                    c.c.status.in_(["scheduled", "active", "paused"])
+                )
+            ).scalar()
+        return at  # min() keeps the column type, so this is an aware UTC datetime
+
     def campaigns_to_plan(self, now: datetime, limit: int) -> list[str]:
         """Live campaigns whose wake-up time has come, most overdue first."""
         c = t.campaigns
@@ -427,6 +459,8 @@ class SqlStore:
             if row is None:
                 return None
             campaign = _campaign(row)
+            counters = _counters(row)
+            limit = contacts_wanted(campaign.config, counters, now, horizon, limit)
             due, next_due_at = _due_contacts(conn, campaign_id, now + horizon, limit)
             busy = self._phones_in_calls(conn, campaign.org_id, [x.phone for x in due])
             held = [x for x in due if x.phone in busy]
@@ -440,7 +474,7 @@ class SqlStore:
                 ).scalar_one_or_none()
                 or []
             )
-            snapshot = CampaignSnapshot(campaign.config, _counters(row), due, next_due_at)
+            snapshot = CampaignSnapshot(campaign.config, counters, due, next_due_at)
             writes = decide(snapshot, variables)
             self._write_tick(conn, campaign, writes, held, now, lease)
             return writes
@@ -556,7 +590,7 @@ class SqlStore:
                 "summary": result.summary,
                 "extracted": dict(result.extracted) or None,
             }
-            _write_end(conn, new_contact, ended, extra)
+            _write_end(conn, new_contact, ended, extra, campaign.config.pacing.max_concurrent)
             self._queue_call_events(conn, campaign, ended)
             return new_contact, ended
 
@@ -1057,7 +1091,11 @@ def _due_contacts(
 
 
 def _write_end(
-    conn: sa.Connection, contact: Contact, ended: Attempt, extra: dict[str, Any]
+    conn: sa.Connection,
+    contact: Contact,
+    ended: Attempt,
+    extra: dict[str, Any],
+    max_concurrent: int | None,
 ) -> None:
     """An attempt's end, its contact's next state, and its campaign's counters, together."""
     a, k, c = t.attempts, t.contacts, t.campaigns
@@ -1073,18 +1111,25 @@ def _write_end(
         )
     )
     greatest = sa.func.max if conn.dialect.name == "sqlite" else sa.func.greatest
-    # wake the campaign at the end of the call, unless it is already due to wake earlier
+    # The campaign must look again when this end changes what it may do: at once if the
+    # call held the last free place (a full campaign plans no wake of its own for that),
+    # and by the contact's retry. Any other end changes nothing the planner waits for;
+    # waking for it would only cost a plan. Decided inside the UPDATE, against the
+    # in_flight value the row holds when it is written.
+    due = sa.literal(contact.next_due_at, t.campaigns.c.next_wake_at.type)
+    wake: Any = due if contact.state is ContactState.WAITING else sa.null()
+    if max_concurrent is not None:
+        wake = sa.case((c.c.in_flight >= max_concurrent, ended.ended_at), else_=wake)
     conn.execute(
         c.update()
         .where(c.c.id == ended.campaign_id)
         .values(
             in_flight=greatest(c.c.in_flight - 1, 0),
-            next_wake_at=sa.func.coalesce(
-                sa.case(
-                    (c.c.next_wake_at < ended.ended_at, c.c.next_wake_at),
-                    else_=ended.ended_at,
-                ),
-                ended.ended_at,
+            next_wake_at=sa.case(
+                (wake.is_(None), c.c.next_wake_at),
+                (c.c.next_wake_at.is_(None), wake),
+                (wake < c.c.next_wake_at, wake),
+                else_=c.c.next_wake_at,
             ),
         )
     )

@@ -9,15 +9,15 @@ clock and the store differ.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from ringcast.core import contacts as lifecycle
 from ringcast.core import routing
-from ringcast.core.model import Attempt, Contact, ContactState
+from ringcast.core.model import Attempt, Contact, ContactState, evolve
 from ringcast.core.pacing import after_dials
 from ringcast.core.planner import CampaignSnapshot, ChangeStatus, Defer, PlaceCall, plan
 from ringcast.core.states import CampaignStatus
@@ -28,8 +28,21 @@ from ringcast.ports import CallResult, Dial, TickWrites
 ATTEMPT_NAMESPACE = uuid.UUID("6f1d3c2e-9a57-4b0e-8d7c-3b1f7c0a9e21")
 
 
+_NAMESPACE_BYTES = ATTEMPT_NAMESPACE.bytes
+
+
 def attempt_id(contact_id: str, number: int) -> str:
-    return str(uuid.uuid5(ATTEMPT_NAMESPACE, f"{contact_id}:{number}"))
+    """``str(uuid.uuid5(ATTEMPT_NAMESPACE, f"{contact_id}:{number}"))``, without building
+    two ``UUID`` objects: the forecast computes one per attempt."""
+    h = bytearray(
+        hashlib.sha1(
+            _NAMESPACE_BYTES + f"{contact_id}:{number}".encode(), usedforsecurity=False
+        ).digest()[:16]
+    )
+    h[6] = (h[6] & 0x0F) | 0x50  # version 5
+    h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
+    x = h.hex()
+    return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
 
 
 def narrow_context(
@@ -65,7 +78,7 @@ def decide(
             connection, caller = routing.choose(
                 snapshot.campaign.routes, attempt.id, attempt.number
             )
-            attempt = replace(
+            attempt = evolve(
                 attempt,
                 variables=kept,
                 dropped_variables=dropped,
@@ -99,7 +112,7 @@ def finish(
     A contact whose campaign was cancelled while the call ran is cancelled rather than
     queued again; one whose campaign ended stays waiting, visibly unreached.
     """
-    ended = replace(
+    ended = evolve(
         attempt,
         outcome=result.outcome,
         ended_at=result.ended_at,

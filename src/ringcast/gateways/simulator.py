@@ -10,7 +10,7 @@ import asyncio
 import math
 import os
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from ringcast.clock import Clock
 from ringcast.core.jitter import stable_uniform
@@ -72,6 +72,21 @@ class OutcomeModel:
         )
         return Draw(outcome, ring, talk)
 
+    def call(self, attempt_id: str, started: datetime) -> CallResult:
+        """How the call for ``attempt_id`` dialled at ``started`` ends: the simulator
+        gateway reports exactly this, and the forecast records it without a gateway."""
+        d = self.draw(attempt_id)
+        answered_at = started + d.ring if d.talk is not None else None
+        return CallResult(
+            attempt_id=attempt_id,
+            outcome=d.outcome,
+            ended_at=started + d.ring + (d.talk or timedelta(0)),
+            answered_at=answered_at,
+            duration=d.talk,
+            gateway_call_id=f"sim-{attempt_id}",
+            failure_reason="simulated failure" if d.outcome is Outcome.FAILED else None,
+        )
+
 
 def _exponential(mean: timedelta, u: float) -> timedelta:
     return timedelta(seconds=-math.log(1 - u) * mean.total_seconds())
@@ -104,22 +119,10 @@ class SimulatorGateway:
         return Accepted(call_id)
 
     async def _run(self, request: DialRequest, call_id: str) -> None:
-        started = self.clock.now()
-        d = self.model.draw(request.attempt_id)
-        answered_at = started + d.ring if d.talk is not None else None
-        ended_at = started + d.ring + (d.talk or timedelta(0))
-        await self.clock.sleep_until(ended_at)
-        await self.report(
-            CallResult(
-                attempt_id=request.attempt_id,
-                outcome=d.outcome,
-                ended_at=ended_at,
-                answered_at=answered_at,
-                duration=d.talk,
-                gateway_call_id=call_id,
-                failure_reason="simulated failure" if d.outcome is Outcome.FAILED else None,
-            )
-        )
+        result = self.model.call(request.attempt_id, self.clock.now())
+        assert result.gateway_call_id == call_id
+        await self.clock.sleep_until(result.ended_at)
+        await self.report(result)
 
     def _log(self, line: str) -> None:
         assert self.dial_log is not None

@@ -1,13 +1,17 @@
-"""Native endpoints: account settings (and, with later issues, forecasts and do-not-call)."""
+"""Native endpoints: account settings, forecasts (and, with a later issue, do-not-call)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from typing import Any
 
-from ringcast.api.deps import PrincipalDep, StoreDep
+from fastapi import APIRouter
+from pydantic import AwareDatetime, BaseModel, Field
+
+from ringcast import forecast
+from ringcast.api.deps import ClockDep, PrincipalDep, StoreDep
 from ringcast.core.errors import ValidationFailed
-from ringcast.services import webhooks
+from ringcast.gateways.simulator import DEFAULT_MIX, OutcomeModel
+from ringcast.services import campaigns, webhooks
 
 router = APIRouter(prefix="/ringcast/v1", tags=["ringcast"])
 
@@ -47,3 +51,54 @@ def set_account_webhook(
         raise ValidationFailed.single("secret", None, "is required with a url")
     hook = webhooks.set_account_webhook(store, principal.org_id, body.url, body.secret)
     return AccountWebhookOut(url=hook.url, signed=hook.url is not None)
+
+
+class ForecastIn(BaseModel):
+    outcomes: str = Field(
+        default=DEFAULT_MIX,
+        description="Outcome probabilities, e.g. answered=0.5,no_answer=0.3,busy=0.1,failed=0.1",
+    )
+    seed: int = Field(default=0, description="Same seed, same forecast")
+    until: AwareDatetime | None = Field(
+        default=None, description="Stop here (default: when nothing is left, at most a year)"
+    )
+    trace: bool = Field(default=False, description="Include one row per attempt")
+
+
+class ForecastOut(BaseModel):
+    zone: str = Field(description="The campaign's zone: local days and times below are in it")
+    start: str
+    stopped_at: str
+    contacts: int
+    reached: int
+    exhausted: int
+    waiting: int
+    skipped: int
+    cancelled: int
+    attempts: int
+    outcomes: dict[str, int]
+    attempts_per_day: dict[str, int]
+    last_final_at: str | None
+    all_final: bool
+    deferred: dict[str, int] = Field(description="Contacts deferred or skipped, by reason")
+    violations: list[str] = Field(description="Broken rules (always empty unless ringcast errs)")
+    trace: list[dict[str, Any]] | None = None
+
+
+@router.post("/campaigns/{campaign_id}/forecast", operation_id="forecastCampaign")
+def forecast_campaign(
+    campaign_id: str, principal: PrincipalDep, store: StoreDep, clock: ClockDep, body: ForecastIn
+) -> ForecastOut:
+    """Run the campaign from its current state on virtual time; nothing real is dialled."""
+    principal.require("campaigns:read")
+    campaign = campaigns.get(store, campaign_id, principal.org_id)
+    try:
+        model = OutcomeModel.parse(body.outcomes, seed=body.seed)
+    except ValueError as exc:
+        raise ValidationFailed.single("outcomes", body.outcomes, str(exc)) from None
+    now = clock.now()
+    if body.until is not None and body.until <= now:
+        raise ValidationFailed.single("until", body.until.isoformat(), "must be in the future")
+    result = forecast.from_store(store, campaign.id, model, now, body.until)
+    rows = [r.as_json(result.zone) for r in result.trace()] if body.trace else None
+    return ForecastOut(**result.summary(), trace=rows)

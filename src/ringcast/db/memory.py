@@ -6,11 +6,12 @@ uniqueness rules, the same due order, all-or-nothing writes.
 
 from __future__ import annotations
 
-import bisect
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+
+from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
 from ringcast.core.errors import Conflict, NotFound
 from ringcast.core.model import Attempt, Contact, ContactState
@@ -19,8 +20,6 @@ from ringcast.core.planner import CampaignSnapshot, contacts_wanted
 from ringcast.core.states import CampaignStatus
 from ringcast.ports import CALL_LEASE, NUMBER_IN_CALL_WAIT, CallResult, Finish, TickWrites
 from ringcast.records import Agent, ApiKey, Campaign, Organization, Workspace
-
-_DueKey = tuple[datetime, str]  # (next_due_at, contact id): the due order, ties by id
 
 
 class MemoryStore:
@@ -35,8 +34,9 @@ class MemoryStore:
         self.attempts: dict[str, Attempt] = {}
         self._attempts_by_contact: dict[str, list[str]] = defaultdict(list)
         self._live_phones: dict[tuple[str, str], str] = {}  # (org, phone) -> attempt id
-        #: per campaign, waiting contacts sorted by due moment (the SQL store's index)
-        self._due: dict[str, list[_DueKey]] = defaultdict(list)
+        #: per campaign, waiting contacts as (next_due_at, id), in due order, ties by id
+        #: (the SQL store's index)
+        self._due: dict[str, SortedList] = defaultdict(SortedList)
         #: per campaign, when a dispatcher should plan it next
         self.wake: dict[str, datetime | None] = {}
         #: per attempt still dialling, when it is taken for lost
@@ -164,10 +164,9 @@ class MemoryStore:
     def _put_contact(self, new: Contact) -> None:
         old = self.contacts.get(new.id)
         if old is not None and old.state is ContactState.WAITING and old.next_due_at is not None:
-            queue = self._due[old.campaign_id]
-            del queue[bisect.bisect_left(queue, (old.next_due_at, old.id))]
+            self._due[old.campaign_id].remove((old.next_due_at, old.id))
         if new.state is ContactState.WAITING and new.next_due_at is not None:
-            bisect.insort(self._due[new.campaign_id], (new.next_due_at, new.id))
+            self._due[new.campaign_id].add((new.next_due_at, new.id))
         self.contacts[new.id] = new
 
     def get_contact(self, contact_id: str) -> Contact | None:
@@ -197,8 +196,8 @@ class MemoryStore:
         if campaign is None:
             return None
         queue = self._due[campaign_id]
-        cutoff = bisect.bisect_right(queue, (now + horizon, "\uffff"))
-        due = [self.contacts[cid] for _, cid in queue[: min(cutoff, limit)]]
+        cutoff = queue.bisect_right((now + horizon, "\uffff"))
+        due = [self.contacts[cid] for _, cid in queue.islice(0, min(cutoff, limit))]
         next_due_at = (
             queue[limit][0]
             if cutoff > limit
@@ -210,15 +209,16 @@ class MemoryStore:
         self, campaign_id: str, dials: Sequence[tuple[Contact, Attempt]], counters: PacingCounters
     ) -> None:
         org_id = self.campaigns[campaign_id].org_id
-        taken = dict(self._live_phones)
+        taken: dict[tuple[str, str], str] = {}  # checked in full before anything is written
         for contact, attempt in dials:
             numbers = [self.attempts[i].number for i in self._attempts_by_contact[contact.id]]
             if attempt.id in self.attempts or attempt.number in numbers:
                 raise Conflict(f"attempt {attempt.number} of contact {contact.id} exists")
-            if (org_id, contact.phone) in taken:
+            key = (org_id, contact.phone)
+            if key in taken or key in self._live_phones:
                 raise Conflict(f"{contact.phone} is already in a call")
-            taken[(org_id, contact.phone)] = attempt.id
-        self._live_phones = taken
+            taken[key] = attempt.id
+        self._live_phones.update(taken)
         for contact, attempt in dials:
             self.attempts[attempt.id] = attempt
             self._attempts_by_contact[contact.id].append(attempt.id)

@@ -49,6 +49,8 @@ def narrow_context(
     context: Mapping[str, Any], variables: Sequence[str]
 ) -> tuple[dict[str, Any], tuple[str, ...]]:
     """The context keys the prompt uses, and the sorted list of those it does not."""
+    if not context:
+        return {}, ()
     wanted = set(variables)
     kept = {k: v for k, v in context.items() if k in wanted}
     dropped = tuple(sorted(k for k in context if k not in wanted and not k.startswith("_")))

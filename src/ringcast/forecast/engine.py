@@ -18,6 +18,7 @@ produces the very same trace.
 
 from __future__ import annotations
 
+import gc
 import heapq
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -73,6 +74,27 @@ def run(
         in_progress: attempts already dialled and not yet ended (a forecast started from a
             live campaign); they end as the outcome model says.
     """
+    # A run allocates millions of short-lived values and forms no reference cycles; the
+    # cyclic collector's passes over them cost about an eighth of the run (bench/forecast).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(store, campaign_id, model, start, until, in_progress, settings, progress)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _run(
+    store: MemoryStore,
+    campaign_id: str,
+    model: OutcomeModel,
+    start: datetime,
+    until: datetime | None,
+    in_progress: Sequence[Attempt],
+    settings: DispatchSettings,
+    progress: Progress | None,
+) -> Run:
     stats = Run(started_at=start, stopped_at=start)
     contacts = [k for k in store.contacts.values() if k.campaign_id == campaign_id]
     total = len(contacts)

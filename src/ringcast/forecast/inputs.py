@@ -90,8 +90,7 @@ def generated(count: int, zone: str) -> list[Recipient]:
         if phonenumbers.is_valid_number(candidate):
             out.append(
                 Recipient(
-                    phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.E164),
-                    {"index": len(out)},
+                    phonenumbers.format_number(candidate, phonenumbers.PhoneNumberFormat.E164)
                 )
             )
             if len(out) == count:

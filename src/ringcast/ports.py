@@ -43,7 +43,7 @@ class TickWrites:
 
     status: CampaignStatus | None = None
     dials: tuple[Dial, ...] = ()
-    deferred: tuple[Contact, ...] = ()
+    deferred: tuple[Contact, ...] = ()  #: contacts held back (waiting) or skipped, with why
     counters: PacingCounters | None = None
     next_wake_at: datetime | None = None
     reasons: tuple[str, ...] = field(default=())

@@ -23,6 +23,7 @@ class Organization:
     disabled: bool = False
     webhook_url: str | None = None  #: the account webhook (Volubile)
     webhook_secret: str | None = field(default=None, repr=False)  #: signs it; never shown
+    calling_policy: str | None = None  #: ``fr``, ``us``, ``in``; None: ``none``
 
 
 @dataclass(frozen=True)
@@ -189,3 +190,12 @@ class OutboxEntry:
     last_status_code: int | None
     created_at: datetime
     delivered_at: datetime | None
+
+
+@dataclass(frozen=True)
+class DoNotCall:
+    """A number on an organization's do-not-call list."""
+
+    phone: str  #: E.164
+    source: str  #: ``api``, ``cli``, ``import`` or ``opt_out``
+    created_at: datetime

@@ -106,5 +106,7 @@ def skip(contact: Contact, reason: str) -> Contact:
 
 
 def defer(contact: Contact, until: datetime | None, reason: str) -> Contact:
+    """Wait until ``until``; None waits, visibly, until something about the contact changes
+    (someone gives it a zone) and leaves the due queue meanwhile."""
     _check(contact, "defer", C.WAITING)
-    return evolve(contact, next_due_at=until or contact.next_due_at, reason=reason)
+    return evolve(contact, next_due_at=until, reason=reason)

@@ -61,6 +61,19 @@ class CampaignConfig:
     retry: RetryPolicy
     #: the connections and caller numbers to dial from; empty: the default gateway
     routes: tuple[Route, ...] = ()
+    #: calling-hours policy overriding the organization's (``fr``, ``us``, ``in``, ``none``)
+    policy: str | None = None
+    #: asked before each dial whether the contact may be called now
+    predial: PredialHook | None = None
+
+
+@dataclass(frozen=True)
+class PredialHook:
+    url: str
+    #: no answer within this is a "not now"
+    timeout: timedelta = timedelta(seconds=2)
+    #: how long a contact the hook refused waits before it is asked about again
+    retry_after: timedelta = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)

@@ -21,14 +21,16 @@ clock and the store differ between them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from ringcast.core import compliance
+from ringcast.core.compliance import NO_FACTS, POLICIES, CallingPolicy, PhoneFacts
 from ringcast.core.model import CampaignConfig, Contact, ContactState
 from ringcast.core.pacing import PacingCounters, dial_budget
 from ringcast.core.states import CampaignStatus, advance
-from ringcast.core.windows import intersect
+from ringcast.core.windows import Window, intersect
 
 #: How far ahead one plan hands out dial moments.
 DEFAULT_HORIZON = timedelta(seconds=1)
@@ -44,6 +46,10 @@ class CampaignSnapshot:
     due: Sequence[Contact]
     #: the due moment of the earliest waiting contact not in ``due`` (None: there is none)
     next_due_at: datetime | None = None
+    #: the calling-hours policy in force (the campaign's override, else its organization's)
+    policy: CallingPolicy = POLICIES["none"]
+    #: what the organization's records say about the due numbers, by phone
+    facts: Mapping[str, PhoneFacts] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,15 @@ class Defer:
     reason: str
 
 
-Decision = ChangeStatus | PlaceCall | Defer
+@dataclass(frozen=True)
+class Skip:
+    """Never dial this contact (its number is on the do-not-call list)."""
+
+    contact_id: str
+    reason: str
+
+
+Decision = ChangeStatus | PlaceCall | Defer | Skip
 
 
 @dataclass(frozen=True)
@@ -119,6 +133,13 @@ def plan(snapshot: CampaignSnapshot, now: datetime, horizon: timedelta = DEFAULT
             until = intersect(window, contact.window).next_open(now)
             decisions.append(Defer(contact.id, until, "outside_contact_hours"))
             continue
+        hold = _hold(snapshot, contact, window, now)
+        if hold is not None:
+            if hold.final:
+                decisions.append(Skip(contact.id, hold.reason))
+            else:
+                decisions.append(Defer(contact.id, hold.until, hold.reason))
+            continue
         ready.append(contact)
 
     # More contacts are due than the store loaded: ask for one more slot than we can fill,
@@ -127,6 +148,13 @@ def plan(snapshot: CampaignSnapshot, now: datetime, horizon: timedelta = DEFAULT
     wanted = len(ready) + backlog
     budget = dial_budget(campaign.pacing, snapshot.counters, now, horizon, wanted)
     for contact, dial_at in zip(ready, budget.slots, strict=False):
+        # A slot lies up to a horizon ahead: the windows must still be open when it comes.
+        if not window.is_open(dial_at):
+            break
+        if (contact.window is not None and not contact.window.is_open(dial_at)) or _hold(
+            snapshot, contact, window, dial_at
+        ):
+            continue  # it stays due; the next plan defers it with its reason
         decisions.append(
             PlaceCall(contact.id, contact.attempts, contact.next_due_at or now, dial_at)
         )
@@ -150,6 +178,20 @@ def contacts_wanted(
     cost a rate-limited campaign far more than the dialling it plans.
     """
     return len(dial_budget(campaign.pacing, counters, now, horizon, cap).slots)
+
+
+def _hold(
+    snapshot: CampaignSnapshot, contact: Contact, window: Window, at: datetime
+) -> compliance.Hold | None:
+    where = compliance.locate(
+        contact.phone, contact.zone, _text(contact.context.get("subdivision"))
+    )
+    facts = snapshot.facts.get(contact.phone, NO_FACTS)
+    return compliance.check(snapshot.policy, where, facts, window, at)
+
+
+def _text(value: object) -> str | None:
+    return value.upper() if isinstance(value, str) and value else None
 
 
 def _wake_when_idle(

@@ -20,7 +20,7 @@ hours): an intersection is open when every part is.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Iterator
+from collections.abc import Container, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Protocol
@@ -90,6 +90,7 @@ def merge_slots(slots: Iterable[Slot]) -> tuple[Slot, ...]:
 
 
 ALL_DAYS = frozenset(range(7))  # Monday is 0, as in date.weekday()
+WHOLE_DAY = Slot(time(0), time.max)
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,9 @@ class WeeklyWindow:
     days: frozenset[int] = ALL_DAYS  #: weekdays, Monday = 0
     first_date: date | None = None  #: first local date calls may be placed (inclusive)
     last_date: date | None = None  #: last local date calls may be placed (inclusive)
-    excluded_dates: frozenset[date] = field(default=frozenset())  #: e.g. public holidays
+    excluded_dates: frozenset[date] = field(default=frozenset())  #: closed local dates
+    #: closed local dates without end, e.g. a country's public holidays
+    holidays: Container[date] | None = None
 
     def __post_init__(self) -> None:
         ZoneInfo(self.zone)  # fail at construction, not at the first dial
@@ -117,6 +120,7 @@ class WeeklyWindow:
             and (self.first_date is None or d >= self.first_date)
             and (self.last_date is None or d <= self.last_date)
             and d not in self.excluded_dates
+            and (self.holidays is None or d not in self.holidays)
         )
 
     def is_open(self, at: datetime) -> bool:

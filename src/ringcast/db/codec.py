@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from ringcast.core.model import CampaignConfig, Schedule
+from ringcast.core.model import CampaignConfig, PredialHook, Schedule
 from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingLimits
 from ringcast.core.retry import RetryPolicy, RetryRule
@@ -43,6 +43,14 @@ def config_to_json(config: CampaignConfig) -> Json:
             }
             for r in config.routes
         ],
+        "policy": config.policy,
+        "predial": None
+        if config.predial is None
+        else {
+            "url": config.predial.url,
+            "timeout_s": config.predial.timeout.total_seconds(),
+            "retry_after_s": config.predial.retry_after.total_seconds(),
+        },
         "retry": {
             "max_retries": config.retry.max_retries,
             "intervals_s": [i.total_seconds() for i in config.retry.intervals],
@@ -82,6 +90,18 @@ def config_from_json(
             Route(x["connection_id"], tuple(x["caller_numbers"]), x["weight"])
             for x in data.get("routes", [])
         ),
+        policy=data.get("policy"),
+        predial=_predial(data.get("predial")),
+    )
+
+
+def _predial(data: Json | None) -> PredialHook | None:
+    if not data:
+        return None
+    return PredialHook(
+        data["url"],
+        timeout=timedelta(seconds=data["timeout_s"]),
+        retry_after=timedelta(seconds=data["retry_after_s"]),
     )
 
 

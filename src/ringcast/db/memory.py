@@ -13,13 +13,15 @@ from datetime import datetime, timedelta
 
 from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
+from ringcast.core import compliance
+from ringcast.core.compliance import POLICIES, CallingPolicy, PhoneFacts
 from ringcast.core.errors import Conflict, NotFound
 from ringcast.core.model import Attempt, Contact, ContactState
 from ringcast.core.pacing import PacingCounters
 from ringcast.core.planner import CampaignSnapshot, contacts_wanted
 from ringcast.core.states import CampaignStatus
 from ringcast.ports import CALL_LEASE, NUMBER_IN_CALL_WAIT, CallResult, Finish, TickWrites
-from ringcast.records import Agent, ApiKey, Campaign, Organization, Workspace
+from ringcast.records import Agent, ApiKey, Campaign, DoNotCall, Organization, Workspace
 
 
 class MemoryStore:
@@ -41,6 +43,10 @@ class MemoryStore:
         self.wake: dict[str, datetime | None] = {}
         #: per attempt still dialling, when it is taken for lost
         self.leases: dict[str, datetime] = {}
+        #: compliance records, by (organization, phone)
+        self.do_not_call: dict[tuple[str, str], DoNotCall] = {}
+        self.refusals: dict[tuple[str, str], datetime] = {}  #: the latest refusal
+        self._dials_by_phone: dict[tuple[str, str], list[datetime]] = defaultdict(list)
 
     # --- accounts ---------------------------------------------------------------
     def ensure_organization(self, org_id: str, name: str, now: datetime) -> Organization:
@@ -222,6 +228,8 @@ class MemoryStore:
         for contact, attempt in dials:
             self.attempts[attempt.id] = attempt
             self._attempts_by_contact[contact.id].append(attempt.id)
+            if attempt.dialed_at is not None:
+                self._dials_by_phone[(org_id, contact.phone)].append(attempt.dialed_at)
             self._put_contact(contact)
         self.counters[campaign_id] = counters
 
@@ -313,6 +321,13 @@ class MemoryStore:
             snapshot = replace(
                 snapshot, due=[k for k in snapshot.due if (campaign.org_id, k.phone) not in live]
             )
+        policy = self._policy(campaign)
+        if snapshot.due and (policy is not POLICIES["none"] or self.do_not_call):
+            snapshot = replace(
+                snapshot,
+                policy=policy,
+                facts=self._phone_facts(campaign.org_id, snapshot.due, policy, now),
+            )
         agent = self.agents.get(campaign.agent_id)
         writes = decide(snapshot, agent.variables if agent else ())
         self.wake[campaign_id] = writes.next_wake_at
@@ -334,6 +349,43 @@ class MemoryStore:
         for d in writes.dials:
             self.leases[d.attempt.id] = d.dial_at + lease
         return writes
+
+    def _policy(self, campaign: Campaign) -> CallingPolicy:
+        org = self.organizations.get(campaign.org_id)
+        name = campaign.config.policy or (org.calling_policy if org else None)
+        return POLICIES.get(name or "none", POLICIES["none"])
+
+    def _phone_facts(
+        self, org_id: str, due: Sequence[Contact], policy: CallingPolicy, now: datetime
+    ) -> dict[str, PhoneFacts]:
+        facts: dict[str, PhoneFacts] = {}
+        for phone in {k.phone for k in due}:
+            key = (org_id, phone)
+            dials = (
+                tuple(d for d in self._dials_by_phone.get(key, ()) if d > now - policy.period)
+                if policy.max_attempts is not None
+                else ()
+            )
+            refused = self.refusals.get(key) if policy.refusal_cooldown is not None else None
+            listed = key in self.do_not_call
+            if dials or refused or listed:
+                facts[phone] = PhoneFacts(dials, refused, listed)
+        return facts
+
+    # --- compliance (see SqlStore) ---------------------------------------------------
+    def set_calling_policy(self, org_id: str, policy: str | None) -> None:
+        self.organizations[org_id] = replace(self.organizations[org_id], calling_policy=policy)
+
+    def add_do_not_call(
+        self, org_id: str, phones: Sequence[str], source: str, now: datetime
+    ) -> int:
+        fresh = {p for p in phones if (org_id, p) not in self.do_not_call}
+        for p in fresh:
+            self.do_not_call[(org_id, p)] = DoNotCall(p, source, now)
+        return len(fresh)
+
+    def remove_do_not_call(self, org_id: str, phone: str) -> bool:
+        return self.do_not_call.pop((org_id, phone), None) is not None
 
     def expired_attempts(self, now: datetime, limit: int) -> list[str]:
         expired = sorted(
@@ -358,6 +410,14 @@ class MemoryStore:
             campaign.config.status, campaign.config, contact, history, attempt
         )
         self.record_attempt_end(new_contact, ended)
+        if ended.ended_at is not None:
+            key = (campaign.org_id, new_contact.phone)
+            if compliance.counts_as_refusal(ended.qualifiers):
+                self.refusals[key] = max(ended.ended_at, self.refusals.get(key, ended.ended_at))
+            if compliance.counts_as_opt_out(ended.qualifiers):
+                self.add_do_not_call(
+                    campaign.org_id, [new_contact.phone], "opt_out", ended.ended_at
+                )
         return new_contact, ended
 
     def _is_full(self, campaign_id: str) -> bool:

@@ -12,8 +12,12 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
+from ringcast.core import compliance
+from ringcast.core.compliance import POLICIES, CallingPolicy, PhoneFacts
 from ringcast.core.errors import Conflict, NotFound
 from ringcast.core.model import Attempt, Contact, ContactState
 from ringcast.core.outcomes import Outcome
@@ -34,6 +38,7 @@ from ringcast.records import (
     CampaignQuery,
     Cohort,
     Dialect,
+    DoNotCall,
     Organization,
     OutboxEntry,
     Workspace,
@@ -328,6 +333,96 @@ class SqlStore:
             ).all()
         return {ContactState(state): n for state, n in rows}
 
+    def contact_figures(self, campaign_id: str) -> dict[tuple[ContactState, str | None], int]:
+        """Contacts by state and reason (why they wait, or why they were skipped)."""
+        k = t.contacts
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(k.c.state, k.c.reason, sa.func.count())
+                .where(k.c.campaign_id == campaign_id)
+                .group_by(k.c.state, k.c.reason)
+            ).all()
+        return {(ContactState(state), reason): n for state, reason, n in rows}
+
+    def list_contacts(
+        self, campaign_id: str, reason: str | None, offset: int, limit: int
+    ) -> tuple[list[Contact], int]:
+        k = t.contacts
+        where = [k.c.campaign_id == campaign_id]
+        if reason is not None:
+            where.append(k.c.reason == reason)
+        with self.engine.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).where(*where)).scalar_one()
+            rows = conn.execute(
+                sa.select(k)
+                .where(*where)
+                .order_by(k.c.created_at, k.c.id)
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        return [_contact(r) for r in rows], total
+
+    def set_contact_zone(self, contact_id: str, zone: str | None, now: datetime) -> Contact | None:
+        """Give a contact its zone; one waiting for want of a zone becomes due at once."""
+        k = t.contacts
+        with self._tx() as conn:
+            row = conn.execute(sa.select(k).where(k.c.id == contact_id)).first()
+            if row is None:
+                return None
+            contact = _contact(row)
+            values: dict[str, Any] = {"timezone": zone, "updated_at": now}
+            if contact.state is ContactState.WAITING and contact.next_due_at is None:
+                values.update(next_due_at=now, reason=None)
+                conn.execute(
+                    t.campaigns.update()
+                    .where(t.campaigns.c.id == contact.campaign_id)
+                    .values(next_wake_at=now)
+                )
+            conn.execute(k.update().where(k.c.id == contact_id).values(**values))
+            return _contact(conn.execute(sa.select(k).where(k.c.id == contact_id)).one())
+
+    # --- compliance: policies and the do-not-call list --------------------------------
+    def set_calling_policy(self, org_id: str, policy: str | None) -> None:
+        with self._tx() as conn:
+            conn.execute(
+                t.organizations.update()
+                .where(t.organizations.c.id == org_id)
+                .values(calling_policy=policy)
+            )
+
+    def add_do_not_call(
+        self, org_id: str, phones: Sequence[str], source: str, now: datetime
+    ) -> int:
+        with self._tx() as conn:
+            return _add_to_do_not_call(conn, org_id, phones, source, now)
+
+    def remove_do_not_call(self, org_id: str, phone: str) -> bool:
+        dnc = t.do_not_call
+        with self._tx() as conn:
+            gone = conn.execute(
+                dnc.delete().where(dnc.c.org_id == org_id, dnc.c.phone == phone)
+            ).rowcount
+        return bool(gone)
+
+    def do_not_call_entry(self, org_id: str, phone: str) -> DoNotCall | None:
+        dnc = t.do_not_call
+        return self._one(dnc, sa.and_(dnc.c.org_id == org_id, dnc.c.phone == phone), _do_not_call)
+
+    def list_do_not_call(self, org_id: str, offset: int, limit: int) -> tuple[list[DoNotCall], int]:
+        dnc = t.do_not_call
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                sa.select(sa.func.count()).where(dnc.c.org_id == org_id)
+            ).scalar_one()
+            rows = conn.execute(
+                sa.select(dnc)
+                .where(dnc.c.org_id == org_id)
+                .order_by(dnc.c.phone)
+                .offset(offset)
+                .limit(limit)
+            ).all()
+        return [_do_not_call(r) for r in rows], total
+
     # --- dispatch -------------------------------------------------------------------
     def load_snapshot(
         self, campaign_id: str, now: datetime, horizon: timedelta, limit: int
@@ -474,10 +569,29 @@ class SqlStore:
                 ).scalar_one_or_none()
                 or []
             )
-            snapshot = CampaignSnapshot(campaign.config, counters, due, next_due_at)
+            policy = self._policy(conn, campaign)
+            snapshot = CampaignSnapshot(
+                campaign.config,
+                counters,
+                due,
+                next_due_at,
+                policy=policy,
+                facts=_phone_facts(conn, campaign.org_id, [x.phone for x in due], policy, now),
+            )
             writes = decide(snapshot, variables)
             self._write_tick(conn, campaign, writes, held, now, lease)
             return writes
+
+    def _policy(self, conn: sa.Connection, campaign: Campaign) -> CallingPolicy:
+        name = (
+            campaign.config.policy
+            or conn.execute(
+                sa.select(t.organizations.c.calling_policy).where(
+                    t.organizations.c.id == campaign.org_id
+                )
+            ).scalar_one_or_none()
+        )
+        return POLICIES.get(name or "none", POLICIES["none"])
 
     def _phones_in_calls(self, conn: sa.Connection, org_id: str, phones: Sequence[str]) -> set[str]:
         a = t.attempts
@@ -552,7 +666,9 @@ class SqlStore:
             conn.execute(
                 k.update()
                 .where(k.c.id == x.id, k.c.state == ContactState.WAITING.value)
-                .values(next_due_at=x.next_due_at, reason=x.reason, updated_at=now)
+                .values(
+                    state=x.state.value, next_due_at=x.next_due_at, reason=x.reason, updated_at=now
+                )
             )
 
     def end_attempt(
@@ -591,6 +707,7 @@ class SqlStore:
                 "extracted": dict(result.extracted) or None,
             }
             _write_end(conn, new_contact, ended, extra, campaign.config.pacing.max_concurrent)
+            _record_what_the_person_said(conn, campaign.org_id, new_contact.phone, ended)
             self._queue_call_events(conn, campaign, ended)
             return new_contact, ended
 
@@ -961,8 +1078,18 @@ def _api_key(row: sa.Row[Any]) -> ApiKey:
 
 def _org(row: sa.Row[Any]) -> Organization:
     return Organization(
-        row.id, row.name, row.created_at, row.disabled, row.webhook_url, row.webhook_secret
+        row.id,
+        row.name,
+        row.created_at,
+        row.disabled,
+        row.webhook_url,
+        row.webhook_secret,
+        row.calling_policy,
     )
+
+
+def _do_not_call(row: sa.Row[Any]) -> DoNotCall:
+    return DoNotCall(row.phone, row.source, row.created_at)
 
 
 def _workspace(row: sa.Row[Any]) -> Workspace:
@@ -1088,6 +1215,81 @@ def _due_contacts(
         sa.select(sa.func.min(k.c.next_due_at)).where(*waiting, k.c.next_due_at > by)
     ).scalar_one_or_none()
     return [_contact(r) for r in rows], later
+
+
+def _phone_facts(
+    conn: sa.Connection, org_id: str, phones: Sequence[str], policy: CallingPolicy, now: datetime
+) -> dict[str, PhoneFacts]:
+    """What the organization's records say about ``phones``, for the checks at dial time."""
+    wanted = sorted(set(phones))
+    if not wanted:
+        return {}
+    dnc, a, r = t.do_not_call, t.attempts, t.refusals
+    listed = set(
+        conn.execute(
+            sa.select(dnc.c.phone).where(dnc.c.org_id == org_id, dnc.c.phone.in_(wanted))
+        ).scalars()
+    )
+    dials: dict[str, list[datetime]] = {}
+    if policy.max_attempts is not None:
+        # The period may end up to a planning horizon later; an older dial never counts.
+        for phone, at in conn.execute(
+            sa.select(a.c.phone, a.c.dialed_at).where(
+                a.c.org_id == org_id, a.c.phone.in_(wanted), a.c.dialed_at > now - policy.period
+            )
+        ):
+            dials.setdefault(phone, []).append(at)
+    refused: dict[str, datetime] = {}
+    if policy.refusal_cooldown is not None:
+        for phone, at in conn.execute(
+            sa.select(r.c.phone, sa.func.max(r.c.refused_at))
+            .where(r.c.org_id == org_id, r.c.phone.in_(wanted))
+            .group_by(r.c.phone)
+        ):
+            refused[phone] = at
+    return {
+        p: PhoneFacts(tuple(dials.get(p, ())), refused.get(p), p in listed)
+        for p in wanted
+        if p in listed or p in dials or p in refused
+    }
+
+
+def _record_what_the_person_said(
+    conn: sa.Connection, org_id: str, phone: str, ended: Attempt
+) -> None:
+    """A refusal starts the cooldown; an opt-out puts the number on the do-not-call list."""
+    if compliance.counts_as_refusal(ended.qualifiers) and ended.ended_at is not None:
+        conn.execute(
+            t.refusals.insert().values(
+                attempt_id=ended.id, org_id=org_id, phone=phone, refused_at=ended.ended_at
+            )
+        )
+    if compliance.counts_as_opt_out(ended.qualifiers) and ended.ended_at is not None:
+        _add_to_do_not_call(conn, org_id, [phone], "opt_out", ended.ended_at)
+
+
+def _add_to_do_not_call(
+    conn: sa.Connection, org_id: str, phones: Sequence[str], source: str, now: datetime
+) -> int:
+    """Add the numbers not yet listed; returns how many were new."""
+    dnc = t.do_not_call
+    wanted = sorted(set(phones))
+    if not wanted:
+        return 0
+    present = set(
+        conn.execute(
+            sa.select(dnc.c.phone).where(dnc.c.org_id == org_id, dnc.c.phone.in_(wanted))
+        ).scalars()
+    )
+    fresh = [p for p in wanted if p not in present]
+    if fresh:
+        # another writer may list the same number meanwhile: theirs stands, nothing fails
+        insert = (pg_insert if conn.dialect.name == "postgresql" else sqlite_insert)(dnc)
+        conn.execute(
+            insert.on_conflict_do_nothing(),
+            [{"org_id": org_id, "phone": p, "source": source, "created_at": now} for p in fresh],
+        )
+    return len(fresh)
 
 
 def _write_end(

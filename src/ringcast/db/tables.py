@@ -35,6 +35,8 @@ organizations = sa.Table(
     sa.Column("webhook_secret", sa.String(100), nullable=True),
     #: signs every delivery with Standard Webhooks (``whsec_...``), made on first use
     sa.Column("signing_secret", sa.String(100), nullable=True),
+    #: the calling-hours policy of its campaigns (``fr``, ``us``, ``in``); null: ``none``
+    sa.Column("calling_policy", sa.String(16), nullable=True),
 )
 
 workspaces = sa.Table(
@@ -205,6 +207,8 @@ attempts = sa.Table(
     sa.UniqueConstraint("contact_id", "number"),
     sa.Index(None, "campaign_id", "dialed_at"),
     sa.Index(None, "state", "lease_expires_at"),
+    # the frequency cap counts a number's recent attempts across the organization
+    sa.Index(None, "org_id", "phone", "dialed_at"),
     # nobody is in two calls at once: one live attempt per number and organization
     sa.Index(
         "ux_attempts_live_phone",
@@ -272,4 +276,27 @@ dispatcher_leases = sa.Table(
     sa.Column("name", sa.String(32), primary_key=True),
     sa.Column("holder", sa.String(64), nullable=False),
     sa.Column("expires_at", UTCDateTime(), nullable=False),
+)
+
+
+#: The organization's do-not-call list: numbers never dialled again, whatever the campaign.
+do_not_call = sa.Table(
+    "do_not_call",
+    metadata,
+    sa.Column("org_id", ID, sa.ForeignKey("organizations.id"), primary_key=True),
+    sa.Column("phone", sa.String(20), primary_key=True),
+    #: ``api``, ``cli``, ``import`` or ``opt_out`` (a call qualified as such)
+    sa.Column("source", sa.String(16), nullable=False),
+    _created(),
+)
+
+#: Calls qualified as a refusal: the refusal cooldown starts at ``refused_at``.
+refusals = sa.Table(
+    "refusals",
+    metadata,
+    sa.Column("attempt_id", ID, primary_key=True),
+    sa.Column("org_id", ID, sa.ForeignKey("organizations.id"), nullable=False),
+    sa.Column("phone", sa.String(20), nullable=False),
+    sa.Column("refused_at", UTCDateTime(), nullable=False),
+    sa.Index(None, "org_id", "phone", "refused_at"),
 )

@@ -19,7 +19,7 @@ from ringcast.core import contacts as lifecycle
 from ringcast.core import routing
 from ringcast.core.model import Attempt, Contact, ContactState, evolve
 from ringcast.core.pacing import after_dials
-from ringcast.core.planner import CampaignSnapshot, ChangeStatus, Defer, PlaceCall, plan
+from ringcast.core.planner import CampaignSnapshot, ChangeStatus, Defer, PlaceCall, Skip, plan
 from ringcast.core.states import CampaignStatus
 from ringcast.ports import CallResult, Dial, TickWrites
 
@@ -90,6 +90,8 @@ def decide(
             dials.append(Dial(dialing, attempt, d.dial_at))
         elif isinstance(d, Defer):
             deferred.append(lifecycle.defer(by_id[d.contact_id], d.until, d.reason))
+        elif isinstance(d, Skip):
+            deferred.append(lifecycle.skip(by_id[d.contact_id], d.reason))
     counters = after_dials(snapshot.campaign.pacing, snapshot.counters, [d.dial_at for d in dials])
     return TickWrites(
         status=status,

@@ -128,6 +128,7 @@ def _run(
                 heapq.heappush(ends, (result.ended_at, d.attempt.id, result))
             for k in writes.deferred:
                 _note_deferral(stats, k)
+                final += k.state.is_final  # skipped (do-not-call)
         if progress is not None and stats.ticks % 2048 == 0:
             progress(now, final, total)
         upcoming = [at for at in (store.earliest_wake(), ends[0][0] if ends else None) if at]

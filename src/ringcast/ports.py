@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from ringcast.core.model import Attempt, Contact, ContactState
+from ringcast.core.model import Attempt, Contact, ContactState, PredialHook
 from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingCounters
 from ringcast.core.planner import CampaignSnapshot
@@ -24,6 +24,7 @@ from ringcast.records import (
     Campaign,
     CampaignQuery,
     Cohort,
+    DoNotCall,
     Organization,
     OutboxEntry,
     Workspace,
@@ -35,6 +36,7 @@ class Dial:
     contact: Contact  #: in ``dialing``
     attempt: Attempt  #: recorded before the gateway hears of it
     dial_at: datetime  #: the pacing slot: not before this
+    predial: PredialHook | None = None  #: ask it first, if the campaign has one
 
 
 @dataclass(frozen=True)
@@ -212,3 +214,39 @@ class CampaignQueries(Protocol):
     def requeue_outbox(self, campaign_id: str, attempt_ids: Sequence[str], at: datetime) -> int:
         """Send these attempts' deliveries again (those not being sent right now)."""
         ...
+
+
+class ComplianceRecords(Protocol):
+    """Calling policies and the do-not-call list (both stores)."""
+
+    def set_calling_policy(self, org_id: str, policy: str | None) -> None: ...
+
+    def add_do_not_call(
+        self, org_id: str, phones: Sequence[str], source: str, now: datetime
+    ) -> int:
+        """List the numbers not listed yet; returns how many were new."""
+        ...
+
+    def remove_do_not_call(self, org_id: str, phone: str) -> bool: ...
+
+    def update_campaign(self, campaign: Campaign) -> None: ...
+
+
+class ContactQueries(Protocol):
+    """What the native surface shows about contacts (the SQL store only)."""
+
+    def contact_figures(self, campaign_id: str) -> dict[tuple[ContactState, str | None], int]: ...
+
+    def list_contacts(
+        self, campaign_id: str, reason: str | None, offset: int, limit: int
+    ) -> tuple[list[Contact], int]: ...
+
+    def set_contact_zone(
+        self, contact_id: str, zone: str | None, now: datetime
+    ) -> Contact | None: ...
+
+    def do_not_call_entry(self, org_id: str, phone: str) -> DoNotCall | None: ...
+
+    def list_do_not_call(
+        self, org_id: str, offset: int, limit: int
+    ) -> tuple[list[DoNotCall], int]: ...

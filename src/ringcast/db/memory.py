@@ -387,6 +387,35 @@ class MemoryStore:
     def remove_do_not_call(self, org_id: str, phone: str) -> bool:
         return self.do_not_call.pop((org_id, phone), None) is not None
 
+    def withdraw_attempt(self, attempt_id: str, until: datetime, reason: str) -> bool:
+        attempt = self.attempts.get(attempt_id)
+        if attempt is None or attempt.ended_at is not None:
+            return False
+        campaign = self.campaigns[attempt.campaign_id]
+        contact = self.contacts[attempt.contact_id]
+        del self.attempts[attempt_id]
+        self._attempts_by_contact[contact.id].remove(attempt_id)
+        self.leases.pop(attempt_id, None)
+        if self._live_phones.get((campaign.org_id, contact.phone)) == attempt_id:
+            del self._live_phones[(campaign.org_id, contact.phone)]
+        dials = self._dials_by_phone[(campaign.org_id, contact.phone)]
+        if attempt.dialed_at in dials:
+            dials.remove(attempt.dialed_at)
+        cancelled = campaign.config.status is CampaignStatus.CANCELLED
+        self._put_contact(
+            replace(
+                contact,
+                state=ContactState.CANCELLED if cancelled else ContactState.WAITING,
+                attempts=attempt.number,
+                next_due_at=None if cancelled else until,
+                reason=reason,
+            )
+        )
+        c = self.counters[campaign.id]
+        self.counters[campaign.id] = replace(c, in_flight=max(c.in_flight - 1, 0))
+        self._wake_by(campaign.id, until)
+        return True
+
     def expired_attempts(self, now: datetime, limit: int) -> list[str]:
         expired = sorted(
             (until, aid)

@@ -711,6 +711,51 @@ class SqlStore:
             self._queue_call_events(conn, campaign, ended)
             return new_contact, ended
 
+    def withdraw_attempt(self, attempt_id: str, until: datetime, reason: str) -> bool:
+        """Take back an attempt recorded but never dialled (the pre-dial hook said not now).
+
+        The row goes (no call was placed, so it counts towards no cap and no retry
+        budget), and the contact waits again until ``until`` with ``reason``.
+        """
+        a, k, c = t.attempts, t.contacts, t.campaigns
+        with self._tx() as conn:
+            query = sa.select(a).where(a.c.id == attempt_id)
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update()
+            row = conn.execute(query).first()
+            if row is None or row.state != "dialing":
+                return False
+            status = conn.execute(
+                sa.select(c.c.status).where(c.c.id == row.campaign_id)
+            ).scalar_one()
+            cancelled = status == CampaignStatus.CANCELLED.value
+            conn.execute(a.delete().where(a.c.id == attempt_id))
+            conn.execute(
+                k.update()
+                .where(k.c.id == row.contact_id)
+                .values(
+                    state=(ContactState.CANCELLED if cancelled else ContactState.WAITING).value,
+                    attempts=row.number,
+                    next_due_at=None if cancelled else until,
+                    reason=reason,
+                    updated_at=until,
+                )
+            )
+            greatest = sa.func.max if conn.dialect.name == "sqlite" else sa.func.greatest
+            conn.execute(
+                c.update()
+                .where(c.c.id == row.campaign_id)
+                .values(
+                    in_flight=greatest(c.c.in_flight - 1, 0),
+                    next_wake_at=sa.case(
+                        (c.c.next_wake_at.is_(None), until),
+                        (c.c.next_wake_at > until, until),
+                        else_=c.c.next_wake_at,
+                    ),
+                )
+            )
+        return True
+
     def expired_attempts(self, now: datetime, limit: int) -> list[str]:
         """Attempts still dialling past their lease: their worker died or lost the outcome."""
         a = t.attempts

@@ -26,10 +26,12 @@ import structlog
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ringcast.clock import Clock
+from ringcast.core.compliance import PREDIAL_REFUSED
 from ringcast.core.errors import Conflict
 from ringcast.core.outcomes import Outcome
 from ringcast.core.planner import CampaignSnapshot
 from ringcast.dispatch import tick
+from ringcast.dispatch.predial import PredialClient
 from ringcast.gateways.base import CallGateway, DialRequest, GatewayError, GatewayRejected
 from ringcast.metrics import Metrics
 from ringcast.ports import CallResult, Dial, TickWrites
@@ -61,6 +63,7 @@ class Dispatcher:
         name: str | None = None,
         metrics: Metrics | None = None,
         deliverer: Any = None,
+        predial: PredialClient | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -71,6 +74,7 @@ class Dispatcher:
         self._dials: set[asyncio.Task[None]] = set()
         self.metrics = metrics or Metrics()
         self.deliverer = deliverer
+        self.predial = predial or PredialClient()
 
     # --- outcomes -------------------------------------------------------------------------
     async def report(self, result: CallResult) -> None:
@@ -163,6 +167,8 @@ class Dispatcher:
 
     async def _dial(self, d: Dial) -> None:
         await self.clock.sleep_until(d.dial_at)
+        if d.predial is not None and not await self._eligible(d):
+            return
         self.metrics.dial_lateness.observe(max(0.0, (self.clock.now() - d.dial_at).total_seconds()))
         if self.gateway is None:
             return
@@ -184,6 +190,19 @@ class Dispatcher:
             await self.report(
                 CallResult(d.attempt.id, outcome, self.clock.now(), failure_reason=str(exc)[:500])
             )
+
+    async def _eligible(self, d: Dial) -> bool:
+        """Ask the campaign's pre-dial hook; a "not now" withdraws the undialled attempt."""
+        assert d.predial is not None
+        answer = await self.predial.ask(d.predial, d)
+        if answer.eligible:
+            return True
+        until = self.clock.now() + d.predial.retry_after
+        log.info("pre-dial hook said not now", attempt=d.attempt.id, detail=answer.detail)
+        await self._retrying(
+            lambda: self.store.withdraw_attempt(d.attempt.id, until, PREDIAL_REFUSED)
+        )
+        return False
 
     # --- running --------------------------------------------------------------------------
     async def run(self, stop: asyncio.Event) -> None:

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from ringcast.clock import Clock
 from ringcast.dispatch.loop import Dispatcher, DispatchSettings
+from ringcast.dispatch.predial import PredialClient
 from ringcast.gateways.simulator import OutcomeModel, SimulatorGateway
 from ringcast.metrics import Metrics
 from ringcast.runtime import Runtime
@@ -23,6 +24,7 @@ def build(runtime: Runtime, clock: Clock, metrics: Metrics | None = None) -> Dis
         settings=DispatchSettings(call_lease=timedelta(seconds=settings.call_lease_s)),
         single_dispatcher=settings.is_sqlite,
         metrics=metrics,
+        predial=PredialClient(allow_private=settings.webhooks_allow_private),
     )
     dispatcher.deliverer = Deliverer(
         runtime.store,

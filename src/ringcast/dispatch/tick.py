@@ -87,7 +87,7 @@ def decide(
                 connection_id=connection,
                 caller_number=caller,
             )
-            dials.append(Dial(dialing, attempt, d.dial_at))
+            dials.append(Dial(dialing, attempt, d.dial_at, snapshot.campaign.predial))
         elif isinstance(d, Defer):
             deferred.append(lifecycle.defer(by_id[d.contact_id], d.until, d.reason))
         elif isinstance(d, Skip):

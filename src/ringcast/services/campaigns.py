@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ringcast.clock import Clock
 from ringcast.core.errors import InvalidTransition, NotFound, ValidationFailed
@@ -96,9 +97,22 @@ def contacts_for(campaign_id: str, recipients: Sequence[Recipient], now: datetim
             next_due_at=now,
             context=dict(r.context),
             user_identifier=r.user_identifier,
+            zone=_explicit_zone(r.context),
         )
         for r in recipients
     ]
+
+
+def _explicit_zone(context: Mapping[str, Any]) -> str | None:
+    """A ``timezone`` the contact carries, when it names an IANA zone (else the number's)."""
+    value = context.get("timezone")
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return value
 
 
 def get(store: Store, campaign_id: str, org_id: str, workspace_id: str | None = None) -> Campaign:

@@ -1,0 +1,59 @@
+"""The pre-dial eligibility hook: ask the customer whether a contact may be dialled now.
+
+ringcast POSTs ``{"attempt_id", "campaign_id", "contact_id", "phone", "attempt",
+"context"}`` to the campaign's hook URL just before dialling. The answer allows the call
+only if it is a 2xx whose JSON body is ``true`` or an object with ``"eligible": true``.
+Anything else (``false``, another status, a body that is not JSON, a refused connection,
+no answer within the timeout) means "not now": the call is not placed and the contact
+waits, with the reason ``predial_refused``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import httpx
+
+from ringcast.core.model import PredialHook
+from ringcast.ports import Dial
+from ringcast.webhooks.deliver import AddressRefused, check_destination
+
+
+@dataclass(frozen=True)
+class Answer:
+    eligible: bool
+    detail: str  #: why not, for the logs: "said false", "HTTP 500", "timed out after 2 s"
+
+
+class PredialClient:
+    def __init__(self, allow_private: bool = False, client: httpx.AsyncClient | None = None):
+        self.allow_private = allow_private
+        self.client = client or httpx.AsyncClient(follow_redirects=False)
+
+    async def ask(self, hook: PredialHook, dial: Dial) -> Answer:
+        body = {
+            "attempt_id": dial.attempt.id,
+            "campaign_id": dial.attempt.campaign_id,
+            "contact_id": dial.contact.id,
+            "phone": dial.contact.phone,
+            "attempt": dial.attempt.number,
+            "context": dict(dial.contact.context),
+        }
+        timeout = hook.timeout.total_seconds()
+        try:
+            await asyncio.to_thread(check_destination, hook.url, self.allow_private)
+            response = await self.client.post(hook.url, json=body, timeout=timeout)
+        except httpx.TimeoutException:
+            return Answer(False, f"no answer within {timeout:g} s")
+        except (httpx.HTTPError, AddressRefused, LookupError, ValueError) as exc:
+            return Answer(False, f"hook unreachable: {exc.__class__.__name__}")
+        if not response.is_success:
+            return Answer(False, f"HTTP {response.status_code}")
+        try:
+            said = response.json()
+        except ValueError:
+            return Answer(False, "answer is not JSON")
+        if said is True or (isinstance(said, dict) and said.get("eligible") is True):
+            return Answer(True, "eligible")
+        return Answer(False, "said not eligible")

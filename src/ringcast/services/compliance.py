@@ -1,0 +1,156 @@
+"""Compliance settings and the do-not-call list, shared by the native API and the CLI."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+
+from ringcast.core.compliance import POLICIES, REASONS
+from ringcast.core.errors import ValidationFailed
+from ringcast.core.model import ContactState, PredialHook
+from ringcast.ports import ComplianceRecords, ContactQueries
+from ringcast.records import Campaign
+
+#: rows per transaction when importing a do-not-call file
+IMPORT_BATCH = 2_000
+
+
+def policy_name(value: str | None, field_name: str = "policy") -> str | None:
+    """A known policy name (``none`` is stored as None)."""
+    if value is None:
+        return None
+    if value not in POLICIES:
+        raise ValidationFailed.single(field_name, value, f"must be one of {', '.join(POLICIES)}")
+    return None if value == "none" else value
+
+
+def e164(raw: str, field_name: str = "phone") -> str:
+    """The number as E.164; the do-not-call list matches on exactly this form."""
+    text = raw.strip()
+    try:
+        number = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException:
+        raise ValidationFailed.single(
+            field_name, raw, "must be an E.164 number such as +33612345678"
+        ) from None
+    if not phonenumbers.is_valid_number(number):
+        raise ValidationFailed.single(field_name, raw, "is not a valid phone number")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def zone_name(value: str | None, field_name: str = "timezone") -> str | None:
+    if value is None:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValidationFailed.single(field_name, value, "is not an IANA time zone") from None
+    return value
+
+
+def set_campaign_compliance(
+    store: ComplianceRecords,
+    campaign: Campaign,
+    policy: str | None,
+    predial: PredialHook | None,
+) -> Campaign:
+    config = replace(campaign.config, policy=policy, predial=predial)
+    updated = replace(campaign, config=config)
+    store.update_campaign(updated)
+    return updated
+
+
+def add_numbers(
+    store: ComplianceRecords, org_id: str, phones: Iterable[str], source: str, now: datetime
+) -> int:
+    """Validate every number first (all or nothing), then list them; returns how many are new."""
+    numbers = [e164(p, f"phones.{i}") for i, p in enumerate(phones)]
+    return store.add_do_not_call(org_id, numbers, source, now)
+
+
+@dataclass
+class ImportReport:
+    read: int = 0
+    added: int = 0
+    already_listed: int = 0
+    #: (line, value, why) of the lines that were not numbers
+    rejected: list[tuple[int, str, str]] = field(default_factory=list)
+
+
+_SEPARATORS = re.compile(r"[,;\t]")
+
+
+def import_numbers(
+    store: ComplianceRecords,
+    org_id: str,
+    lines: Iterable[str],
+    now: datetime,
+    progress: Callable[[int], None] | None = None,
+    source: str = "import",
+) -> ImportReport:
+    """List the numbers of a file, read line by line: one number per line (the first column
+    of a CSV; a header line without a number is skipped). Batches commit as they fill, so
+    memory stays flat whatever the file's size; bad lines are reported, not fatal."""
+    report = ImportReport()
+    batch: list[str] = []
+    for line_no, raw in enumerate(lines, start=1):
+        text = _SEPARATORS.split(raw.strip(), maxsplit=1)[0].strip().strip('"')
+        if not text or (line_no == 1 and not any(ch.isdigit() for ch in text)):
+            continue
+        report.read += 1
+        try:
+            batch.append(e164(text))
+        except ValidationFailed as exc:
+            report.rejected.append((line_no, text[:40], exc.errors[0].message))
+        if len(batch) >= IMPORT_BATCH:
+            _flush(store, org_id, batch, source, now, report, progress)
+    _flush(store, org_id, batch, source, now, report, progress)
+    return report
+
+
+def _flush(
+    store: ComplianceRecords,
+    org_id: str,
+    batch: list[str],
+    source: str,
+    now: datetime,
+    report: ImportReport,
+    progress: Callable[[int], None] | None,
+) -> None:
+    if not batch:
+        return
+    added = store.add_do_not_call(org_id, batch, source, now)
+    report.added += added
+    report.already_listed += len(batch) - added
+    if progress is not None:
+        progress(len(batch))
+    batch.clear()
+
+
+def figures(store: ContactQueries, campaign_id: str) -> tuple[dict[str, int], dict[str, int]]:
+    """Contacts by state, and waiting or skipped contacts by reason (every reason listed)."""
+    counts = store.contact_figures(campaign_id)
+    states = {s.value: 0 for s in ContactState}
+    reasons = dict.fromkeys(REASONS, 0)
+    for (state, reason), n in counts.items():
+        states[state.value] += n
+        if reason and state in (ContactState.WAITING, ContactState.SKIPPED):
+            reasons[reason] = reasons.get(reason, 0) + n
+    return states, reasons
+
+
+def lines_of(chunks: Iterable[bytes]) -> Iterator[str]:
+    """Text lines from a stream of byte chunks (a request body, a file), never whole."""
+    pending = b""
+    for chunk in chunks:
+        pending += chunk
+        *complete, pending = pending.split(b"\n")
+        for line in complete:
+            yield line.decode("utf-8", errors="replace")
+    if pending:
+        yield pending.decode("utf-8", errors="replace")

@@ -1,8 +1,9 @@
-"""The ``ringcast`` command: serve, db, keys, agents."""
+"""The ``ringcast`` command: serve, worker, simulate, db, keys, agents, webhooks, dnc, policy."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -12,7 +13,7 @@ from rich.console import Console
 
 from ringcast.clock import SystemClock
 from ringcast.config import Settings
-from ringcast.core.errors import RingcastError
+from ringcast.core.errors import RingcastError, ValidationFailed
 from ringcast.records import AgentType
 from ringcast.runtime import Runtime, SchemaOutOfDate, open_runtime
 from ringcast.services import accounts
@@ -28,6 +29,10 @@ app.add_typer(db_app, name="db")
 app.add_typer(keys_app, name="keys")
 app.add_typer(agents_app, name="agents")
 app.add_typer(webhooks_app, name="webhooks")
+dnc_app = typer.Typer(help="The organization's do-not-call list.", no_args_is_help=True)
+policy_app = typer.Typer(help="Calling-hours policies.", no_args_is_help=True)
+app.add_typer(dnc_app, name="dnc")
+app.add_typer(policy_app, name="policy")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -183,6 +188,153 @@ def webhooks_set(
     out.print(f"webhook  {hook.url}")
     out.print(f"secret   [bold]{hook.secret}[/bold]", highlight=False)
     err.print("[yellow]Store this secret now: it is not shown again.[/yellow]")
+
+
+OrgOption = Annotated[str, typer.Option(help="Organization name.")]
+
+
+def _org_id(runtime: Runtime, org: str) -> str:
+    organization, _ = accounts.ensure_account(runtime.store, SystemClock(), org, None)
+    return organization.id
+
+
+@dnc_app.command("add")
+def dnc_add(
+    org: OrgOption,
+    phones: Annotated[list[str], typer.Argument(help="E.164 numbers, e.g. +33612345678.")],
+) -> None:
+    """List numbers: no campaign of the organization dials them again."""
+    from ringcast.services import compliance
+
+    runtime = _runtime()
+    try:
+        added = compliance.add_numbers(
+            runtime.store, _org_id(runtime, org), phones, "cli", SystemClock().now()
+        )
+    except ValidationFailed as exc:
+        _fail(_field_message(exc), code=2)
+    finally:
+        runtime.close()
+    out.print(f"added {added}, already listed {len(set(phones)) - added}")
+
+
+@dnc_app.command("remove")
+def dnc_remove(
+    org: OrgOption, phone: Annotated[str, typer.Argument(help="An E.164 number.")]
+) -> None:
+    """Take a number off the list."""
+    from ringcast.services import compliance
+
+    runtime = _runtime()
+    try:
+        number = compliance.e164(phone)
+        if not runtime.store.remove_do_not_call(_org_id(runtime, org), number):
+            _fail(f"{number} is not on the do-not-call list")
+    except ValidationFailed as exc:
+        _fail(_field_message(exc), code=2)
+    finally:
+        runtime.close()
+    out.print(f"removed {number}")
+
+
+@dnc_app.command("list")
+def dnc_list(
+    org: OrgOption,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """The listed numbers, with where each came from."""
+    runtime = _runtime()
+    try:
+        entries, total = runtime.store.list_do_not_call(_org_id(runtime, org), 0, limit)
+    finally:
+        runtime.close()
+    for e in entries:
+        if as_json:
+            typer.echo(
+                json.dumps(
+                    {"phone": e.phone, "source": e.source, "created_at": e.created_at.isoformat()}
+                )
+            )
+        else:
+            out.print(f"{e.phone}  {e.source}  {e.created_at:%Y-%m-%d %H:%M}")
+    if not as_json:
+        err.print(f"{total} listed")
+
+
+@dnc_app.command("import")
+def dnc_import(
+    org: OrgOption,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="One number per line, or a CSV whose first column is the number.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+) -> None:
+    """Import a file of numbers, streamed, with a progress bar; bad lines are reported."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
+
+    from ringcast.services import compliance
+
+    runtime = _runtime()
+    size = file.stat().st_size
+    try:
+        org_id = _org_id(runtime, org)
+        with (
+            Progress(
+                "[bold]import[/bold]",
+                BarColumn(),
+                DownloadColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            ) as bar,
+            file.open("rb") as f,
+        ):
+            task = bar.add_task("import", total=size)
+
+            def chunks() -> Iterator[bytes]:
+                while block := f.read(1 << 16):
+                    bar.update(task, completed=f.tell())
+                    yield block
+
+            report = compliance.import_numbers(
+                runtime.store, org_id, compliance.lines_of(chunks()), SystemClock().now()
+            )
+    finally:
+        runtime.close()
+    out.print(
+        f"read {report.read:,} numbers: added {report.added:,}, "
+        f"already listed {report.already_listed:,}, rejected {len(report.rejected):,}"
+    )
+    for line, value, why in report.rejected[:20]:
+        err.print(f"  line {line}: {value!r} {why}", highlight=False)
+
+
+@policy_app.command("set")
+def policy_set(
+    org: OrgOption,
+    policy: Annotated[str, typer.Argument(help="fr, us, in or none.")],
+) -> None:
+    """Choose the calling-hours policy of the organization's campaigns."""
+    from ringcast.services import compliance
+
+    runtime = _runtime()
+    try:
+        runtime.store.set_calling_policy(_org_id(runtime, org), compliance.policy_name(policy))
+    except ValidationFailed as exc:
+        _fail(_field_message(exc), code=2)
+    finally:
+        runtime.close()
+    out.print(f"{org}: calling policy {policy}")
+
+
+def _field_message(exc: ValidationFailed) -> str:
+    e = exc.errors[0]
+    return f"{e.field} {e.rejected_value!r}: {e.message}"
 
 
 @app.command()

@@ -48,6 +48,13 @@ class Window(Protocol):
         ...
 
 
+@functools.cache
+def zone_info(name: str) -> ZoneInfo:
+    """``ZoneInfo(name)``, kept: ZoneInfo's own cache holds only a few zones strongly, and
+    a contact whose number spans forty zones would reload their data on every check."""
+    return ZoneInfo(name)
+
+
 @dataclass(frozen=True, order=True)
 class Slot:
     """A daily slot of local wall time, half-open: ``[start, end)``."""
@@ -112,7 +119,7 @@ class WeeklyWindow:
 
     @property
     def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.zone)
+        return zone_info(self.zone)
 
     def date_allowed(self, d: date) -> bool:
         return (
@@ -185,7 +192,7 @@ def _utc_intervals(
     span_end = (wall_end + timedelta(hours=13)).replace(tzinfo=UTC)
     out: list[tuple[datetime, datetime]] = []
     for seg_start, seg_end, offset in _constant_offset_segments(
-        ZoneInfo(zone), span_start, span_end
+        zone_info(zone), span_start, span_end
     ):
         lo = max(seg_start, (wall_start - offset).replace(tzinfo=UTC))
         hi = min(seg_end, (wall_end - offset).replace(tzinfo=UTC))
@@ -279,6 +286,8 @@ class Intersection:
         return all(p.is_open(at) for p in self.parts)
 
     def _opens_after(self, after: datetime) -> datetime | None:
+        if all(isinstance(p, WeeklyWindow | Span) for p in self.parts):
+            return _first_common_opening(self.parts, after)
         candidate = after
         # Each round moves the candidate to the latest of the parts' next openings: the
         # intersection cannot open before that. When every part opens at the candidate
@@ -297,6 +306,70 @@ class Intersection:
     def _closes_after(self, after: datetime) -> datetime | None:
         closes = [c for c in (p.next_close(after) for p in self.parts) if c is not None]
         return min(closes) if closes else None
+
+
+#: How far one round of the common-opening search looks.
+_CHUNK = timedelta(days=28)
+#: How far the common-opening search looks in all: a year and a week covers every season
+#: of daylight-saving time, so parts that share no open moment by then never will.
+COMMON_SEARCH_HORIZON = timedelta(days=372)
+
+
+def _first_common_opening(parts: tuple[Window, ...], after: datetime) -> datetime | None:
+    """The first instant at or after ``after`` where every part is open, by intersecting
+    the parts' open intervals a fortnight at a time.
+
+    Zones whose hours never overlap (a number that may ring in Moscow or Kamchatka) are
+    searched to ``COMMON_SEARCH_HORIZON`` in a dozen rounds, not one step per opening.
+    """
+    start = after
+    limit = after + COMMON_SEARCH_HORIZON
+    while start < limit:
+        end = start + _CHUNK
+        common: list[tuple[datetime, datetime]] | None = None
+        for part in parts:
+            spans = _open_spans(part, start, end)
+            common = spans if common is None else _overlap(common, spans)
+            if not common:
+                break
+        if common:
+            return common[0][0]
+        if any(p.next_open(start) is None for p in parts):
+            return None
+        start = end
+    return None
+
+
+def _open_spans(part: Window, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    if isinstance(part, Span):
+        lo = max(part.start_at or start, start)
+        hi = min(part.end_at or end, end)
+        return [(lo, hi)] if lo < hi else []
+    assert isinstance(part, WeeklyWindow)
+    spans: list[tuple[datetime, datetime]] = []
+    for lo, hi in part._intervals_from(start):
+        if lo >= end:
+            break
+        if hi > start:
+            spans.append((max(lo, start), min(hi, end)))
+    return spans
+
+
+def _overlap(
+    a: list[tuple[datetime, datetime]], b: list[tuple[datetime, datetime]]
+) -> list[tuple[datetime, datetime]]:
+    """The intersection of two sorted lists of disjoint half-open intervals."""
+    out: list[tuple[datetime, datetime]] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo < hi:
+            out.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return out
 
 
 # --- remembered spans -------------------------------------------------------------------

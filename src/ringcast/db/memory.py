@@ -372,6 +372,17 @@ class MemoryStore:
                 facts[phone] = PhoneFacts(dials, refused, listed)
         return facts
 
+    def set_contact_zone(self, contact_id: str, zone: str | None, now: datetime) -> Contact | None:
+        contact = self.contacts.get(contact_id)
+        if contact is None:
+            return None
+        changed = replace(contact, zone=zone)
+        if contact.state is ContactState.WAITING and contact.next_due_at is None:
+            changed = replace(changed, next_due_at=now, reason=None)
+            self._wake_by(contact.campaign_id, now)
+        self._put_contact(changed)
+        return changed
+
     # --- compliance (see SqlStore) ---------------------------------------------------
     def set_calling_policy(self, org_id: str, policy: str | None) -> None:
         self.organizations[org_id] = replace(self.organizations[org_id], calling_policy=policy)

@@ -18,7 +18,6 @@ from ringcast.core.model import Contact, PredialHook
 from ringcast.records import DoNotCall
 from ringcast.services import campaigns
 from ringcast.services import compliance as service
-from ringcast.webhooks.deliver import AddressRefused, check_destination
 
 router = APIRouter(prefix="/ringcast/v1", tags=["compliance"])
 
@@ -96,7 +95,6 @@ def get_campaign_compliance(
 
 @router.put("/campaigns/{campaign_id}/compliance", operation_id="setCampaignCompliance")
 def set_campaign_compliance(
-    request: Request,
     campaign_id: str,
     principal: PrincipalDep,
     store: StoreDep,
@@ -113,13 +111,8 @@ def set_campaign_compliance(
         service.policy_name(body.policy)  # refuses unknown names
     hook = None
     if body.predial is not None:
-        settings = request.app.state.runtime.settings
         if not body.predial.url.startswith(("http://", "https://")):
             raise ValidationFailed.single("predial.url", body.predial.url, "must be an http(s) URL")
-        try:
-            check_destination(body.predial.url, settings.webhooks_allow_private)
-        except AddressRefused as exc:
-            raise ValidationFailed.single("predial.url", body.predial.url, str(exc)) from None
         hook = PredialHook(
             body.predial.url,
             timeout=timedelta(milliseconds=body.predial.timeout_ms),

@@ -423,6 +423,10 @@ def simulate(
         typer.Option(help="Outcome probabilities, e.g. answered=0.5,no_answer=0.3,busy=0.2."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Same seed, same forecast.")] = 0,
+    policy: Annotated[
+        str | None,
+        typer.Option(help="Calling-hours policy in the contacts' zones: fr, us, in or none."),
+    ] = None,
     trace: Annotated[
         Path | None, typer.Option(help="Write one JSON line per attempt to this file.")
     ] = None,
@@ -441,6 +445,7 @@ def simulate(
             until=until,
             outcomes=outcomes,
             seed=seed,
+            policy=policy,
             trace=trace,
             as_json=as_json,
             out=out,

@@ -68,3 +68,16 @@ def test_refusals_in_the_native_shape(client, account: Account, other_account: A
     assert r.status_code == 422  # no offset
     r = client.post(url(campaign_id), json={})
     assert r.status_code == 401
+
+
+def test_the_forecast_counts_contacts_held_back_by_reason(client, account: Account) -> None:
+    campaign_id = make_campaign(client, account, people=4)
+    client.post(
+        "/ringcast/v1/do-not-call", json={"phones": ["+33612345601"]}, headers=account.headers
+    )
+    client.put(
+        "/ringcast/v1/account/calling-policy", json={"policy": "fr"}, headers=account.headers
+    )
+    f = client.post(url(campaign_id), json={"seed": 2}, headers=account.headers).json()
+    assert f["skipped"] == 1 and f["deferred"]["do_not_call"] == 1
+    assert f["violations"] == [] and f["reached"] + f["exhausted"] == 3

@@ -15,7 +15,7 @@ from ringcast.core.pacing import PacingLimits
 from ringcast.core.retry import RetryPolicy, RetryRule
 from ringcast.core.states import CampaignStatus
 from ringcast.core.windows import Slot, WeeklyWindow
-from ringcast.forecast import report
+from ringcast.forecast import inputs, report
 from ringcast.gateways.simulator import OutcomeModel
 from ringcast.records import Dialect
 from ringcast.services.campaigns import NewCampaign, Recipient
@@ -133,3 +133,27 @@ def test_the_checker_sees_a_retry_too_soon_and_a_budget_overrun() -> None:
     assert any("sooner than" in v for v in found)
     stingy = replace(f.campaign.config, retry=replace(f.campaign.config.retry, max_retries=0))
     assert any("over the budget" in v for v in report.violations(stingy, f.contacts, f.attempts))
+
+
+def test_the_checker_sees_a_call_outside_the_contacts_local_hours(tmp_path) -> None:
+    body = scenarios.sarvam_body(
+        allowed_schedule={
+            "allowed_start_time": "06:00",
+            "allowed_end_time": "23:00",
+            "allowed_days": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday"],
+            "timezone": "America/New_York",
+        }
+    )
+    people = [Recipient(p) for p in ("+12125550101", "+18085550105", "+13055550102")]
+    start = datetime(2026, 6, 1, 10, tzinfo=UTC)
+    new = inputs.new_campaign(body, PacingLimits())
+    model = OutcomeModel.parse("answered=1", seed=1)
+    careless = forecast.from_new_campaign(new, people, model, start)
+    us = replace(careless.campaign.config, policy="us")
+    found = report.violations(us, careless.contacts, careless.attempts)
+    assert any("outside us hours" in v for v in found)  # Honolulu at 02:00, for one
+    careful = forecast.from_new_campaign(
+        replace(new, config=replace(new.config, policy="us")), people, model, start
+    )
+    assert careful.violations() == []
+    assert careful.summary()["deferred"] == {"outside_local_hours": 3}

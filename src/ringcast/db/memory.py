@@ -7,7 +7,7 @@ uniqueness rules, the same due order, all-or-nothing writes.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -384,6 +384,16 @@ class MemoryStore:
         return changed
 
     # --- compliance (see SqlStore) ---------------------------------------------------
+    def load_phone_facts(self, org_id: str, facts: Mapping[str, PhoneFacts], now: datetime) -> None:
+        """Take over what another store knows about these numbers (a forecast's start)."""
+        for phone, f in facts.items():
+            key = (org_id, phone)
+            if f.do_not_call:
+                self.do_not_call[key] = DoNotCall(phone, "copied", now)
+            if f.last_refusal_at is not None:
+                self.refusals[key] = f.last_refusal_at
+            self._dials_by_phone[key] = sorted(f.recent_dials)
+
     def set_calling_policy(self, org_id: str, policy: str | None) -> None:
         self.organizations[org_id] = replace(self.organizations[org_id], calling_policy=policy)
 

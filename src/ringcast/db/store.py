@@ -382,6 +382,13 @@ class SqlStore:
             return _contact(conn.execute(sa.select(k).where(k.c.id == contact_id)).one())
 
     # --- compliance: policies and the do-not-call list --------------------------------
+    def phone_facts(
+        self, org_id: str, phones: Sequence[str], policy: CallingPolicy, now: datetime
+    ) -> dict[str, PhoneFacts]:
+        """What the planner would know about these numbers at ``now`` (for forecasts)."""
+        with self.engine.connect() as conn:
+            return _phone_facts(conn, org_id, phones, policy, now)
+
     def set_calling_policy(self, org_id: str, policy: str | None) -> None:
         with self._tx() as conn:
             conn.execute(

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ringcast.core.compliance import POLICIES
 from ringcast.core.model import Attempt, Contact
 from ringcast.core.states import CampaignStatus
 from ringcast.db.memory import MemoryStore
@@ -118,9 +119,15 @@ def from_store(
     snapshot = source.load_snapshot(campaign_id, now, timedelta(0), 0)
     contacts = source.campaign_contacts(campaign_id)
     attempts = source.campaign_attempts(campaign_id)
+    # the policy in force now, and what the organization's records say about the numbers
+    org = source.get_organization(campaign.org_id)
+    policy = campaign.config.policy or (org.calling_policy if org else None) or "none"
+    campaign = replace(campaign, config=replace(campaign.config, policy=policy))
+    facts = source.phone_facts(campaign.org_id, [k.phone for k in contacts], POLICIES[policy], now)
     store = MemoryStore()
     store.create_campaign(campaign, contacts)
     store.counters[campaign_id] = snapshot.counters
+    store.load_phone_facts(campaign.org_id, facts, now)
     live = store.restore_attempts(campaign, attempts)
     run = engine.run(store, campaign_id, model, now, until or now + horizon, in_progress=live)
     return _collect(store, campaign_id, run)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from rich.table import Table
 
 from ringcast import forecast
 from ringcast.config import Settings
+from ringcast.core.compliance import POLICIES
 from ringcast.core.pacing import PacingLimits
 from ringcast.forecast import inputs
 from ringcast.gateways.simulator import DEFAULT_MIX, OutcomeModel
@@ -36,6 +38,7 @@ def run(
     outcomes: str | None,
     seed: int,
     trace: Path | None,
+    policy: str | None = None,
     as_json: bool,
     out: Console,
     err: Console,
@@ -49,6 +52,10 @@ def run(
     except ValueError as exc:
         raise UsageError(f"--outcomes: {exc}") from None
     new = _campaign(campaign)
+    if policy is not None:
+        if policy not in POLICIES:
+            raise UsageError(f"--policy {policy!r}: must be one of {', '.join(POLICIES)}")
+        new = replace(new, config=replace(new.config, policy=policy))
     recipients = _recipients(contacts, new)
     if not recipients:
         raise UsageError("no contacts: the body has no recipients; give --contacts N or FILE.csv")

@@ -11,6 +11,7 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from ringcast.core import compliance
 from ringcast.core.model import Attempt, CampaignConfig, Contact, ContactState
 
 #: Floating-point slack when comparing instants computed by different sums.
@@ -143,7 +144,38 @@ def violations(
             )
     if pacing.max_concurrent is not None:
         found.extend(_concurrency(dialled, pacing.max_concurrent))
+    found.extend(_policy(config, by_contact, dialled))
     found.extend(_retries(config, dialled))
+    return found
+
+
+def _policy(
+    config: CampaignConfig, by_contact: Mapping[str, Contact], dialled: Sequence[Attempt]
+) -> list[str]:
+    """The calling policy in the contact's zones, and its cap per number and period."""
+    policy = compliance.POLICIES.get(config.policy or "none", compliance.POLICIES["none"])
+    found: list[str] = []
+    by_phone: dict[str, list[datetime]] = defaultdict(list)
+    for a in dialled:
+        contact = by_contact[a.contact_id]
+        by_phone[contact.phone].append(_dialed(a))
+        if not policy.has_hours:
+            continue
+        where = compliance.locate(
+            contact.phone, contact.zone, contact.context.get("subdivision") or None
+        )
+        local = compliance.local_window(policy, where.zones, where.subdivision)
+        if not where.zones or (local is not None and not local.is_open(_dialed(a))):
+            found.append(
+                f"{a.id}: dialled at {_dialed(a).isoformat()}, outside {policy.name} hours"
+            )
+    if policy.max_attempts is not None:
+        for phone, moments in by_phone.items():
+            moments.sort()
+            for i in range(len(moments) - policy.max_attempts):
+                if moments[i + policy.max_attempts] - moments[i] < policy.period:
+                    found.append(f"{phone}: more than {policy.max_attempts} attempts in a period")
+                    break
     return found
 
 

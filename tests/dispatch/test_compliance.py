@@ -208,7 +208,7 @@ class Hook(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("content-length", 0)))
         if self.path == "/slow":
-            wall.sleep(1.0)
+            wall.sleep(0.6)
         status, body = {
             "/yes": (200, b"true"),
             "/eligible": (200, b'{"eligible": true}'),
@@ -216,21 +216,30 @@ class Hook(BaseHTTPRequestHandler):
             "/error": (500, b"oops"),
             "/slow": (200, b"true"),
         }[self.path]
-        self.send_response(status)
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(status)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the slow answer comes after ringcast stopped waiting, as intended
 
     def log_message(self, *args: object) -> None:
         pass
 
 
+class HookServer(ThreadingHTTPServer):
+    daemon_threads = False  # server_close() waits for every answer, slow ones included
+    block_on_close = True
+
+
 @pytest.fixture(scope="module")
 def hook_url() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    server = HookServer(("127.0.0.1", 0), Hook)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{server.server_address[1]}"
     server.shutdown()
+    server.server_close()
 
 
 class CountingGateway:

@@ -29,7 +29,13 @@ class Answer:
 class PredialClient:
     def __init__(self, allow_private: bool = False, client: httpx.AsyncClient | None = None):
         self.allow_private = allow_private
-        self.client = client or httpx.AsyncClient(follow_redirects=False)
+        self._client = client  # made on first use: most campaigns have no hook
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(follow_redirects=False)
+        return self._client
 
     async def ask(self, hook: PredialHook, dial: Dial) -> Answer:
         body = {

@@ -5,6 +5,8 @@ Built by the CLI or the app factory and passed down; nothing builds one at impor
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -44,6 +46,14 @@ class Settings(BaseSettings):
     simulator_seed: int = 0
     #: if set, the simulator appends every dial to this file (crash tests read it)
     simulator_dial_log: str | None = None
+    #: ``simulator`` (default) or ``http``: a self-hosted voice-agent runtime
+    gateway: Literal["simulator", "http"] = "simulator"
+    #: the runtime's base URL (dial requests go to ``{url}/calls``)
+    http_gateway_url: str | None = None
+    #: ``whsec_...``: signs dial requests and verifies the runtime's callbacks
+    http_gateway_secret: str | None = Field(default=None, repr=False)
+    #: how the runtime reaches this server, for the callback URL
+    public_url: str = "http://127.0.0.1:8000"
     #: Sarvam's documented campaign limits
     sarvam_min_lead_s: float = Field(default=120, ge=0)
     sarvam_max_lead_days: float = Field(default=7, gt=0)

@@ -49,6 +49,9 @@ class TickWrites:
     counters: PacingCounters | None = None
     next_wake_at: datetime | None = None
     reasons: tuple[str, ...] = field(default=())
+    #: the campaign's agent, for the gateway (set by the store, which knows the campaign)
+    agent_id: str = ""
+    agent_version: int | None = None
 
 
 @dataclass(frozen=True)

@@ -348,7 +348,7 @@ class MemoryStore:
             self._put_contact(k)
         for d in writes.dials:
             self.leases[d.attempt.id] = d.dial_at + lease
-        return writes
+        return replace(writes, agent_id=campaign.agent_id, agent_version=campaign.agent_version)
 
     def _policy(self, campaign: Campaign) -> CallingPolicy:
         org = self.organizations.get(campaign.org_id)

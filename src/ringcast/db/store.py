@@ -8,6 +8,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
@@ -587,7 +588,7 @@ class SqlStore:
             )
             writes = decide(snapshot, variables)
             self._write_tick(conn, campaign, writes, held, now, lease)
-            return writes
+            return replace(writes, agent_id=campaign.agent_id, agent_version=campaign.agent_version)
 
     def _policy(self, conn: sa.Connection, campaign: Campaign) -> CallingPolicy:
         name = (

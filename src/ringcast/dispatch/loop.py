@@ -124,7 +124,7 @@ class Dispatcher:
             if writes is None:
                 continue
             for d in writes.dials:
-                self._start_dial(d)
+                self._start_dial(d, writes.agent_id, writes.agent_version)
             if writes.status is not None:
                 log.info(
                     "campaign status",
@@ -139,14 +139,18 @@ class Dispatcher:
     async def reconcile(self, now: datetime) -> None:
         """End attempts whose outcome never came back (their worker died) as internal errors.
 
-        The simulator cannot be asked about a call another process placed, so the attempt
-        is recorded as ``internal_error`` and the retry policy decides; it is never dialled
-        again as itself (a retry is a new attempt with its own id).
+        A gateway that can say how the call ended (``call_state``, the http gateway) is
+        asked first. Otherwise (the simulator cannot know of a call another process placed)
+        the attempt is recorded as ``internal_error`` and the retry policy decides; it is
+        never dialled again as itself (a retry is a new attempt with its own id).
         """
+        ask = getattr(self.gateway, "call_state", None)
         for attempt_id in self.store.expired_attempts(now, self.settings.batch):
             log.warning("reconciling an attempt with no outcome", attempt=attempt_id)
+            known = await ask(attempt_id, now) if ask is not None else None
             await self.report(
-                CallResult(
+                known
+                or CallResult(
                     attempt_id,
                     Outcome.INTERNAL_ERROR,
                     now,
@@ -160,12 +164,12 @@ class Dispatcher:
         # so a dial slot never starts before the call it replaces has finished.
         return tick.decide(snapshot, self.clock.now(), self.settings.horizon, variables)
 
-    def _start_dial(self, d: Dial) -> None:
-        task = asyncio.create_task(self._dial(d))
+    def _start_dial(self, d: Dial, agent_id: str, agent_version: int | None) -> None:
+        task = asyncio.create_task(self._dial(d, agent_id, agent_version))
         self._dials.add(task)
         task.add_done_callback(self._dials.discard)
 
-    async def _dial(self, d: Dial) -> None:
+    async def _dial(self, d: Dial, agent_id: str, agent_version: int | None) -> None:
         await self.clock.sleep_until(d.dial_at)
         if d.predial is not None and not await self._eligible(d):
             return
@@ -178,8 +182,8 @@ class Dispatcher:
             caller=d.attempt.caller_number,
             connection_id=d.attempt.connection_id,
             campaign_id=d.attempt.campaign_id,
-            agent_id="",
-            agent_version=None,
+            agent_id=agent_id,
+            agent_version=agent_version,
             variables=d.attempt.variables,
         )
         try:

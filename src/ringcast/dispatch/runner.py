@@ -9,6 +9,7 @@ from datetime import timedelta
 from ringcast.clock import Clock
 from ringcast.dispatch.loop import Dispatcher, DispatchSettings
 from ringcast.dispatch.predial import PredialClient
+from ringcast.gateways.http import CALLBACK_PATH, HttpGateway
 from ringcast.gateways.simulator import OutcomeModel, SimulatorGateway
 from ringcast.metrics import Metrics
 from ringcast.runtime import Runtime
@@ -38,6 +39,18 @@ def build(runtime: Runtime, clock: Clock, metrics: Metrics | None = None) -> Dis
         mean_ring=timedelta(seconds=settings.simulator_ring_s),
         seed=settings.simulator_seed,
     )
+    if settings.gateway == "http":
+        if not settings.http_gateway_url or not settings.http_gateway_secret:
+            raise ValueError(
+                "RINGCAST_GATEWAY=http needs RINGCAST_HTTP_GATEWAY_URL and "
+                "RINGCAST_HTTP_GATEWAY_SECRET"
+            )
+        dispatcher.gateway = HttpGateway(
+            settings.http_gateway_url,
+            settings.http_gateway_secret,
+            callback_url=settings.public_url.rstrip("/") + CALLBACK_PATH,
+        )
+        return dispatcher
     dispatcher.gateway = SimulatorGateway(
         model, clock, dispatcher.report, dial_log=settings.simulator_dial_log
     )

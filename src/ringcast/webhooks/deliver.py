@@ -19,6 +19,7 @@ import ipaddress
 import json
 import secrets
 import socket
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,6 +48,20 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     key = base64.b64decode(secret.removeprefix("whsec_"))
     signed = f"{msg_id}.{timestamp}.".encode() + body
     return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+
+
+def verify(
+    secret: str, headers: Mapping[str, str], body: bytes, now_s: int, tolerance_s: int = 300
+) -> bool:
+    """Check Standard Webhooks headers on a message we received (the http gateway's
+    callbacks): a matching ``v1`` signature, and a timestamp within the tolerance."""
+    msg_id = headers.get("webhook-id")
+    stamp = headers.get("webhook-timestamp", "")
+    if not msg_id or not stamp.isdigit() or abs(now_s - int(stamp)) > tolerance_s:
+        return False
+    expected = sign(secret, msg_id, int(stamp), body)
+    offered = headers.get("webhook-signature", "").split()
+    return any(hmac.compare_digest(expected, s) for s in offered)
 
 
 class AddressRefused(Exception):

@@ -1,0 +1,63 @@
+"""Where the http gateway's runtime reports on calls: ``POST /ringcast/v1/gateway/events``.
+
+The body is one event, signed with Standard Webhooks headers under the gateway secret::
+
+    {"attempt_id", "event": "ringing" | "answered" | "completed" | "failed", "at",
+     "duration_s", "qualifiers", "transcript", "extracted", "reason"}
+
+``completed`` and ``failed`` end the attempt through the same retry policy as every
+outcome; a repeated report is accepted and changes nothing. ``ringing`` and ``answered``
+are acknowledged (the attempt is already recorded as in progress).
+"""
+
+from __future__ import annotations
+
+import json
+import time as wall
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from starlette.concurrency import run_in_threadpool
+
+from ringcast.api.auth import AuthFailed
+from ringcast.api.deps import ClockDep, StoreDep
+from ringcast.core.errors import NotFound, ValidationFailed
+from ringcast.dispatch import tick
+from ringcast.gateways.http import CALLBACK_PATH, result_from_event
+from ringcast.webhooks.deliver import verify
+
+router = APIRouter(tags=["gateway"])
+EVENTS = ("ringing", "answered", "completed", "failed")
+
+
+@router.post(CALLBACK_PATH, status_code=204, operation_id="reportGatewayEvent")
+async def report_gateway_event(request: Request, store: StoreDep, clock: ClockDep) -> Response:
+    """A call's progress, reported by the voice-agent runtime (signed)."""
+    settings = request.app.state.runtime.settings
+    body = await request.body()
+    secret = settings.http_gateway_secret
+    # Standard Webhooks compares the timestamp with the receiver's wall clock.
+    if not secret or not verify(secret, request.headers, body, int(wall.time())):  # noqa: TID251
+        raise AuthFailed(401, "missing or invalid webhook signature")
+    try:
+        event: Any = json.loads(body)
+    except ValueError:
+        raise ValidationFailed.single(
+            "body", body[:80].decode(errors="replace"), "not JSON"
+        ) from None
+    if not isinstance(event, dict):
+        raise ValidationFailed.single("body", str(event)[:80], "must be a JSON object")
+    kind = event.get("event")
+    if kind not in EVENTS:
+        raise ValidationFailed.single("event", kind, f"must be one of {', '.join(EVENTS)}")
+    attempt_id = event.get("attempt_id")
+    if not isinstance(attempt_id, str) or store.get_call(attempt_id) is None:
+        raise NotFound("attempt", str(attempt_id))
+    if kind in ("completed", "failed"):
+        result = result_from_event(attempt_id, event, clock.now())
+
+        def finish(status: Any, config: Any, contact: Any, history: Any, attempt: Any) -> Any:
+            return tick.finish(status, config, contact, history, attempt, result)
+
+        await run_in_threadpool(store.end_attempt, result, finish)
+    return Response(status_code=204)

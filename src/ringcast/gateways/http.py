@@ -1,0 +1,161 @@
+"""The ``http`` gateway: a self-hosted voice-agent runtime reached over HTTP.
+
+ringcast POSTs a dial request to ``{url}/calls``::
+
+    {"attempt_id", "to", "from", "connection_id", "campaign_id", "agent_id",
+     "agent_version", "variables", "callback_url"}
+
+signed with Standard Webhooks headers (``webhook-id`` is the attempt id, which is also
+the idempotency key: a runtime that sees it twice must not place a second call). A 2xx
+answer accepts the call (``{"call_id"}`` optional); a 4xx refuses it (the attempt ends
+``failed``); a 5xx, a refused connection or no answer within the timeout means nothing
+was placed (``provider_error``). The runtime reports what happens to the callback URL,
+signed with the same secret (see ``api/native/gateway.py``); a call it never reports on
+ends ``internal_error`` when its call lease runs out, unless ``GET {url}/calls/{id}``
+says how it ended.
+"""
+
+from __future__ import annotations
+
+import json
+import time as wall
+from datetime import datetime, timedelta
+
+import httpx
+
+from ringcast.core.outcomes import Outcome
+from ringcast.gateways.base import Accepted, DialRequest, GatewayRejected, GatewayUnavailable
+from ringcast.ports import CallResult
+from ringcast.webhooks.deliver import sign
+
+#: The runtime's answer to a dial request must come within this.
+DIAL_TIMEOUT = timedelta(seconds=5)
+#: Where the runtime reports, under ringcast's public URL.
+CALLBACK_PATH = "/ringcast/v1/gateway/events"
+
+
+class HttpGateway:
+    supports_idempotency = True  # the attempt id travels as webhook-id
+
+    def __init__(
+        self,
+        url: str,
+        secret: str,
+        callback_url: str,
+        client: httpx.AsyncClient | None = None,
+        timeout: timedelta = DIAL_TIMEOUT,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.secret = secret
+        self.callback_url = callback_url
+        self.client = client or httpx.AsyncClient(follow_redirects=False)
+        self.timeout = timeout
+
+    def _headers(self, msg_id: str, body: bytes) -> dict[str, str]:
+        # Standard Webhooks timestamps are wall-clock seconds: the receiver compares them
+        # with its own clock to refuse replays, so virtual time has no place here.
+        stamp = int(wall.time())  # noqa: TID251
+        return {
+            "content-type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": sign(self.secret, msg_id, stamp, body),
+        }
+
+    async def place_call(self, request: DialRequest) -> Accepted:
+        body = json.dumps(
+            {
+                "attempt_id": request.attempt_id,
+                "to": request.to,
+                "from": request.caller,
+                "connection_id": request.connection_id,
+                "campaign_id": request.campaign_id,
+                "agent_id": request.agent_id,
+                "agent_version": request.agent_version,
+                "variables": dict(request.variables),
+                "callback_url": self.callback_url,
+            },
+            separators=(",", ":"),
+        ).encode()
+        try:
+            response = await self.client.post(
+                f"{self.url}/calls",
+                content=body,
+                headers=self._headers(request.attempt_id, body),
+                timeout=self.timeout.total_seconds(),
+            )
+        except httpx.TimeoutException:
+            raise GatewayUnavailable(
+                f"the runtime did not answer within {self.timeout.total_seconds():g} s"
+            ) from None
+        except httpx.HTTPError as exc:
+            raise GatewayUnavailable(f"the runtime is unreachable: {exc!r}"[:300]) from None
+        if 400 <= response.status_code < 500:
+            raise GatewayRejected(f"the runtime refused the call: HTTP {response.status_code}")
+        if not response.is_success:
+            raise GatewayUnavailable(f"the runtime failed: HTTP {response.status_code}")
+        try:
+            call_id = str(response.json().get("call_id") or request.attempt_id)
+        except (ValueError, AttributeError):
+            call_id = request.attempt_id
+        return Accepted(call_id)
+
+    async def call_state(self, attempt_id: str, now: datetime) -> CallResult | None:
+        """How the call ended, if the runtime knows (None: it does not say)."""
+        try:
+            response = await self.client.get(
+                f"{self.url}/calls/{attempt_id}", timeout=self.timeout.total_seconds()
+            )
+            data = response.json() if response.is_success else None
+        except (httpx.HTTPError, ValueError):
+            return None
+        if not isinstance(data, dict) or data.get("event") not in ("completed", "failed"):
+            return None
+        return result_from_event(attempt_id, data, now)
+
+
+def result_from_event(attempt_id: str, event: dict[str, object], now: datetime) -> CallResult:
+    """A runtime's ``completed`` or ``failed`` report as a call result."""
+    ended_at = _instant(event.get("at")) or now
+    if event.get("event") == "failed":
+        reason = str(event.get("reason") or "failed")
+        outcome = _FAILURES.get(reason, Outcome.FAILED)
+        return CallResult(attempt_id, outcome, ended_at, failure_reason=reason[:500])
+    duration = event.get("duration_s")
+    seconds = float(duration) if isinstance(duration, int | float) else 0.0
+    qualifiers = event.get("qualifiers")
+    transcript = event.get("transcript")
+    extracted = event.get("extracted")
+    return CallResult(
+        attempt_id,
+        Outcome.COMPLETED,
+        ended_at,
+        answered_at=_instant(event.get("answered_at")) or ended_at - timedelta(seconds=seconds),
+        duration=timedelta(seconds=seconds),
+        qualifiers=frozenset(str(q) for q in qualifiers)
+        if isinstance(qualifiers, list)
+        else frozenset(),
+        transcript=tuple(transcript) if isinstance(transcript, list) else (),
+        extracted=extracted if isinstance(extracted, dict) else {},
+    )
+
+
+#: failure reasons a runtime may report, in ringcast's vocabulary
+_FAILURES = {
+    "no_answer": Outcome.NO_ANSWER,
+    "busy": Outcome.BUSY,
+    "voicemail": Outcome.VOICEMAIL,
+    "rejected": Outcome.REJECTED,
+    "unreachable": Outcome.UNREACHABLE,
+    "provider_error": Outcome.PROVIDER_ERROR,
+}
+
+
+def _instant(value: object) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None

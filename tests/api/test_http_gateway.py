@@ -1,0 +1,177 @@
+"""The http gateway end to end: signed dial requests to a runtime (a real HTTP server in a
+thread), signed reports back through the ASGI app, and the outcomes they deserve when
+the runtime refuses, fails, is slow, or never reports."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time as wall
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import standardwebhooks
+
+from ringcast.core.outcomes import Outcome
+from ringcast.core.pacing import PacingLimits
+from ringcast.dispatch.loop import Dispatcher
+from ringcast.gateways.http import CALLBACK_PATH, HttpGateway
+from ringcast.webhooks.deliver import new_signing_secret, sign
+from tests.support import always_open_campaign
+
+SECRET = new_signing_secret()
+
+
+class Runtime(BaseHTTPRequestHandler):
+    """A voice-agent runtime: answers dial requests as ``mode`` says, records them."""
+
+    mode = "ok"
+    received: list[tuple[dict[str, str], bytes]] = []
+    states: dict[str, dict[str, Any]] = {}
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        Runtime.received.append((dict(self.headers.items()), body))
+        if Runtime.mode == "slow":
+            wall.sleep(0.6)
+        status, answer = {
+            "ok": (200, b'{"call_id": "rt-1"}'),
+            "refuse": (422, b"{}"),
+            "down": (503, b"{}"),
+            "slow": (200, b"{}"),
+        }[Runtime.mode]
+        self._send(status, answer)
+
+    def do_GET(self) -> None:
+        attempt_id = self.path.rsplit("/", 1)[-1]
+        state = Runtime.states.get(attempt_id)
+        self._send(200 if state else 404, json.dumps(state or {}).encode())
+
+    def _send(self, status: int, body: bytes) -> None:
+        try:
+            self.send_response(status)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class RuntimeServer(ThreadingHTTPServer):
+    daemon_threads = False
+    block_on_close = True
+
+
+@pytest.fixture
+def runtime_url() -> Iterator[str]:
+    Runtime.mode, Runtime.received, Runtime.states = "ok", [], {}
+    server = RuntimeServer(("127.0.0.1", 0), Runtime)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def dial_once(runtime, clock, url: str) -> tuple[Any, Dispatcher]:
+    runtime.settings.http_gateway_secret = SECRET
+    campaign = always_open_campaign(
+        runtime.store, clock, ["+33612345678"], PacingLimits(attempts_per_second=5)
+    )
+    gateway = HttpGateway(
+        url, SECRET, "http://ringcast.example" + CALLBACK_PATH, timeout=timedelta(seconds=0.3)
+    )
+    dispatcher = Dispatcher(runtime.store, clock, gateway)
+
+    async def one_pass() -> None:
+        await dispatcher.step()
+        await dispatcher.drain()
+
+    asyncio.run(one_pass())
+    return campaign, dispatcher
+
+
+def signed(event: dict[str, Any], secret: str = SECRET) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(event).encode()
+    stamp = int(wall.time())  # noqa: TID251 (Standard Webhooks stamps are wall time)
+    return body, {
+        "content-type": "application/json",
+        "webhook-id": f"msg-{event.get('event')}",
+        "webhook-timestamp": str(stamp),
+        "webhook-signature": sign(secret, f"msg-{event.get('event')}", stamp, body),
+    }
+
+
+def test_a_signed_dial_request_and_signed_reports(runtime, clock, client, runtime_url) -> None:
+    campaign, _ = dial_once(runtime, clock, runtime_url)
+    ((headers, body),) = Runtime.received
+    request = standardwebhooks.Webhook(SECRET).verify(body, headers)  # the reference verifier
+    (attempt,) = runtime.store.campaign_attempts(campaign.id)
+    assert request["attempt_id"] == attempt.id == headers["webhook-id"]
+    assert request["to"] == "+33612345678"
+    assert request["agent_id"] == campaign.agent_id and request["agent_version"] == 1
+    assert request["variables"] == {"name": "P0"}
+    assert request["callback_url"] == "http://ringcast.example/ringcast/v1/gateway/events"
+
+    for kind in ("ringing", "answered"):
+        body, h = signed({"attempt_id": attempt.id, "event": kind})
+        assert client.post(CALLBACK_PATH, content=body, headers=h).status_code == 204
+    ended_at = (clock.now() + timedelta(seconds=70)).isoformat()
+    report = {
+        "attempt_id": attempt.id,
+        "event": "completed",
+        "at": ended_at,
+        "duration_s": 62.5,
+        "qualifiers": ["callback_requested"],
+        "transcript": [{"role": "agent", "text": "Hello"}],
+        "extracted": {"slot": "Tuesday"},
+    }
+    body, h = signed(report)
+    forged = dict(h, **{"webhook-signature": sign(new_signing_secret(), "x", 1, body)})
+    assert client.post(CALLBACK_PATH, content=body, headers=forged).status_code == 401
+    assert client.post(CALLBACK_PATH, content=body, headers=h).status_code == 204
+    assert client.post(CALLBACK_PATH, content=body, headers=h).status_code == 204  # repeated
+    call = runtime.store.get_call(attempt.id)
+    assert call.attempt.outcome is Outcome.COMPLETED
+    assert call.attempt.duration == timedelta(seconds=62.5)
+    assert call.attempt.qualifiers == frozenset({"callback_requested"})
+    assert call.transcript == ({"role": "agent", "text": "Hello"},)
+    assert call.extracted == {"slot": "Tuesday"}
+    body, h = signed({"attempt_id": "nope", "event": "failed"})
+    assert client.post(CALLBACK_PATH, content=body, headers=h).status_code == 404
+    body, h = signed({"attempt_id": attempt.id, "event": "exploded"})
+    assert client.post(CALLBACK_PATH, content=body, headers=h).status_code == 422
+
+
+@pytest.mark.parametrize(
+    ("mode", "outcome"),
+    [
+        ("refuse", Outcome.FAILED),
+        ("down", Outcome.PROVIDER_ERROR),
+        ("slow", Outcome.PROVIDER_ERROR),
+    ],
+)
+def test_a_dial_refused_failed_or_unanswered_ends_as_it_deserves(
+    runtime, clock, runtime_url, mode: str, outcome: Outcome
+) -> None:
+    Runtime.mode = mode
+    campaign, _ = dial_once(runtime, clock, runtime_url)
+    (attempt,) = runtime.store.campaign_attempts(campaign.id)
+    assert attempt.outcome is outcome and attempt.ended_at is not None
+    assert attempt.failure_reason
+
+
+def test_a_call_never_reported_is_asked_about_after_its_lease(runtime, clock, runtime_url) -> None:
+    campaign, dispatcher = dial_once(runtime, clock, runtime_url)
+    (attempt,) = runtime.store.campaign_attempts(campaign.id)
+    Runtime.states[attempt.id] = {"event": "failed", "reason": "no_answer"}
+    clock.advance(timedelta(hours=3))  # past the two-hour call lease
+    asyncio.run(dispatcher.reconcile(clock.now()))
+    (ended,) = runtime.store.campaign_attempts(campaign.id)
+    assert ended.outcome is Outcome.NO_ANSWER  # what the runtime said, not internal_error

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from ringcast.clock import Clock
@@ -68,3 +71,40 @@ def worker_env(database_url: str, **settings: str) -> dict[str, str]:
     )
     env.update({f"RINGCAST_{k.upper()}": v for k, v in settings.items()})
     return env
+
+
+class LocalServer(ThreadingHTTPServer):
+    """An HTTP server for a test, on a free port; closing it waits for every answer."""
+
+    daemon_threads = False
+    block_on_close = True
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        super().__init__(("127.0.0.1", 0), handler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Run ``handler`` on a local server in a thread; yields its base URL."""
+    server = LocalServer(handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.url
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def answer(handler: BaseHTTPRequestHandler, status: int, body: bytes) -> None:
+    """Send a response; a client that stopped waiting (a timeout under test) is fine."""
+    try:
+        handler.send_response(status)
+        handler.send_header("content-length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+    except (BrokenPipeError, ConnectionResetError):
+        pass

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time as wall
 from collections.abc import Iterator
 from datetime import timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from ringcast.core.pacing import PacingLimits
 from ringcast.dispatch.loop import Dispatcher
 from ringcast.gateways.http import CALLBACK_PATH, HttpGateway
 from ringcast.webhooks.deliver import new_signing_secret, sign
-from tests.support import always_open_campaign
+from tests.support import always_open_campaign, answer, serving
 
 SECRET = new_signing_secret()
 
@@ -38,45 +37,28 @@ class Runtime(BaseHTTPRequestHandler):
         Runtime.received.append((dict(self.headers.items()), body))
         if Runtime.mode == "slow":
             wall.sleep(0.6)
-        status, answer = {
+        status, reply = {
             "ok": (200, b'{"call_id": "rt-1"}'),
             "refuse": (422, b"{}"),
             "down": (503, b"{}"),
             "slow": (200, b"{}"),
         }[Runtime.mode]
-        self._send(status, answer)
+        answer(self, status, reply)
 
     def do_GET(self) -> None:
         attempt_id = self.path.rsplit("/", 1)[-1]
         state = Runtime.states.get(attempt_id)
-        self._send(200 if state else 404, json.dumps(state or {}).encode())
-
-    def _send(self, status: int, body: bytes) -> None:
-        try:
-            self.send_response(status)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass
+        answer(self, 200 if state else 404, json.dumps(state or {}).encode())
 
     def log_message(self, *args: object) -> None:
         pass
 
 
-class RuntimeServer(ThreadingHTTPServer):
-    daemon_threads = False
-    block_on_close = True
-
-
 @pytest.fixture
 def runtime_url() -> Iterator[str]:
     Runtime.mode, Runtime.received, Runtime.states = "ok", [], {}
-    server = RuntimeServer(("127.0.0.1", 0), Runtime)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Runtime) as url:
+        yield url
 
 
 def dial_once(runtime, clock, url: str) -> tuple[Any, Dispatcher]:

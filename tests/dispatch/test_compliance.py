@@ -5,12 +5,11 @@ pre-dial hook."""
 from __future__ import annotations
 
 import asyncio
-import threading
 import time as wall
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -35,6 +34,7 @@ from ringcast.dispatch.loop import Dispatcher
 from ringcast.dispatch.predial import PredialClient
 from ringcast.ports import CallResult
 from tests.integration.factories import campaign, contacts, seed_account
+from tests.support import answer, serving
 
 HORIZON = timedelta(seconds=1)
 # Tuesday 2 June 2026, 09:00 UTC = 11:00 in Paris, 05:00 in New York
@@ -216,30 +216,16 @@ class Hook(BaseHTTPRequestHandler):
             "/error": (500, b"oops"),
             "/slow": (200, b"true"),
         }[self.path]
-        try:
-            self.send_response(status)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the slow answer comes after ringcast stopped waiting, as intended
+        answer(self, status, body)  # the slow one comes after ringcast stopped waiting
 
     def log_message(self, *args: object) -> None:
         pass
 
 
-class HookServer(ThreadingHTTPServer):
-    daemon_threads = False  # server_close() waits for every answer, slow ones included
-    block_on_close = True
-
-
 @pytest.fixture(scope="module")
 def hook_url() -> Iterator[str]:
-    server = HookServer(("127.0.0.1", 0), Hook)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(Hook) as url:
+        yield url
 
 
 class CountingGateway:

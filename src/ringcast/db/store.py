@@ -489,27 +489,25 @@ class SqlStore:
 
     def attempts_of(self, contact_id: str) -> list[Attempt]:
         a = t.attempts
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(a).where(a.c.contact_id == contact_id).order_by(a.c.number)
-            ).all()
-        return [_attempt(r) for r in rows]
+        return self._all(
+            sa.select(a).where(a.c.contact_id == contact_id).order_by(a.c.number), _attempt
+        )
 
     def campaign_contacts(self, campaign_id: str) -> list[Contact]:
         k = t.contacts
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(k).where(k.c.campaign_id == campaign_id).order_by(k.c.id)
-            ).all()
-        return [_contact(r) for r in rows]
+        return self._all(
+            sa.select(k).where(k.c.campaign_id == campaign_id).order_by(k.c.id), _contact
+        )
 
     def campaign_attempts(self, campaign_id: str) -> list[Attempt]:
         a = t.attempts
+        return self._all(
+            sa.select(a).where(a.c.campaign_id == campaign_id).order_by(a.c.id), _attempt
+        )
+
+    def _all(self, query: sa.Select[Any], make: Callable[[sa.Row[Any]], _T]) -> list[_T]:
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(a).where(a.c.campaign_id == campaign_id).order_by(a.c.id)
-            ).all()
-        return [_attempt(r) for r in rows]
+            return [make(r) for r in conn.execute(query).all()]
 
     # --- the dispatcher's transactions ---------------------------------------------------
     def earliest_wake(self) -> datetime | None:

@@ -183,11 +183,16 @@ def contacts_wanted(
 def _hold(
     snapshot: CampaignSnapshot, contact: Contact, window: Window, at: datetime
 ) -> compliance.Hold | None:
+    if snapshot.policy is _NO_POLICY and not snapshot.facts:
+        return None  # nothing to check: the common case, kept cheap
     where = compliance.locate(
         contact.phone, contact.zone, _text(contact.context.get("subdivision"))
     )
     facts = snapshot.facts.get(contact.phone, NO_FACTS)
     return compliance.check(snapshot.policy, where, facts, window, at)
+
+
+_NO_POLICY = POLICIES["none"]
 
 
 def _text(value: object) -> str | None:

@@ -154,18 +154,9 @@ class SqlStore:
 
     def list_agents(self, org_id: str, offset: int, limit: int) -> tuple[list[Agent], int]:
         a = t.agents
-        with self.engine.connect() as conn:
-            total = conn.execute(
-                sa.select(sa.func.count()).where(a.c.org_id == org_id)
-            ).scalar_one()
-            rows = conn.execute(
-                _agent_query()
-                .where(a.c.org_id == org_id)
-                .order_by(a.c.created_at, a.c.id)
-                .offset(offset)
-                .limit(limit)
-            ).all()
-        return [_agent(r) for r in rows], total
+        return self._page(
+            _agent_query(), [a.c.org_id == org_id], [a.c.created_at, a.c.id], offset, limit, _agent
+        )
 
     def update_agent(self, agent: Agent) -> None:
         a = t.agents
@@ -352,16 +343,7 @@ class SqlStore:
         where = [k.c.campaign_id == campaign_id]
         if reason is not None:
             where.append(k.c.reason == reason)
-        with self.engine.connect() as conn:
-            total = conn.execute(sa.select(sa.func.count()).where(*where)).scalar_one()
-            rows = conn.execute(
-                sa.select(k)
-                .where(*where)
-                .order_by(k.c.created_at, k.c.id)
-                .offset(offset)
-                .limit(limit)
-            ).all()
-        return [_contact(r) for r in rows], total
+        return self._page(sa.select(k), where, [k.c.created_at, k.c.id], offset, limit, _contact)
 
     def set_contact_zone(self, contact_id: str, zone: str | None, now: datetime) -> Contact | None:
         """Give a contact its zone; one waiting for want of a zone becomes due at once."""
@@ -418,18 +400,9 @@ class SqlStore:
 
     def list_do_not_call(self, org_id: str, offset: int, limit: int) -> tuple[list[DoNotCall], int]:
         dnc = t.do_not_call
-        with self.engine.connect() as conn:
-            total = conn.execute(
-                sa.select(sa.func.count()).where(dnc.c.org_id == org_id)
-            ).scalar_one()
-            rows = conn.execute(
-                sa.select(dnc)
-                .where(dnc.c.org_id == org_id)
-                .order_by(dnc.c.phone)
-                .offset(offset)
-                .limit(limit)
-            ).all()
-        return [_do_not_call(r) for r in rows], total
+        return self._page(
+            sa.select(dnc), [dnc.c.org_id == org_id], [dnc.c.phone], offset, limit, _do_not_call
+        )
 
     # --- dispatch -------------------------------------------------------------------
     def load_snapshot(
@@ -504,6 +477,23 @@ class SqlStore:
         return self._all(
             sa.select(a).where(a.c.campaign_id == campaign_id).order_by(a.c.id), _attempt
         )
+
+    def _page(
+        self,
+        query: sa.Select[Any],
+        where: Sequence[Any],
+        order: Sequence[Any],
+        offset: int,
+        limit: int,
+        make: Callable[[sa.Row[Any]], _T],
+    ) -> tuple[list[_T], int]:
+        """One page of rows in ``order``, and how many match in all."""
+        with self.engine.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).where(*where)).scalar_one()
+            rows = conn.execute(
+                query.where(*where).order_by(*order).offset(offset).limit(limit)
+            ).all()
+        return [make(r) for r in rows], total
 
     def _all(self, query: sa.Select[Any], make: Callable[[sa.Row[Any]], _T]) -> list[_T]:
         with self.engine.connect() as conn:

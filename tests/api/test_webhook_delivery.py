@@ -88,7 +88,7 @@ def ended_call(runtime, clock: VirtualClock, receiver: Receiver, outcome: Outcom
     result = CallResult(
         dial.attempt.id, outcome, clock.now(), answered_at=now, duration=timedelta(seconds=15)
     )
-    store.end_attempt(result, lambda st, cfg, k, h, a: tick.finish(st, cfg, k, h, a, result))
+    store.end_attempt(result, tick.finisher(result))
     return made.org_id
 
 

@@ -67,7 +67,7 @@ def run(store, c, now):
 
 def end(store, attempt_id, outcome, at, qualifiers=frozenset()):
     result = CallResult(attempt_id, outcome, at, qualifiers=frozenset(qualifiers))
-    return store.end_attempt(result, lambda st, cfg, k, h, a: tick.finish(st, cfg, k, h, a, result))
+    return store.end_attempt(result, tick.finisher(result))
 
 
 def state_of(store, contact_id):

@@ -46,7 +46,7 @@ def run(store, c, now, limit=100, lease=timedelta(hours=2)):
 
 def end(store, attempt_id, outcome, at):
     result = CallResult(attempt_id, outcome, at)
-    return store.end_attempt(result, lambda st, cfg, k, h, a: tick.finish(st, cfg, k, h, a, result))
+    return store.end_attempt(result, tick.finisher(result))
 
 
 def test_attempts_are_recorded_before_dialling_with_stable_ids(store) -> None:

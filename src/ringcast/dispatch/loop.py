@@ -79,11 +79,7 @@ class Dispatcher:
     # --- outcomes -------------------------------------------------------------------------
     async def report(self, result: CallResult) -> None:
         """A call ended: run the retry policy and record the contact's next state."""
-
-        def finish(status: Any, config: Any, contact: Any, history: Any, attempt: Any) -> Any:
-            return tick.finish(status, config, contact, history, attempt, result)
-
-        done = await self._retrying(lambda: self.store.end_attempt(result, finish))
+        done = await self._retrying(lambda: self.store.end_attempt(result, tick.finisher(result)))
         if done is not None:
             contact, attempt = done
             self.metrics.attempts.labels(attempt.outcome.value).inc()

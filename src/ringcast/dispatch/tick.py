@@ -9,6 +9,7 @@ clock and the store differ.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
@@ -21,7 +22,7 @@ from ringcast.core.model import Attempt, Contact, ContactState, evolve
 from ringcast.core.pacing import after_dials
 from ringcast.core.planner import CampaignSnapshot, ChangeStatus, Defer, PlaceCall, Skip, plan
 from ringcast.core.states import CampaignStatus
-from ringcast.ports import CallResult, Dial, TickWrites
+from ringcast.ports import CallResult, Dial, Finish, TickWrites
 
 #: attempt ids are uuid5(contact, number): a re-plan after a crash produces the same id,
 #: which the unique constraint then refuses instead of dialling twice.
@@ -101,6 +102,11 @@ def decide(
         next_wake_at=planned.wake_at,
         reasons=tuple(reasons),
     )
+
+
+def finisher(result: CallResult) -> Finish:
+    """``finish`` with the call's result bound: what ``store.end_attempt`` takes."""
+    return functools.partial(finish, result=result)
 
 
 def finish(

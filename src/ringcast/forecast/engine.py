@@ -24,7 +24,6 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from ringcast.core.model import Attempt, Contact
 from ringcast.core.planner import CampaignSnapshot
@@ -47,13 +46,6 @@ class Run:
     #: contact ids deferred or skipped, by reason (``outside_contact_hours``, ...)
     deferred: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     ticks: int = 0
-
-
-def _finish(result: CallResult) -> Any:
-    def finish(status: Any, config: Any, contact: Any, history: Any, attempt: Any) -> Any:
-        return tick.finish(status, config, contact, history, attempt, result)
-
-    return finish
 
 
 def run(
@@ -111,7 +103,7 @@ def _run(
     while True:
         while ends and ends[0][0] <= now:
             _, _, result = heapq.heappop(ends)
-            done = store.end_attempt(result, _finish(result))
+            done = store.end_attempt(result, tick.finisher(result))
             if done is not None and done[0].state.is_final:
                 final += 1
         if final >= total:

@@ -55,9 +55,5 @@ async def report_gateway_event(request: Request, store: StoreDep, clock: ClockDe
         raise NotFound("attempt", str(attempt_id))
     if kind in ("completed", "failed"):
         result = result_from_event(attempt_id, event, clock.now())
-
-        def finish(status: Any, config: Any, contact: Any, history: Any, attempt: Any) -> Any:
-            return tick.finish(status, config, contact, history, attempt, result)
-
-        await run_in_threadpool(store.end_attempt, result, finish)
+        await run_in_threadpool(store.end_attempt, result, tick.finisher(result))
     return Response(status_code=204)

@@ -100,8 +100,56 @@ ALL_DAYS = frozenset(range(7))  # Monday is 0, as in date.weekday()
 WHOLE_DAY = Slot(time(0), time.max)
 
 
+# --- remembered spans -------------------------------------------------------------------
+# The planner asks a window "open now? closes when?" on every pass, at moments close to
+# each other. Between a moment and the window's next change the answer cannot change, so
+# each window remembers a few such spans: (from, until the change, open?). They live in the
+# instance's __dict__, outside the frozen fields, and do not take part in equality.
+_SPANS_KEPT = 4
+
+
+class _RemembersSpans:
+    """The public questions, answered from the remembered spans; a window subclass says
+    only how to compute an answer (``_open_at``, ``_opens_after``, ``_closes_after``)."""
+
+    def _open_at(self, at: datetime) -> bool:
+        raise NotImplementedError
+
+    def _opens_after(self, after: datetime) -> datetime | None:
+        """The next opening, for a moment when the window is closed."""
+        raise NotImplementedError
+
+    def _closes_after(self, after: datetime) -> datetime | None:
+        """The next closing, for a moment when the window is open."""
+        raise NotImplementedError
+
+    def _state(self, at: datetime) -> tuple[bool, datetime | None]:
+        """Whether the window is open at ``at``, and when that next changes (None: never)."""
+        spans: list[tuple[datetime, datetime | None, bool]] = self.__dict__.setdefault("_spans", [])
+        for lo, hi, is_open in spans:
+            if lo <= at and (hi is None or at < hi):
+                return is_open, hi
+        is_open = self._open_at(at)
+        change = self._closes_after(at) if is_open else self._opens_after(at)
+        if len(spans) >= _SPANS_KEPT:
+            spans.pop(0)
+        spans.append((at, change, is_open))
+        return is_open, change
+
+    def is_open(self, at: datetime) -> bool:
+        return self._state(at)[0]
+
+    def next_open(self, after: datetime) -> datetime | None:
+        is_open, change = self._state(after)
+        return after if is_open else change
+
+    def next_close(self, after: datetime) -> datetime | None:
+        is_open, change = self._state(after)
+        return change if is_open else after
+
+
 @dataclass(frozen=True)
-class WeeklyWindow:
+class WeeklyWindow(_RemembersSpans):
     """Days of the week and daily slots in one IANA zone, within optional dates."""
 
     zone: str  #: IANA zone name, e.g. ``Europe/Paris``
@@ -129,15 +177,6 @@ class WeeklyWindow:
             and d not in self.excluded_dates
             and (self.holidays is None or d not in self.holidays)
         )
-
-    def is_open(self, at: datetime) -> bool:
-        return _state(self, at)[0]
-
-    def next_open(self, after: datetime) -> datetime | None:
-        return _next_open(self, after)
-
-    def next_close(self, after: datetime) -> datetime | None:
-        return _next_close(self, after)
 
     def _open_at(self, at: datetime) -> bool:
         wall = at.astimezone(self.tz)
@@ -268,40 +307,16 @@ class Span:
 
 
 @dataclass(frozen=True)
-class Intersection:
+class Intersection(_RemembersSpans):
     """Open exactly when every part is open."""
 
     parts: tuple[Window, ...]
-
-    def is_open(self, at: datetime) -> bool:
-        return _state(self, at)[0]
-
-    def next_open(self, after: datetime) -> datetime | None:
-        return _next_open(self, after)
-
-    def next_close(self, after: datetime) -> datetime | None:
-        return _next_close(self, after)
 
     def _open_at(self, at: datetime) -> bool:
         return all(p.is_open(at) for p in self.parts)
 
     def _opens_after(self, after: datetime) -> datetime | None:
-        if all(isinstance(p, WeeklyWindow | Span) for p in self.parts):
-            return _first_common_opening(self.parts, after)
-        candidate = after
-        # Each round moves the candidate to the latest of the parts' next openings: the
-        # intersection cannot open before that. When every part opens at the candidate
-        # itself, all are open there at once.
-        limit = after + SEARCH_HORIZON
-        while candidate <= limit:
-            openings = [p.next_open(candidate) for p in self.parts]
-            if any(o is None for o in openings):
-                return None
-            latest = max(o for o in openings if o is not None)
-            if latest == candidate:
-                return candidate
-            candidate = latest
-        return None
+        return _first_common_opening(self.parts, after)
 
     def _closes_after(self, after: datetime) -> datetime | None:
         closes = [c for c in (p.next_close(after) for p in self.parts) if c is not None]
@@ -317,7 +332,7 @@ COMMON_SEARCH_HORIZON = timedelta(days=372)
 
 def _first_common_opening(parts: tuple[Window, ...], after: datetime) -> datetime | None:
     """The first instant at or after ``after`` where every part is open, by intersecting
-    the parts' open intervals a fortnight at a time.
+    the parts' open intervals four weeks at a time.
 
     Zones whose hours never overlap (a number that may ring in Moscow or Kamchatka) are
     searched to ``COMMON_SEARCH_HORIZON`` in a dozen rounds, not one step per opening.
@@ -370,44 +385,6 @@ def _overlap(
         else:
             j += 1
     return out
-
-
-# --- remembered spans -------------------------------------------------------------------
-# The planner asks a window "open now? closes when?" on every pass, at moments close to
-# each other. Between a moment and the window's next change the answer cannot change, so
-# each window remembers a few such spans: (from, until the change, open?). They live in the
-# instance's __dict__, outside the frozen fields, and do not take part in equality.
-_SPANS_KEPT = 4
-
-
-class _Computes(Protocol):
-    def _open_at(self, at: datetime) -> bool: ...
-    def _opens_after(self, after: datetime) -> datetime | None: ...
-    def _closes_after(self, after: datetime) -> datetime | None: ...
-
-
-def _state(w: _Computes, at: datetime) -> tuple[bool, datetime | None]:
-    """Whether ``w`` is open at ``at``, and when that next changes (None: never)."""
-    spans: list[tuple[datetime, datetime | None, bool]] = w.__dict__.setdefault("_spans", [])
-    for lo, hi, is_open in spans:
-        if lo <= at and (hi is None or at < hi):
-            return is_open, hi
-    is_open = w._open_at(at)
-    change = w._closes_after(at) if is_open else w._opens_after(at)
-    if len(spans) >= _SPANS_KEPT:
-        spans.pop(0)
-    spans.append((at, change, is_open))
-    return is_open, change
-
-
-def _next_open(w: _Computes, after: datetime) -> datetime | None:
-    is_open, change = _state(w, after)
-    return after if is_open else change
-
-
-def _next_close(w: _Computes, after: datetime) -> datetime | None:
-    is_open, change = _state(w, after)
-    return change if is_open else after
 
 
 def intersect(*windows: Window) -> Window:

@@ -172,3 +172,42 @@ def test_attempts_carry_their_connection_and_caller(store) -> None:
         }
         used.add(stored.connection_id)
     assert used == {"exotel", "plivo"}
+
+
+def test_ends_written_together_are_ends_written_one_by_one(store) -> None:
+    """The dispatcher's group commit: a batch of ends leaves the same contacts, attempts and
+    campaign wake-ups as the same ends written in turn; repeats and unknown ids are None."""
+
+    def dialled_campaign():
+        c = open_campaign(store, max_concurrent=2)
+        store.create_campaign(c, contacts(c.id, 4))
+        return c, run(store, c, T0).dials
+
+    together, one_by_one = dialled_campaign(), dialled_campaign()
+    endings = [(Outcome.NO_ANSWER, T0 + 20 * SEC), (Outcome.COMPLETED, T0 + 25 * SEC)]
+    results = [
+        [
+            CallResult(d.attempt.id, outcome, at)
+            for d, (outcome, at) in zip(dials, endings, strict=True)
+        ]
+        for _, dials in (together, one_by_one)
+    ]
+    batch = results[0] + [results[0][0], CallResult("no-such-attempt", Outcome.BUSY, T0)]
+    written = store.end_attempts([(r, tick.finisher(r)) for r in batch])
+    assert written[2:] == [None, None]
+    in_turn = [end(store, r.attempt_id, r.outcome, r.ended_at) for r in results[1]]
+
+    def shape(ends):
+        return [(c.state, c.next_due_at, c.reason, a.outcome, a.ended_at) for c, a in ends]
+
+    assert shape(written[:2]) == shape(in_turn)
+    assert written[0][0].next_due_at == T0 + 20 * SEC + timedelta(minutes=5)
+    for (c, _), ends in ((together, written[:2]), (one_by_one, in_turn)):
+        assert store.load_snapshot(c.id, T0, SEC, 0).counters.in_flight == 0
+        # full before the first end, so the campaign looks again from that end on
+        assert c.id not in store.campaigns_to_plan(T0 + 19 * SEC, 10)
+        assert c.id in store.campaigns_to_plan(T0 + 20 * SEC, 10)
+        for contact, attempt in ends:
+            assert store.get_contact(contact.id).state is contact.state
+            (stored,) = store.attempts_of(contact.id)
+            assert stored.outcome is attempt.outcome and stored.ended_at == attempt.ended_at

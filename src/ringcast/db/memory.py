@@ -470,6 +470,11 @@ class MemoryStore:
                 )
         return new_contact, ended
 
+    def end_attempts(
+        self, ends: Sequence[tuple[CallResult, Finish]]
+    ) -> list[tuple[Contact, Attempt] | None]:
+        return [self.end_attempt(result, finish) for result, finish in ends]
+
     def _is_full(self, campaign_id: str) -> bool:
         cap = self.campaigns[campaign_id].config.pacing.max_concurrent
         return cap is not None and self.counters[campaign_id].in_flight >= cap

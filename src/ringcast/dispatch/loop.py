@@ -49,6 +49,13 @@ class DispatchSettings:
     #: how long a dialled attempt may wait for its outcome before it is reconciled
     call_lease: timedelta = timedelta(hours=2)
     max_backoff: timedelta = timedelta(seconds=10)
+    #: most call ends written in one transaction: ends that arrive while one write is under
+    #: way wait for the next, so the write rate follows the database, not the call rate
+    ends_per_write: int = 1000
+    #: run the store's transactions on worker threads, so that dial slots are kept while
+    #: the database works. Off under an ``EventClock``, where the order of writes must
+    #: not depend on how threads are scheduled.
+    offload: bool = False
 
 
 class Dispatcher:
@@ -75,42 +82,83 @@ class Dispatcher:
         self.metrics = metrics or Metrics()
         self.deliverer = deliverer
         self.predial = predial or PredialClient()
+        self._ends: list[tuple[CallResult, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     # --- outcomes -------------------------------------------------------------------------
     async def report(self, result: CallResult) -> None:
-        """A call ended: run the retry policy and record the contact's next state."""
-        done = await self._retrying(lambda: self.store.end_attempt(result, tick.finisher(result)))
-        if done is not None:
-            contact, attempt = done
-            self.metrics.attempts.labels(attempt.outcome.value).inc()
-            log.info(
-                "call ended",
-                attempt=attempt.id,
-                outcome=attempt.outcome.value,
-                contact_state=contact.state.value,
-            )
+        """A call ended: run the retry policy and record the contact's next state.
+
+        Returns once it is committed. Ends are written together (group commit): one
+        transaction for all the ends that arrived while the previous one was written.
+        """
+        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._ends.append((result, written))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_ends())
+        await written
+
+    async def _write_ends(self) -> None:
+        while self._ends:
+            batch = self._ends[: self.settings.ends_per_write]
+            del self._ends[: len(batch)]
+            results = [r for r, _ in batch]
+            try:
+                done = await self._retrying(lambda results=results: self._end_attempts(results))
+            except Exception:
+                # Not the database being away (that is waited out): one bad end must not
+                # keep the others of its batch from being recorded, so write them one by one.
+                log.exception("writing call ends together failed; writing them one by one")
+                done = []
+                for r in results:
+                    try:
+                        done.extend(await self._retrying(lambda r=r: self._end_attempts([r])))
+                    except Exception:
+                        log.exception("recording a call's end failed", attempt=r.attempt_id)
+                        done.append(None)
+            for (_, written), ended in zip(batch, done, strict=True):
+                if ended is not None:
+                    contact, attempt = ended
+                    self.metrics.attempts.labels(attempt.outcome.value).inc()
+                    log.info(
+                        "call ended",
+                        attempt=attempt.id,
+                        outcome=attempt.outcome.value,
+                        contact_state=contact.state.value,
+                    )
+                if not written.done():
+                    written.set_result(None)
+
+    def _end_attempts(self, results: Sequence[CallResult]) -> list[Any]:
+        ends = self.store.end_attempts([(r, tick.finisher(r)) for r in results])
+        return list(ends)
 
     # --- planning -------------------------------------------------------------------------
     async def step(self) -> datetime | None:
         """One pass over the campaigns that are due; returns when to look again."""
         now = self.clock.now()
-        if self.single_dispatcher and not self.store.acquire_lease(
-            "dispatcher", self.name, now, self.settings.lease_ttl
+        if self.single_dispatcher and not await self._db(
+            lambda: self.store.acquire_lease("dispatcher", self.name, now, self.settings.lease_ttl)
         ):
             return now + self.settings.lease_ttl / 2
         await self.reconcile(now)
         if self.deliverer is not None:
             await self.deliverer.deliver_due()
         wake: datetime | None = None
-        for campaign_id in self.store.campaigns_to_plan(now, self.settings.campaigns_per_pass):
+        due = await self._db(
+            lambda: self.store.campaigns_to_plan(now, self.settings.campaigns_per_pass)
+        )
+        for campaign_id in due:
             try:
-                writes = self.store.run_tick(
-                    campaign_id,
-                    now,
-                    self.settings.horizon,
-                    self.settings.batch,
-                    self._decide,
-                    self.settings.call_lease,
+                writes = await self._db(
+                    lambda campaign_id=campaign_id: self.store.run_tick(
+                        campaign_id,
+                        now,
+                        self.settings.horizon,
+                        self.settings.batch,
+                        self._decide,
+                        self.settings.call_lease,
+                    )
                 )
             except Conflict as exc:
                 # Another worker put one of these numbers in a call between our check and our
@@ -141,7 +189,8 @@ class Dispatcher:
         never dialled again as itself (a retry is a new attempt with its own id).
         """
         ask = getattr(self.gateway, "call_state", None)
-        for attempt_id in self.store.expired_attempts(now, self.settings.batch):
+        expired = await self._db(lambda: self.store.expired_attempts(now, self.settings.batch))
+        for attempt_id in expired:
             log.warning("reconciling an attempt with no outcome", attempt=attempt_id)
             known = await ask(attempt_id, now) if ask is not None else None
             await self.report(
@@ -232,12 +281,20 @@ class Dispatcher:
         """Let dials already scheduled go out (their attempts are recorded)."""
         while self._dials:
             await asyncio.gather(*list(self._dials), return_exceptions=True)
+        if self._writer is not None:
+            await asyncio.gather(self._writer, return_exceptions=True)
+
+    async def _db(self, work: Any) -> Any:
+        """Run one store call, on a worker thread when ``offload`` is set."""
+        if self.settings.offload:
+            return await asyncio.to_thread(work)
+        return work()
 
     async def _retrying(self, work: Any) -> Any:
         backoff = 0.2
         while True:
             try:
-                return work()
+                return await self._db(work)
             except (OperationalError, DBAPIError) as exc:
                 log.warning("database unavailable; retrying", error=str(exc).splitlines()[0])
                 await asyncio.sleep(backoff)

@@ -22,7 +22,9 @@ def build(runtime: Runtime, clock: Clock, metrics: Metrics | None = None) -> Dis
     dispatcher = Dispatcher(
         runtime.store,
         clock,
-        settings=DispatchSettings(call_lease=timedelta(seconds=settings.call_lease_s)),
+        settings=DispatchSettings(
+            call_lease=timedelta(seconds=settings.call_lease_s), offload=True
+        ),
         single_dispatcher=settings.is_sqlite,
         metrics=metrics,
         predial=PredialClient(allow_private=settings.webhooks_allow_private),

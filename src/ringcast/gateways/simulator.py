@@ -115,7 +115,7 @@ class SimulatorGateway:
         if request.attempt_id not in self._calls:
             task = asyncio.create_task(self._run(request, call_id))
             self._calls[request.attempt_id] = task
-            task.add_done_callback(self._forget)
+            task.add_done_callback(lambda _, key=request.attempt_id: self._calls.pop(key, None))
         return Accepted(call_id)
 
     async def _run(self, request: DialRequest, call_id: str) -> None:
@@ -132,11 +132,6 @@ class SimulatorGateway:
             os.fsync(fd)
         finally:
             os.close(fd)
-
-    def _forget(self, task: asyncio.Task[None]) -> None:
-        for key, running in list(self._calls.items()):
-            if running is task:
-                del self._calls[key]
 
     async def drain(self) -> None:
         """Wait for every call in progress to report."""

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import os
 from dataclasses import dataclass
@@ -115,7 +116,7 @@ class SimulatorGateway:
         if request.attempt_id not in self._calls:
             task = asyncio.create_task(self._run(request, call_id))
             self._calls[request.attempt_id] = task
-            task.add_done_callback(lambda _, key=request.attempt_id: self._calls.pop(key, None))
+            task.add_done_callback(functools.partial(self._forget, request.attempt_id))
         return Accepted(call_id)
 
     async def _run(self, request: DialRequest, call_id: str) -> None:
@@ -132,6 +133,9 @@ class SimulatorGateway:
             os.fsync(fd)
         finally:
             os.close(fd)
+
+    def _forget(self, attempt_id: str, _task: asyncio.Task[None]) -> None:
+        self._calls.pop(attempt_id, None)
 
     async def drain(self) -> None:
         """Wait for every call in progress to report."""

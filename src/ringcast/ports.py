@@ -49,9 +49,13 @@ class TickWrites:
     counters: PacingCounters | None = None
     next_wake_at: datetime | None = None
     reasons: tuple[str, ...] = field(default=())
-    #: the campaign's agent, for the gateway (set by the store, which knows the campaign)
+    #: connections the dials went out on: their counters after this step, by id
+    lines: Mapping[str, PacingCounters] = field(default_factory=dict)
+    #: the campaign's agent and organization, for the gateway (set by the store, which
+    #: knows the campaign)
     agent_id: str = ""
     agent_version: int | None = None
+    org_id: str = ""
 
 
 @dataclass(frozen=True)

@@ -70,21 +70,6 @@ class Agent:
     archived: bool = False
 
 
-@dataclass(frozen=True)
-class Connection:
-    """A telephone connection: which gateway, its caller numbers, its own limits."""
-
-    id: str
-    org_id: str
-    name: str
-    gateway_kind: str
-    created_at: datetime
-    settings: Mapping[str, Any] = field(default_factory=dict)
-    caller_numbers: tuple[str, ...] = ()
-    max_attempts_per_second: float | None = None
-    max_concurrent: int | None = None
-
-
 #: Marks, in ``Campaign.extra``, the hidden per-agent campaign behind direct calls; such
 #: campaigns are never listed or counted.
 HIDDEN_MARKER = "direct_calls_of_agent"
@@ -199,3 +184,24 @@ class DoNotCall:
     phone: str  #: E.164
     source: str  #: ``api``, ``cli``, ``import`` or ``opt_out``
     created_at: datetime
+
+
+@dataclass(frozen=True)
+class Connection:
+    """A telephone connection an organization dials through, shared by its campaigns.
+
+    ``gateway`` is ``simulator`` or ``http``; ``settings`` are that gateway's own (the
+    simulator's outcome mix and mean durations; the http runtime's url and secret).
+    The limits hold across every campaign and every worker.
+    """
+
+    org_id: str
+    id: str  #: the customer's own id, as its campaigns name it
+    name: str
+    gateway: str
+    settings: Mapping[str, Any]
+    caller_numbers: tuple[str, ...]
+    max_attempts_per_second: float | None
+    max_concurrent: int | None
+    created_at: datetime
+    updated_at: datetime

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 
 from ringcast.core import compliance
 from ringcast.core.compliance import NO_FACTS, POLICIES, CallingPolicy, PhoneFacts
+from ringcast.core.lines import Line
 from ringcast.core.model import CampaignConfig, Contact, ContactState
 from ringcast.core.pacing import PacingCounters, dial_budget
 from ringcast.core.states import CampaignStatus, advance
@@ -50,6 +51,8 @@ class CampaignSnapshot:
     policy: CallingPolicy = POLICIES["none"]
     #: what the organization's records say about the due numbers, by phone
     facts: Mapping[str, PhoneFacts] = field(default_factory=dict)
+    #: the registered connections the campaign routes to, by id (unregistered: no limits)
+    lines: Mapping[str, Line] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,21 @@ from sortedcontainers import SortedList  # type: ignore[import-untyped]
 from ringcast.core import compliance
 from ringcast.core.compliance import POLICIES, CallingPolicy, PhoneFacts
 from ringcast.core.errors import Conflict, NotFound
+from ringcast.core.lines import Line
 from ringcast.core.model import Attempt, Contact, ContactState
-from ringcast.core.pacing import PacingCounters
+from ringcast.core.pacing import PacingCounters, PacingLimits
 from ringcast.core.planner import CampaignSnapshot, contacts_wanted
 from ringcast.core.states import CampaignStatus
 from ringcast.ports import CALL_LEASE, NUMBER_IN_CALL_WAIT, CallResult, Finish, TickWrites
-from ringcast.records import Agent, ApiKey, Campaign, DoNotCall, Organization, Workspace
+from ringcast.records import (
+    Agent,
+    ApiKey,
+    Campaign,
+    Connection,
+    DoNotCall,
+    Organization,
+    Workspace,
+)
 
 
 class MemoryStore:
@@ -47,6 +56,9 @@ class MemoryStore:
         self.do_not_call: dict[tuple[str, str], DoNotCall] = {}
         self.refusals: dict[tuple[str, str], datetime] = {}  #: the latest refusal
         self._dials_by_phone: dict[tuple[str, str], list[datetime]] = defaultdict(list)
+        #: registered connections and their shared counters, by (organization, id)
+        self.connections: dict[tuple[str, str], Connection] = {}
+        self.line_counters: dict[tuple[str, str], PacingCounters] = {}
 
     # --- accounts ---------------------------------------------------------------
     def ensure_organization(self, org_id: str, name: str, now: datetime) -> Organization:
@@ -246,6 +258,47 @@ class MemoryStore:
         self._put_contact(contact)
         c = self.counters[attempt.campaign_id]
         self.counters[attempt.campaign_id] = replace(c, in_flight=max(c.in_flight - 1, 0))
+        self._release_line(org_id, attempt.connection_id)
+
+    def _release_line(self, org_id: str, connection_id: str | None) -> None:
+        key = (org_id, connection_id or "")
+        if key in self.line_counters:
+            c = self.line_counters[key]
+            self.line_counters[key] = replace(c, in_flight=max(c.in_flight - 1, 0))
+
+    # --- connections (see SqlStore) -----------------------------------------------------
+    def put_connection(self, connection: Connection) -> bool:
+        key = (connection.org_id, connection.id)
+        new = key not in self.connections
+        self.connections[key] = connection
+        self.line_counters.setdefault(key, PacingCounters())
+        return new
+
+    def get_connection(self, org_id: str, connection_id: str) -> Connection | None:
+        return self.connections.get((org_id, connection_id))
+
+    def list_connections(self, org_id: str) -> list[Connection]:
+        return [c for (o, _), c in sorted(self.connections.items()) if o == org_id]
+
+    def remove_connection(self, org_id: str, connection_id: str) -> bool:
+        self.line_counters.pop((org_id, connection_id), None)
+        return self.connections.pop((org_id, connection_id), None) is not None
+
+    def _lines(self, campaign: Campaign) -> dict[str, Line]:
+        lines: dict[str, Line] = {}
+        for route in campaign.config.routes:
+            key = (campaign.org_id, route.connection_id)
+            known = self.connections.get(key)
+            if known is not None:
+                lines[route.connection_id] = Line(
+                    PacingLimits(
+                        attempts_per_second=known.max_attempts_per_second,
+                        max_concurrent=known.max_concurrent,
+                    ),
+                    self.line_counters[key],
+                    known.caller_numbers,
+                )
+        return lines
 
     def attempts_of(self, contact_id: str) -> list[Attempt]:
         return sorted(
@@ -328,8 +381,12 @@ class MemoryStore:
                 policy=policy,
                 facts=self._phone_facts(campaign.org_id, snapshot.due, policy, now),
             )
+        if snapshot.due and self.connections:
+            snapshot = replace(snapshot, lines=self._lines(campaign))
         agent = self.agents.get(campaign.agent_id)
         writes = decide(snapshot, agent.variables if agent else ())
+        for connection_id, line in writes.lines.items():
+            self.line_counters[(campaign.org_id, connection_id)] = line
         self.wake[campaign_id] = writes.next_wake_at
         if held:
             retry_at = now + NUMBER_IN_CALL_WAIT
@@ -348,7 +405,12 @@ class MemoryStore:
             self._put_contact(k)
         for d in writes.dials:
             self.leases[d.attempt.id] = d.dial_at + lease
-        return replace(writes, agent_id=campaign.agent_id, agent_version=campaign.agent_version)
+        return replace(
+            writes,
+            agent_id=campaign.agent_id,
+            agent_version=campaign.agent_version,
+            org_id=campaign.org_id,
+        )
 
     def _policy(self, campaign: Campaign) -> CallingPolicy:
         org = self.organizations.get(campaign.org_id)
@@ -434,6 +496,7 @@ class MemoryStore:
         )
         c = self.counters[campaign.id]
         self.counters[campaign.id] = replace(c, in_flight=max(c.in_flight - 1, 0))
+        self._release_line(campaign.org_id, attempt.connection_id)
         self._wake_by(campaign.id, until)
         return True
 

@@ -20,9 +20,10 @@ from sqlalchemy.exc import IntegrityError
 from ringcast.core import compliance
 from ringcast.core.compliance import POLICIES, CallingPolicy, PhoneFacts
 from ringcast.core.errors import Conflict, NotFound
+from ringcast.core.lines import Line
 from ringcast.core.model import Attempt, Contact, ContactState
 from ringcast.core.outcomes import Outcome
-from ringcast.core.pacing import PacingCounters
+from ringcast.core.pacing import PacingCounters, PacingLimits
 from ringcast.core.planner import CampaignSnapshot, contacts_wanted
 from ringcast.core.states import CampaignStatus
 from ringcast.db import tables as t
@@ -38,6 +39,7 @@ from ringcast.records import (
     Campaign,
     CampaignQuery,
     Cohort,
+    Connection,
     Dialect,
     DoNotCall,
     Organization,
@@ -404,6 +406,50 @@ class SqlStore:
             sa.select(dnc), [dnc.c.org_id == org_id], [dnc.c.phone], offset, limit, _do_not_call
         )
 
+    # --- connections -------------------------------------------------------------------
+    def put_connection(self, connection: Connection) -> bool:
+        """Register or replace a connection; True if it is new. Its counters are kept."""
+        k = t.connections
+        values = {
+            "name": connection.name,
+            "gateway_kind": connection.gateway,
+            "settings": dict(connection.settings),
+            "caller_numbers": list(connection.caller_numbers),
+            "max_attempts_per_second": connection.max_attempts_per_second,
+            "max_concurrent": connection.max_concurrent,
+            "updated_at": connection.updated_at,
+        }
+        where = sa.and_(k.c.org_id == connection.org_id, k.c.id == connection.id)
+        with self._tx() as conn:
+            if conn.execute(k.update().where(where).values(**values)).rowcount:
+                return False
+            conn.execute(
+                k.insert().values(
+                    org_id=connection.org_id,
+                    id=connection.id,
+                    in_flight=0,
+                    created_at=connection.created_at,
+                    **values,
+                )
+            )
+        return True
+
+    def get_connection(self, org_id: str, connection_id: str) -> Connection | None:
+        k = t.connections
+        return self._one(k, sa.and_(k.c.org_id == org_id, k.c.id == connection_id), _connection)
+
+    def list_connections(self, org_id: str) -> list[Connection]:
+        k = t.connections
+        return self._all(sa.select(k).where(k.c.org_id == org_id).order_by(k.c.id), _connection)
+
+    def remove_connection(self, org_id: str, connection_id: str) -> bool:
+        k = t.connections
+        with self._tx() as conn:
+            gone = conn.execute(
+                k.delete().where(k.c.org_id == org_id, k.c.id == connection_id)
+            ).rowcount
+        return bool(gone)
+
     # --- dispatch -------------------------------------------------------------------
     def load_snapshot(
         self, campaign_id: str, now: datetime, horizon: timedelta, limit: int
@@ -573,10 +619,16 @@ class SqlStore:
                 next_due_at,
                 policy=policy,
                 facts=_phone_facts(conn, campaign.org_id, [x.phone for x in due], policy, now),
+                lines=_lines(conn, campaign) if due else {},
             )
             writes = decide(snapshot, variables)
             self._write_tick(conn, campaign, writes, held, now, lease)
-            return replace(writes, agent_id=campaign.agent_id, agent_version=campaign.agent_version)
+            return replace(
+                writes,
+                agent_id=campaign.agent_id,
+                agent_version=campaign.agent_version,
+                org_id=campaign.org_id,
+            )
 
     def _policy(self, conn: sa.Connection, campaign: Campaign) -> CallingPolicy:
         name = (
@@ -657,6 +709,13 @@ class SqlStore:
                     updated_at=now,
                 ),
                 [{"cid": d.contact.id, "n": d.contact.attempts} for d in writes.dials],
+            )
+        for connection_id, line in writes.lines.items():
+            lines = t.connections
+            conn.execute(
+                lines.update()
+                .where(lines.c.org_id == campaign.org_id, lines.c.id == connection_id)
+                .values(next_slot_at=line.next_slot_at, in_flight=line.in_flight)
             )
         for x in writes.deferred:
             conn.execute(
@@ -753,6 +812,9 @@ class SqlStore:
                 }
                 written.append((new_contact, ended, extra))
             _write_ends(conn, written, campaigns)
+            _release_lines(
+                conn, [(campaigns[e.campaign_id].org_id, e.connection_id) for _, e, _ in written]
+            )
             for new_contact, ended, _ in written:
                 campaign = campaigns[ended.campaign_id]
                 _record_what_the_person_said(conn, campaign.org_id, new_contact.phone, ended)
@@ -780,6 +842,7 @@ class SqlStore:
             ).scalar_one()
             cancelled = status == CampaignStatus.CANCELLED.value
             conn.execute(a.delete().where(a.c.id == attempt_id))
+            _release_lines(conn, [(row.org_id, row.connection_id)])
             conn.execute(
                 k.update()
                 .where(k.c.id == row.contact_id)
@@ -1321,6 +1384,64 @@ def _due_contacts(
         sa.select(sa.func.min(k.c.next_due_at)).where(*waiting, k.c.next_due_at > by)
     ).scalar_one_or_none()
     return [_contact(r) for r in rows], later
+
+
+def _lines(conn: sa.Connection, campaign: Campaign) -> dict[str, Line]:
+    """The registered connections the campaign routes to, locked until the step commits.
+
+    The lock is what makes a connection's limits hold across campaigns and workers: a
+    second campaign planning on the same connection waits for this step's counters.
+    Rows are locked in id order, so two steps can never wait for each other.
+    """
+    wanted = sorted({r.connection_id for r in campaign.config.routes})
+    if not wanted:
+        return {}
+    k = t.connections
+    query = sa.select(k).where(k.c.org_id == campaign.org_id, k.c.id.in_(wanted)).order_by(k.c.id)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return {row.id: _line(row) for row in conn.execute(query).all()}
+
+
+def _line(row: sa.Row[Any]) -> Line:
+    return Line(
+        limits=PacingLimits(
+            attempts_per_second=row.max_attempts_per_second, max_concurrent=row.max_concurrent
+        ),
+        counters=PacingCounters(in_flight=row.in_flight, next_slot_at=row.next_slot_at),
+        caller_numbers=tuple(row.caller_numbers or ()),
+    )
+
+
+def _connection(row: sa.Row[Any]) -> Connection:
+    return Connection(
+        org_id=row.org_id,
+        id=row.id,
+        name=row.name,
+        gateway=row.gateway_kind,
+        settings=row.settings or {},
+        caller_numbers=tuple(row.caller_numbers or ()),
+        max_attempts_per_second=row.max_attempts_per_second,
+        max_concurrent=row.max_concurrent,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _release_lines(conn: sa.Connection, ended: Sequence[tuple[str, str | None]]) -> None:
+    """Give back a place on each (organization, connection) whose call ended."""
+    freed: dict[tuple[str, str], int] = {}
+    for org_id, connection_id in ended:
+        if connection_id is not None:
+            freed[(org_id, connection_id)] = freed.get((org_id, connection_id), 0) + 1
+    k = t.connections
+    greatest = sa.func.max if conn.dialect.name == "sqlite" else sa.func.greatest
+    for (org_id, connection_id), n in sorted(freed.items()):
+        conn.execute(
+            k.update()
+            .where(k.c.org_id == org_id, k.c.id == connection_id)
+            .values(in_flight=greatest(k.c.in_flight - n, 0))
+        )
 
 
 def _phone_facts(

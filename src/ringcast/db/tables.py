@@ -93,16 +93,22 @@ agent_versions = sa.Table(
 connections = sa.Table(
     "connections",
     metadata,
-    sa.Column("id", ID, primary_key=True),
-    sa.Column("org_id", ID, sa.ForeignKey("organizations.id"), nullable=False, index=True),
+    sa.Column("org_id", ID, sa.ForeignKey("organizations.id"), primary_key=True),
+    #: the customer's own id for it, as its campaigns name it
+    sa.Column("id", sa.String(100), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("gateway_kind", sa.String(32), nullable=False),
     sa.Column("settings", JSON, nullable=False),
     sa.Column("caller_numbers", JSON, nullable=False),
     sa.Column("max_attempts_per_second", sa.Float, nullable=True),
     sa.Column("max_concurrent", sa.Integer, nullable=True),
+    #: shared by every campaign dialling through it; written under the row's lock
+    sa.Column("next_slot_at", UTCDateTime(), nullable=True),
+    sa.Column("in_flight", sa.Integer, nullable=False),
     _created(),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
 )
+
 
 campaigns = sa.Table(
     "campaigns",

@@ -18,6 +18,7 @@ from typing import Any
 
 from ringcast.core import contacts as lifecycle
 from ringcast.core import routing
+from ringcast.core.lines import LINE_BUSY_WAIT, LINE_TURN
 from ringcast.core.model import Attempt, Contact, ContactState, evolve
 from ringcast.core.pacing import after_dials
 from ringcast.core.planner import CampaignSnapshot, ChangeStatus, Defer, PlaceCall, Skip, plan
@@ -64,23 +65,39 @@ def decide(
     """Plan the campaign at ``now`` and build the writes for it."""
     planned = plan(snapshot, now, horizon)
     by_id = {c.id: c for c in snapshot.due}
+    routes = snapshot.campaign.routes
+    lines = dict(snapshot.lines)
     status: CampaignStatus | None = None
     dials: list[Dial] = []
     deferred: list[Contact] = []
     reasons: list[str] = []
+    blocked = False  #: a dial found no connection free at its slot
     for d in planned.decisions:
         if isinstance(d, ChangeStatus):
             status = d.status
             reasons.append(d.reason)
         elif isinstance(d, PlaceCall):
             contact = by_id[d.contact_id]
+            new_id = attempt_id(contact.id, d.attempt_number)
+            at = d.dial_at
+
+            def carries(r: routing.Route, at: datetime = at) -> bool:
+                line = lines.get(r.connection_id)
+                return line is None or line.admits(at)
+
+            route = routing.choose(routes, new_id, d.attempt_number, carries)
+            if route is None:
+                blocked = True  # every connection is at its limit: the contact stays due
+                continue
+            connection, caller = route
+            line = lines.get(connection or "")
+            if connection is not None and line is not None:
+                lines[connection] = line.carrying(at)
+                if caller is None and line.caller_numbers:
+                    numbers = line.caller_numbers
+                    caller = numbers[d.attempt_number % len(numbers)]
             kept, dropped = narrow_context(contact.context, variables)
-            dialing, attempt = lifecycle.start_attempt(
-                contact, attempt_id(contact.id, d.attempt_number), d.due_at, d.dial_at
-            )
-            connection, caller = routing.choose(
-                snapshot.campaign.routes, attempt.id, attempt.number
-            )
+            dialing, attempt = lifecycle.start_attempt(contact, new_id, d.due_at, at)
             attempt = evolve(
                 attempt,
                 variables=kept,
@@ -88,19 +105,40 @@ def decide(
                 connection_id=connection,
                 caller_number=caller,
             )
-            dials.append(Dial(dialing, attempt, d.dial_at, snapshot.campaign.predial))
+            dials.append(Dial(dialing, attempt, at, snapshot.campaign.predial))
         elif isinstance(d, Defer):
             deferred.append(lifecycle.defer(by_id[d.contact_id], d.until, d.reason))
         elif isinstance(d, Skip):
             deferred.append(lifecycle.skip(by_id[d.contact_id], d.reason))
     counters = after_dials(snapshot.campaign.pacing, snapshot.counters, [d.dial_at for d in dials])
+    used = {d.attempt.connection_id for d in dials}
+    wake = planned.wake_at
+    all_limited = bool(routes) and all(
+        r.connection_id in lines and lines[r.connection_id].limits.spacing for r in routes
+    )
+    if blocked or (dials and all_limited):
+        # When the campaign's connections can next take a dial (after this plan's own).
+        free = min(
+            (lines[r.connection_id].free_at(now) for r in routes if r.connection_id in lines),
+            default=now + LINE_BUSY_WAIT,
+        )
+        if dials:
+            # This plan took its turn: it looks again a moment after the campaigns that
+            # found the connections taken (they wait for exactly ``free``), or the one
+            # that plans first in every pass would take every slot of a shared connection.
+            free += LINE_TURN
+        # Nothing this campaign waits for comes before ``free`` but a window closing or
+        # the end time: dials already booked were checked at their own slots, so only
+        # that status change can come a little later (at most a connection's spacing).
+        wake = free if blocked or wake is None else max(wake, free)
     return TickWrites(
         status=status,
         dials=tuple(dials),
         deferred=tuple(deferred),
         counters=counters,
-        next_wake_at=planned.wake_at,
+        next_wake_at=wake,
         reasons=tuple(reasons),
+        lines={cid: lines[cid].counters for cid in sorted(x for x in used if x in lines)},
     )
 
 

@@ -128,6 +128,12 @@ def from_store(
     store.create_campaign(campaign, contacts)
     store.counters[campaign_id] = snapshot.counters
     store.load_phone_facts(campaign.org_id, facts, now)
+    # The campaign's connections keep their limits; the forecast has them to itself (other
+    # campaigns' calls on them end at moments it cannot know).
+    for route in campaign.config.routes:
+        known = source.get_connection(campaign.org_id, route.connection_id)
+        if known is not None:
+            store.put_connection(known)
     live = store.restore_attempts(campaign, attempts)
     run = engine.run(store, campaign_id, model, now, until or now + horizon, in_progress=live)
     return _collect(store, campaign_id, run)

@@ -13,6 +13,7 @@ from ringcast.clock import Clock
 from ringcast.core.model import CampaignConfig, Schedule
 from ringcast.core.pacing import PacingLimits
 from ringcast.core.retry import RetryPolicy
+from ringcast.core.routing import Route
 from ringcast.core.states import CampaignStatus
 from ringcast.records import Campaign, Dialect
 from ringcast.services import accounts, campaigns
@@ -30,11 +31,14 @@ def always_open_campaign(
     extra: Mapping[str, Any] | None = None,
     identifiers: Sequence[str | None] | None = None,
     status: CampaignStatus = CampaignStatus.SCHEDULED,
+    routes: Sequence[Route] = (),
 ) -> Campaign:
     """An account "acme" with an agent, and a campaign open around the clock calling ``phones``."""
     issued = accounts.issue_key(store, clock, "acme")
     agent = accounts.register_agent(store, clock, "acme", "A", "Hi {{ name }}")
-    config = CampaignConfig("", status, Schedule(ALWAYS), limits, RetryPolicy())
+    config = CampaignConfig(
+        "", status, Schedule(ALWAYS), limits, RetryPolicy(), routes=tuple(routes)
+    )
     ids = identifiers or [None] * len(phones)
     made = campaigns.create(
         store,

@@ -24,6 +24,7 @@ from ringcast.records import (
     Campaign,
     CampaignQuery,
     Cohort,
+    Connection,
     DoNotCall,
     Organization,
     OutboxEntry,
@@ -237,6 +238,18 @@ class ComplianceRecords(Protocol):
     def remove_do_not_call(self, org_id: str, phone: str) -> bool: ...
 
     def update_campaign(self, campaign: Campaign) -> None: ...
+
+
+class ConnectionRegistry(Protocol):
+    """Telephone connections and their limits (both stores)."""
+
+    def put_connection(self, connection: Connection) -> bool: ...
+
+    def get_connection(self, org_id: str, connection_id: str) -> Connection | None: ...
+
+    def list_connections(self, org_id: str) -> list[Connection]: ...
+
+    def remove_connection(self, org_id: str, connection_id: str) -> bool: ...
 
 
 class ContactQueries(Protocol):

@@ -123,7 +123,7 @@ def test_agents_create_refuses_a_missing_prompt_file(env: dict[str, str]) -> Non
 def test_db_upgrade_reports_the_revision(env: dict[str, str]) -> None:
     """db upgrade migrates and says where the database now is."""
     done = run(env, "db", "upgrade")
-    assert done.returncode == 0 and "revision 0006" in done.stdout
+    assert done.returncode == 0 and "revision 0007" in done.stdout
 
 
 def test_bad_database_url_is_a_clear_error(env: dict[str, str]) -> None:

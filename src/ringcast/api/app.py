@@ -14,6 +14,7 @@ import ringcast
 from ringcast.api import errors, openapi
 from ringcast.api.auth import TokenSigner
 from ringcast.api.native.compliance import router as compliance_router
+from ringcast.api.native.connections import router as connections_router
 from ringcast.api.native.gateway import router as gateway_router
 from ringcast.api.native.routes import router as native_router
 from ringcast.api.ratelimit import FixedWindowLimiter
@@ -100,5 +101,6 @@ def create_app(runtime: Runtime, clock: Clock, *, dispatch: bool = False) -> Fas
     app.include_router(native_router)
     app.include_router(compliance_router)
     app.include_router(gateway_router)
+    app.include_router(connections_router)
     openapi.install(app)
     return app

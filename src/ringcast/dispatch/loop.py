@@ -168,7 +168,7 @@ class Dispatcher:
             if writes is None:
                 continue
             for d in writes.dials:
-                self._start_dial(d, writes.agent_id, writes.agent_version)
+                self._start_dial(d, writes)
             if writes.status is not None:
                 log.info(
                     "campaign status",
@@ -209,12 +209,12 @@ class Dispatcher:
         # so a dial slot never starts before the call it replaces has finished.
         return tick.decide(snapshot, self.clock.now(), self.settings.horizon, variables)
 
-    def _start_dial(self, d: Dial, agent_id: str, agent_version: int | None) -> None:
-        task = asyncio.create_task(self._dial(d, agent_id, agent_version))
+    def _start_dial(self, d: Dial, writes: TickWrites) -> None:
+        task = asyncio.create_task(self._dial(d, writes))
         self._dials.add(task)
         task.add_done_callback(self._dials.discard)
 
-    async def _dial(self, d: Dial, agent_id: str, agent_version: int | None) -> None:
+    async def _dial(self, d: Dial, writes: TickWrites) -> None:
         await self.clock.sleep_until(d.dial_at)
         if d.predial is not None and not await self._eligible(d):
             return
@@ -227,9 +227,10 @@ class Dispatcher:
             caller=d.attempt.caller_number,
             connection_id=d.attempt.connection_id,
             campaign_id=d.attempt.campaign_id,
-            agent_id=agent_id,
-            agent_version=agent_version,
+            agent_id=writes.agent_id,
+            agent_version=writes.agent_version,
             variables=d.attempt.variables,
+            org_id=writes.org_id,
         )
         try:
             await self.gateway.place_call(request)

@@ -9,10 +9,14 @@ from datetime import timedelta
 from ringcast.clock import Clock
 from ringcast.dispatch.loop import Dispatcher, DispatchSettings
 from ringcast.dispatch.predial import PredialClient
+from ringcast.gateways.base import CallGateway
+from ringcast.gateways.by_connection import ConnectionGateways
 from ringcast.gateways.http import CALLBACK_PATH, HttpGateway
 from ringcast.gateways.simulator import OutcomeModel, SimulatorGateway
 from ringcast.metrics import Metrics
+from ringcast.records import Connection
 from ringcast.runtime import Runtime
+from ringcast.services.connections import outcome_model
 from ringcast.webhooks.deliver import Deliverer
 
 
@@ -41,21 +45,39 @@ def build(runtime: Runtime, clock: Clock, metrics: Metrics | None = None) -> Dis
         mean_ring=timedelta(seconds=settings.simulator_ring_s),
         seed=settings.simulator_seed,
     )
+    callback_url = settings.public_url.rstrip("/") + CALLBACK_PATH
+    default: CallGateway
     if settings.gateway == "http":
         if not settings.http_gateway_url or not settings.http_gateway_secret:
             raise ValueError(
                 "RINGCAST_GATEWAY=http needs RINGCAST_HTTP_GATEWAY_URL and "
                 "RINGCAST_HTTP_GATEWAY_SECRET"
             )
-        dispatcher.gateway = HttpGateway(
-            settings.http_gateway_url,
-            settings.http_gateway_secret,
-            callback_url=settings.public_url.rstrip("/") + CALLBACK_PATH,
+        default = HttpGateway(
+            settings.http_gateway_url, settings.http_gateway_secret, callback_url=callback_url
         )
-        return dispatcher
-    dispatcher.gateway = SimulatorGateway(
-        model, clock, dispatcher.report, dial_log=settings.simulator_dial_log
-    )
+    else:
+        default = SimulatorGateway(
+            model, clock, dispatcher.report, dial_log=settings.simulator_dial_log
+        )
+
+    def for_connection(connection: Connection) -> CallGateway:
+        if connection.gateway == "http":
+            return HttpGateway(
+                str(connection.settings["url"]),
+                str(connection.settings["secret"]),
+                callback_url=callback_url,
+                guard=True,
+                allow_private=settings.webhooks_allow_private,
+            )
+        return SimulatorGateway(
+            outcome_model(connection),
+            clock,
+            dispatcher.report,
+            dial_log=settings.simulator_dial_log,
+        )
+
+    dispatcher.gateway = ConnectionGateways(default, runtime.store, clock, for_connection)
     return dispatcher
 
 
@@ -86,6 +108,6 @@ class BackgroundDispatcher:
         self._stop = asyncio.Event()
         self._ready.set()
         await self.dispatcher.run(self._stop)
-        gateway = self.dispatcher.gateway
-        if isinstance(gateway, SimulatorGateway):
-            await gateway.drain()
+        drain = getattr(self.dispatcher.gateway, "drain", None)
+        if drain is not None:
+            await drain()

@@ -29,6 +29,7 @@ class DialRequest:
     agent_id: str
     agent_version: int | None
     variables: Mapping[str, Any] = field(default_factory=dict)
+    org_id: str = ""  #: whose connection ``connection_id`` is
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ says how it ended.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time as wall
 from datetime import datetime, timedelta
@@ -26,7 +27,7 @@ import httpx
 from ringcast.core.outcomes import Outcome
 from ringcast.gateways.base import Accepted, DialRequest, GatewayRejected, GatewayUnavailable
 from ringcast.ports import CallResult
-from ringcast.webhooks.deliver import sign
+from ringcast.webhooks.deliver import AddressRefused, check_destination, sign
 
 #: The runtime's answer to a dial request must come within this.
 DIAL_TIMEOUT = timedelta(seconds=5)
@@ -44,8 +45,15 @@ class HttpGateway:
         callback_url: str,
         client: httpx.AsyncClient | None = None,
         timeout: timedelta = DIAL_TIMEOUT,
+        *,
+        guard: bool = False,
+        allow_private: bool = False,
     ) -> None:
         self.url = url.rstrip("/")
+        #: check where the URL resolves before each dial: set for a URL a customer gave
+        #: (a connection), not for the deployment's own runtime
+        self.guard = guard
+        self.allow_private = allow_private
         self.secret = secret
         self.callback_url = callback_url
         self.client = client or httpx.AsyncClient(follow_redirects=False)
@@ -63,6 +71,11 @@ class HttpGateway:
         }
 
     async def place_call(self, request: DialRequest) -> Accepted:
+        if self.guard:
+            try:
+                await asyncio.to_thread(check_destination, self.url, self.allow_private)
+            except AddressRefused as exc:
+                raise GatewayRejected(str(exc)) from None
         body = json.dumps(
             {
                 "attempt_id": request.attempt_id,

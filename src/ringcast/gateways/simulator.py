@@ -10,6 +10,8 @@ import asyncio
 import functools
 import math
 import os
+import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -30,12 +32,43 @@ class Draw:
     talk: timedelta | None  #: how long a connected call lasted
 
 
+_STANDARD_NORMAL = statistics.NormalDist()
+_LOGNORMAL_SIGMA = 0.5
+
+
+def _exponential(mean: float, u: float) -> float:
+    return -math.log(1 - u) * mean
+
+
+def _lognormal(mean: float, u: float) -> float:
+    # sigma 0.5: most calls within a factor of two or three of the mean, a long tail
+    z = _STANDARD_NORMAL.inv_cdf(min(max(u, 1e-12), 1 - 1e-12))
+    return mean * math.exp(_LOGNORMAL_SIGMA * z - _LOGNORMAL_SIGMA**2 / 2)
+
+
+#: How ring and talk times spread around their means: each maps (mean, u in [0, 1)) to a
+#: duration by its inverse distribution function, so one stable draw gives one duration.
+DURATION_LAWS: dict[str, Callable[[float, float], float]] = {
+    "exponential": _exponential,
+    "lognormal": _lognormal,
+    "uniform": lambda mean, u: 2 * mean * u,  # even between 0 and twice the mean
+    "fixed": lambda mean, _u: mean,
+}
+
+
 @dataclass(frozen=True)
 class OutcomeModel:
     mix: tuple[tuple[Outcome, float], ...]  #: outcome and probability, summing to 1
     mean_talk: timedelta = timedelta(seconds=45)
     mean_ring: timedelta = timedelta(seconds=20)
     seed: int = 0
+    durations: str = "exponential"  #: one of ``DURATION_LAWS``
+
+    def __post_init__(self) -> None:
+        if self.durations not in DURATION_LAWS:
+            raise ValueError(
+                f"unknown duration law {self.durations!r}: use one of {', '.join(DURATION_LAWS)}"
+            )
 
     @classmethod
     def parse(cls, text: str, **kw: object) -> OutcomeModel:
@@ -65,9 +98,18 @@ class OutcomeModel:
                 outcome = candidate
                 break
             u -= p
-        ring = _exponential(self.mean_ring, stable_uniform(self.seed, attempt_id, "ring"))
+        law = DURATION_LAWS[self.durations]
+        ring = timedelta(
+            seconds=law(
+                self.mean_ring.total_seconds(), stable_uniform(self.seed, attempt_id, "ring")
+            )
+        )
         talk = (
-            _exponential(self.mean_talk, stable_uniform(self.seed, attempt_id, "talk"))
+            timedelta(
+                seconds=law(
+                    self.mean_talk.total_seconds(), stable_uniform(self.seed, attempt_id, "talk")
+                )
+            )
             if outcome.connected
             else None
         )
@@ -87,10 +129,6 @@ class OutcomeModel:
             gateway_call_id=f"sim-{attempt_id}",
             failure_reason="simulated failure" if d.outcome is Outcome.FAILED else None,
         )
-
-
-def _exponential(mean: timedelta, u: float) -> timedelta:
-    return timedelta(seconds=-math.log(1 - u) * mean.total_seconds())
 
 
 class SimulatorGateway:

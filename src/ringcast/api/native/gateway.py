@@ -1,6 +1,7 @@
 """Where the http gateway's runtime reports on calls: ``POST /ringcast/v1/gateway/events``.
 
-The body is one event, signed with Standard Webhooks headers under the gateway secret::
+The body is one event, signed with Standard Webhooks headers under the secret of the
+runtime that placed the call (its connection's, or the deployment's gateway secret)::
 
     {"attempt_id", "event": "ringing" | "answered" | "completed" | "failed", "at",
      "duration_s", "qualifiers", "transcript", "extracted", "reason"}
@@ -35,13 +36,25 @@ async def report_gateway_event(request: Request, store: StoreDep, clock: ClockDe
     """A call's progress, reported by the voice-agent runtime (signed)."""
     settings = request.app.state.runtime.settings
     body = await request.body()
-    secret = settings.http_gateway_secret
-    # Standard Webhooks compares the timestamp with the receiver's wall clock.
-    if not secret or not verify(secret, request.headers, body, int(wall.time())):  # noqa: TID251
-        raise AuthFailed(401, "missing or invalid webhook signature")
     try:
         event: Any = json.loads(body)
     except ValueError:
+        event = None
+    # The signature is checked before anything else is answered. The report is signed
+    # with the secret of the runtime that placed the call: its connection's own, or the
+    # deployment's (RINGCAST_HTTP_GATEWAY_SECRET).
+    attempt_id = event.get("attempt_id") if isinstance(event, dict) else None
+    call = store.get_call(attempt_id) if isinstance(attempt_id, str) else None
+    secrets = [settings.http_gateway_secret]
+    if call is not None and call.attempt.connection_id:
+        connection = store.get_connection(call.org_id, call.attempt.connection_id)
+        if connection is not None and connection.gateway == "http":
+            secrets.insert(0, str(connection.settings.get("secret") or ""))
+    # Standard Webhooks compares the timestamp with the receiver's wall clock.
+    now_s = int(wall.time())  # noqa: TID251
+    if not any(s and verify(s, request.headers, body, now_s) for s in secrets):
+        raise AuthFailed(401, "missing or invalid webhook signature")
+    if event is None:
         raise ValidationFailed.single(
             "body", body[:80].decode(errors="replace"), "not JSON"
         ) from None
@@ -50,10 +63,9 @@ async def report_gateway_event(request: Request, store: StoreDep, clock: ClockDe
     kind = event.get("event")
     if kind not in EVENTS:
         raise ValidationFailed.single("event", kind, f"must be one of {', '.join(EVENTS)}")
-    attempt_id = event.get("attempt_id")
-    if not isinstance(attempt_id, str) or store.get_call(attempt_id) is None:
+    if call is None:
         raise NotFound("attempt", str(attempt_id))
     if kind in ("completed", "failed"):
-        result = result_from_event(attempt_id, event, clock.now())
+        result = result_from_event(call.attempt.id, event, clock.now())
         await run_in_threadpool(store.end_attempt, result, tick.finisher(result))
     return Response(status_code=204)

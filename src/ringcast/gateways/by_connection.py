@@ -1,0 +1,81 @@
+"""The gateway each call goes out through: its connection's own, else the deployment's.
+
+A registered connection names its gateway (``simulator`` with its own outcome mix, or
+``http`` with its own runtime URL and secret). Connections are looked up by (organization,
+id) and kept for ``ttl``, so a busy dispatcher does not read the row for every dial and
+a changed connection is used within seconds. A route to a connection nobody registered
+goes out through the deployment's gateway (``RINGCAST_GATEWAY``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from ringcast.clock import Clock
+from ringcast.gateways.base import Accepted, CallGateway, DialRequest
+from ringcast.ports import CallResult
+from ringcast.records import Connection
+
+#: How long a looked-up connection is used before it is read again.
+CONNECTION_TTL = timedelta(seconds=5)
+
+
+class ConnectionGateways:
+    supports_idempotency = True  # each gateway below is idempotent by attempt id
+
+    def __init__(
+        self,
+        default: CallGateway,
+        store: Any,
+        clock: Clock,
+        build: Callable[[Connection], CallGateway],
+        ttl: timedelta = CONNECTION_TTL,
+    ) -> None:
+        self.default = default
+        self.store = store
+        self.clock = clock
+        self.build = build
+        self.ttl = ttl
+        self._known: dict[tuple[str, str], tuple[datetime, Connection | None]] = {}
+        #: built gateways by connection and the settings they were built from
+        self._gateways: dict[tuple[str, str], tuple[Any, CallGateway]] = {}
+
+    async def place_call(self, request: DialRequest) -> Accepted:
+        gateway = await self._gateway(request.org_id, request.connection_id)
+        return await gateway.place_call(request)
+
+    async def call_state(self, attempt_id: str, now: datetime) -> CallResult | None:
+        """Ask the gateway the attempt went out through, if it can say."""
+        call = await asyncio.to_thread(self.store.get_call, attempt_id)
+        if call is None:
+            return None
+        gateway = await self._gateway(call.org_id, call.attempt.connection_id)
+        ask = getattr(gateway, "call_state", None)
+        return await ask(attempt_id, now) if ask is not None else None
+
+    async def drain(self) -> None:
+        for gateway in [self.default, *(g for _, g in self._gateways.values())]:
+            drain = getattr(gateway, "drain", None)
+            if drain is not None:
+                await drain()
+
+    async def _gateway(self, org_id: str, connection_id: str | None) -> CallGateway:
+        if not connection_id or not org_id:
+            return self.default
+        key = (org_id, connection_id)
+        now = self.clock.now()
+        seen = self._known.get(key)
+        if seen is None or now - seen[0] >= self.ttl:
+            connection = await asyncio.to_thread(self.store.get_connection, org_id, connection_id)
+            seen = self._known[key] = (now, connection)
+        connection = seen[1]
+        if connection is None:
+            return self.default
+        fingerprint = (connection.gateway, sorted(connection.settings.items()))
+        built = self._gateways.get(key)
+        if built is None or built[0] != fingerprint:
+            built = self._gateways[key] = (fingerprint, self.build(connection))
+        return built[1]

@@ -15,9 +15,10 @@ from ringcast.clock import SystemClock
 from ringcast.core.model import CampaignConfig, Schedule
 from ringcast.core.pacing import PacingLimits
 from ringcast.core.retry import RetryPolicy
+from ringcast.core.routing import Route
 from ringcast.core.states import CampaignStatus
 from ringcast.db.store import SqlStore
-from ringcast.services import accounts, campaigns
+from ringcast.services import accounts, campaigns, connections
 from ringcast.services.direct_calls import ALWAYS
 from tests.support import worker_env
 
@@ -121,3 +122,96 @@ def test_quota_concurrency_and_one_call_per_number(
         spans.sort()
         for (_, end_a), (start_b, _) in itertools.pairwise(spans):
             assert start_b >= end_a - timedelta(milliseconds=1), f"{phone} in two calls at once"
+
+
+LINE_RATE = 5
+LINE_CONCURRENT = 3
+LINE_PEOPLE = 25
+
+
+def test_a_shared_connections_limits_hold_across_workers(
+    pg_engine: sa.Engine, pg_engine_url: str
+) -> None:
+    """Two campaigns allowed 100 dials/s each share one connection allowed 5/s and 3 at
+    once: across three workers, its dials are never closer than 200 ms and never more
+    than 3 are in progress; both campaigns finish."""
+    store, clock = SqlStore(pg_engine), SystemClock()
+    issued = accounts.issue_key(store, clock, "acme")
+    agent = accounts.register_agent(store, clock, "acme", "A", "Hi {{ name }}")
+    store.put_connection(
+        connections.checked(
+            issued.organization.id,
+            "shared-trunk",
+            connections.ConnectionRequest(
+                max_attempts_per_second=LINE_RATE,
+                max_concurrent=LINE_CONCURRENT,
+                simulator={"outcomes": "answered=1", "talk_s": 0.4, "ring_s": 0.05},
+            ),
+            clock.now(),
+        )
+    )
+    limits = PacingLimits(attempts_per_second=100)
+    for name in ("one", "two"):
+        config = CampaignConfig(
+            "",
+            CampaignStatus.SCHEDULED,
+            Schedule(ALWAYS),
+            limits,
+            RetryPolicy(),
+            routes=(Route("shared-trunk", ("+33100000000",)),),
+        )
+        people = [
+            campaigns.Recipient(f"+336{len(name)}{i:07d}", {"name": f"P{i}"})
+            for i in range(LINE_PEOPLE)
+        ]
+        campaigns.create(
+            store,
+            clock,
+            campaigns.NewCampaign(
+                org_id=issued.organization.id,
+                workspace_id=issued.workspace.id,
+                name=name,
+                agent_id=agent.id,
+                agent_field="agentId",
+                dialect=campaigns.Dialect.NATIVE,
+                config=config,
+                recipients=people,
+            ),
+        )
+    workers = start_workers(pg_engine_url, WORKERS)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            with pg_engine.connect() as conn:
+                ended = conn.execute(
+                    sa.text("select count(*) from attempts where state = 'ended'")
+                ).scalar_one()
+            if ended >= 2 * LINE_PEOPLE:
+                break
+            assert all(w.poll() is None for w in workers), [
+                w.stderr.read() for w in workers if w.stderr
+            ]
+            assert time.monotonic() < deadline, f"only {ended} calls ended"
+            time.sleep(0.3)
+    finally:
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            w.communicate(timeout=30)
+    with pg_engine.connect() as conn:
+        rows = conn.execute(
+            sa.text(
+                "select campaign_id, connection_id, dialed_at, ended_at from attempts "
+                "order by dialed_at"
+            )
+        ).all()
+    assert len(rows) == 2 * LINE_PEOPLE and {r.connection_id for r in rows} == {"shared-trunk"}
+    assert len({r.campaign_id for r in rows}) == 2
+    gaps = [b.dialed_at - a.dialed_at for a, b in itertools.pairwise(rows)]
+    assert min(gaps) >= timedelta(seconds=1 / LINE_RATE), f"dials {min(gaps)} apart"
+    events = sorted([(r.dialed_at, 1) for r in rows] + [(r.ended_at, -1) for r in rows])
+    live = peak = 0
+    for _, delta in events:
+        live += delta
+        peak = max(peak, live)
+    assert peak <= LINE_CONCURRENT, f"{peak} calls at once on a connection allowing 3"

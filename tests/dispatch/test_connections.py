@@ -118,8 +118,10 @@ def test_full_connection_sends_dials_to_another_route(store) -> None:
 
 def test_unregistered_connections_have_no_limits_and_connections_are_listed(store) -> None:
     org, ws, agent = seed_account(store)
-    c = routed_campaign(store, org, ws, agent, [Route("nobody-registered-me", ())], 5)
+    long_id = "nobody-registered-me-" + "x" * 79  # ids are the customer's, up to 100 chars
+    c = routed_campaign(store, org, ws, agent, [Route(long_id, ())], 5)
     assert len(plan_at(store, c, T0)) == 5
+    assert {a.connection_id for a in store.campaign_attempts(c.id)} == {long_id}
     assert store.put_connection(line(org, "z", aps=2)) is True
     assert store.put_connection(line(org, "z", aps=3)) is False
     assert store.get_connection(org, "z").max_attempts_per_second == 3

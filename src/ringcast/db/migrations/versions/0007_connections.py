@@ -44,9 +44,17 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("org_id", "id", name=op.f("pk_connections")),
     )
+    with op.batch_alter_table("attempts", schema=None) as batch_op:
+        batch_op.alter_column(
+            "connection_id", existing_type=sa.String(length=36), type_=sa.String(length=100)
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("attempts", schema=None) as batch_op:
+        batch_op.alter_column(
+            "connection_id", existing_type=sa.String(length=100), type_=sa.String(length=36)
+        )
     op.drop_table("connections")
     op.create_table(
         "connections",

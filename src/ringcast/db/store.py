@@ -5,11 +5,12 @@ Each method is one short transaction. Rows become core values here and nowhere e
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -28,6 +29,7 @@ from ringcast.core.planner import CampaignSnapshot, contacts_wanted
 from ringcast.core.states import CampaignStatus
 from ringcast.db import tables as t
 from ringcast.db.codec import config_from_json, config_to_json
+from ringcast.db.types import UTCDateTime
 from ringcast.ports import CALL_LEASE, NUMBER_IN_CALL_WAIT, CallResult, Finish, TickWrites
 from ringcast.records import (
     HIDDEN_MARKER,
@@ -698,17 +700,21 @@ class SqlStore:
                     for d in writes.dials
                 ],
             )
-            conn.execute(
-                k.update()
-                .where(k.c.id == sa.bindparam("cid"), k.c.state == ContactState.WAITING.value)
-                .values(
-                    state=ContactState.DIALING.value,
-                    next_due_at=None,
-                    attempts=sa.bindparam("n"),
-                    reason=None,
-                    updated_at=now,
-                ),
-                [{"cid": d.contact.id, "n": d.contact.attempts} for d in writes.dials],
+            _update_rows(
+                conn,
+                k,
+                [
+                    {
+                        "id": d.contact.id,
+                        "state": ContactState.DIALING.value,
+                        "next_due_at": None,
+                        "attempts": d.contact.attempts,
+                        "reason": None,
+                        "updated_at": now,
+                    }
+                    for d in writes.dials
+                ],
+                only_if=("state", ContactState.WAITING.value),
             )
         for connection_id, line in writes.lines.items():
             lines = t.connections
@@ -717,14 +723,21 @@ class SqlStore:
                 .where(lines.c.org_id == campaign.org_id, lines.c.id == connection_id)
                 .values(next_slot_at=line.next_slot_at, in_flight=line.in_flight)
             )
-        for x in writes.deferred:
-            conn.execute(
-                k.update()
-                .where(k.c.id == x.id, k.c.state == ContactState.WAITING.value)
-                .values(
-                    state=x.state.value, next_due_at=x.next_due_at, reason=x.reason, updated_at=now
-                )
-            )
+        _update_rows(
+            conn,
+            k,
+            [
+                {
+                    "id": x.id,
+                    "state": x.state.value,
+                    "next_due_at": x.next_due_at,
+                    "reason": x.reason,
+                    "updated_at": now,
+                }
+                for x in writes.deferred
+            ],
+            only_if=("state", ContactState.WAITING.value),
+        )
 
     def end_attempt(
         self,
@@ -1519,6 +1532,67 @@ def _add_to_do_not_call(
     return len(fresh)
 
 
+def _update_rows(
+    conn: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    key: str = "id",
+    only_if: tuple[str, str] | None = None,
+) -> None:
+    """Update many rows, each matched by ``key``, to the values in its dict; with
+    ``only_if`` (a text column and a value), only the rows that hold that value.
+
+    On PostgreSQL this is one statement, ``UPDATE .. FROM unnest(arrays)``: one array per
+    column, planned once, instead of one statement per row (the dispatcher's batches of
+    ends and dials are hundreds of rows). Elsewhere, one statement run for each row.
+    """
+    if not rows:
+        return
+    columns = [c for c in rows[0] if c != key]
+    guard = [] if only_if is None else [table.c[only_if[0]] == only_if[1]]
+    if conn.dialect.name != "postgresql":
+        conn.execute(
+            table.update()
+            .where(table.c[key] == sa.bindparam(f"b_{key}"), *guard)
+            .values({c: sa.bindparam(f"b_{c}") for c in columns}),
+            [{f"b_{c}": v for c, v in row.items()} for row in rows],
+        )
+        return
+    arrays: dict[str, list[Any]] = {}
+    sources, assignments = [], []
+    for c in [key, *columns]:
+        element, convert, stored_as = _pg_array(table.c[c].type)
+        arrays[f"p_{c}"] = [convert(row[c]) for row in rows]
+        sources.append(f"CAST(:p_{c} AS {element}[])")
+        if c != key:
+            assignments.append(f"{c} = v.{c}{stored_as}")
+    # Every name here is one of ``table``'s own columns (``table.c[c]`` refused any
+    # other); every value travels as a bound array.
+    conn.execute(
+        sa.text(
+            f"UPDATE {table.name} AS t SET {', '.join(assignments)} "  # noqa: S608
+            f"FROM unnest({', '.join(sources)}) AS v({', '.join([key, *columns])}) "
+            f"WHERE t.{key} = v.{key}"
+            + ("" if only_if is None else f" AND t.{table.c[only_if[0]].name} = :only_if")
+        ),
+        {**arrays, "only_if": None if only_if is None else only_if[1]},
+    )
+
+
+def _pg_array(kind: Any) -> tuple[str, Callable[[Any], Any], str]:
+    """For a column type: the PostgreSQL array element to send its values in, how to
+    convert one value for it, and the cast that stores an element in the column."""
+    if isinstance(kind, UTCDateTime):
+        return "timestamptz", lambda v: None if v is None else v.astimezone(UTC), ""
+    if isinstance(kind, sa.Float):
+        return "float8", lambda v: v, ""
+    if isinstance(kind, sa.Integer):
+        return "int8", lambda v: v, ""
+    if isinstance(kind, sa.JSON):  # JSONB on PostgreSQL, sent as text
+        return "text", lambda v: None if v is None else json.dumps(v), "::jsonb"
+    return "text", lambda v: v, ""
+
+
 def _write_ends(
     conn: sa.Connection,
     ends: Sequence[tuple[Contact, Attempt, dict[str, Any]]],
@@ -1529,35 +1603,29 @@ def _write_ends(
     if not ends:
         return
     a, k, c = t.attempts, t.contacts, t.campaigns
-    conn.execute(
-        a.update()
-        .where(a.c.id == sa.bindparam("b_id"))
-        .values({name: sa.bindparam(f"b_{name}") for name in _ENDED_COLUMNS}),
+    _update_rows(
+        conn,
+        a,
         [
             {
-                "b_id": ended.id,
-                **{f"b_{name}": None for name in _ENDED_COLUMNS},
-                **{f"b_{name}": v for name, v in {**_ended_values(ended), **extra}.items()},
+                "id": ended.id,
+                **dict.fromkeys(_ENDED_COLUMNS),
+                **_ended_values(ended),
+                **extra,
             }
             for _, ended, extra in ends
         ],
     )
-    conn.execute(
-        k.update()
-        .where(k.c.id == sa.bindparam("b_id"))
-        .values(
-            state=sa.bindparam("b_state"),
-            next_due_at=sa.bindparam("b_next_due_at"),
-            reason=sa.bindparam("b_reason"),
-            updated_at=sa.bindparam("b_updated_at"),
-        ),
+    _update_rows(
+        conn,
+        k,
         [
             {
-                "b_id": contact.id,
-                "b_state": contact.state.value,
-                "b_next_due_at": contact.next_due_at,
-                "b_reason": contact.reason,
-                "b_updated_at": ended.ended_at,
+                "id": contact.id,
+                "state": contact.state.value,
+                "next_due_at": contact.next_due_at,
+                "reason": contact.reason,
+                "updated_at": ended.ended_at,
             }
             for contact, ended, _ in ends
         ],

@@ -151,6 +151,9 @@ def test_each_connection_dials_through_its_own_gateway(runtime, clock, client) -
     done = {"attempt_id": first, "event": "failed", "reason": "busy"}
     body, headers = signed(done, secret)
     assert client.post(CALLBACK_PATH, content=body, headers=headers).status_code == 204
+    assert client.post(CALLBACK_PATH, content=body, headers=headers).status_code == 204
+    counted = client.get("/metrics").text
+    assert 'ringcast_attempts_total{outcome="busy"} 1.0' in counted  # the repeat is not
     body, headers = signed(done, new_signing_secret())
     assert client.post(CALLBACK_PATH, content=body, headers=headers).status_code == 401
     (ended,) = [a for a in runtime.store.campaign_attempts(campaign.id) if a.id == first]

@@ -67,5 +67,7 @@ async def report_gateway_event(request: Request, store: StoreDep, clock: ClockDe
         raise NotFound("attempt", str(attempt_id))
     if kind in ("completed", "failed"):
         result = result_from_event(call.attempt.id, event, clock.now())
-        await run_in_threadpool(store.end_attempt, result, tick.finisher(result))
+        ended = await run_in_threadpool(store.end_attempt, result, tick.finisher(result))
+        if ended is not None:  # counted once, as the dispatcher counts the ends it records
+            request.app.state.metrics.attempts.labels(ended[1].outcome.value).inc()
     return Response(status_code=204)

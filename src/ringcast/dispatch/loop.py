@@ -49,6 +49,8 @@ class DispatchSettings:
     #: how long a dialled attempt may wait for its outcome before it is reconciled
     call_lease: timedelta = timedelta(hours=2)
     max_backoff: timedelta = timedelta(seconds=10)
+    #: how soon to try again a campaign whose row was locked when its turn came
+    relock: timedelta = timedelta(milliseconds=10)
     #: most call ends written in one transaction: ends that arrive while one write is under
     #: way wait for the next, so the write rate follows the database, not the call rate
     ends_per_write: int = 1000
@@ -166,6 +168,10 @@ class Dispatcher:
                 log.info("plan refused, replanning", campaign=campaign_id, reason=str(exc)[:200])
                 continue
             if writes is None:
+                # Its row was locked: another worker is planning it, or a batch of call
+                # ends is freeing its places. Look again in a moment, not after an idle.
+                soon = now + self.settings.relock
+                wake = soon if wake is None else min(wake, soon)
                 continue
             for d in writes.dials:
                 self._start_dial(d, writes)

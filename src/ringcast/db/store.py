@@ -780,13 +780,16 @@ class SqlStore:
                     conn.execute(sa.select(k).where(_among(conn, k.c.id, contact_ids))).all(),
                 )
             }
+            # the retry policy reads each contact's earlier attempts; a first one has none
+            called_before = sorted({x.contact_id for x in live.values() if x.number > 0})
             earlier: dict[str, list[Attempt]] = {}
-            for row in conn.execute(
-                sa.select(a)
-                .where(_among(conn, a.c.contact_id, contact_ids), a.c.state == "ended")
-                .order_by(a.c.contact_id, a.c.number)
-            ).all():
-                earlier.setdefault(row.contact_id, []).append(_attempt(row))
+            if called_before:
+                for row in conn.execute(
+                    sa.select(a)
+                    .where(_among(conn, a.c.contact_id, called_before), a.c.state == "ended")
+                    .order_by(a.c.contact_id, a.c.number)
+                ).all():
+                    earlier.setdefault(row.contact_id, []).append(_attempt(row))
             campaigns = {
                 x.id: x
                 for x in map(

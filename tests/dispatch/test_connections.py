@@ -130,3 +130,15 @@ def test_unregistered_connections_have_no_limits_and_connections_are_listed(stor
     assert store.get_connection(other_org, "z") is None
     assert store.remove_connection(org, "z") is True
     assert store.list_connections(org) == []
+
+
+def test_a_withdrawn_attempt_gives_its_connection_place_back(store) -> None:
+    """The pre-dial hook said not now: no call was placed, so the place is free again."""
+    org, ws, agent = seed_account(store)
+    store.put_connection(line(org, "single", concurrent=1))
+    c = routed_campaign(store, org, ws, agent, [Route("single", ())], 2)
+    (first,) = plan_at(store, c, T0)
+    assert plan_at(store, c, T0 + timedelta(seconds=1)) == ()  # the connection is full
+    assert store.withdraw_attempt(first.attempt.id, T0 + timedelta(hours=1), "predial_refused")
+    (second,) = plan_at(store, c, T0 + timedelta(seconds=2))
+    assert second.contact.id != first.contact.id and second.attempt.connection_id == "single"

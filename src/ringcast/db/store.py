@@ -838,11 +838,13 @@ class SqlStore:
             self._queue_call_events(
                 conn, [(campaigns[e.campaign_id], e) for _, e, _ in written], org_hooks
             )
-            # the rows planners lock come last, to be held for the shortest time
+            # The rows planners lock come last, to be held for the shortest time, and in
+            # the order a planning step takes them (its campaign, then its connections),
+            # so that the two can never wait for each other.
+            _free_places(conn, written, campaigns)
             _release_lines(
                 conn, [(campaigns[e.campaign_id].org_id, e.connection_id) for _, e, _ in written]
             )
-            _free_places(conn, written, campaigns)
             return out
 
     def withdraw_attempt(self, attempt_id: str, until: datetime, reason: str) -> bool:
@@ -864,7 +866,6 @@ class SqlStore:
             ).scalar_one()
             cancelled = status == CampaignStatus.CANCELLED.value
             conn.execute(a.delete().where(a.c.id == attempt_id))
-            _release_lines(conn, [(row.org_id, row.connection_id)])
             conn.execute(
                 k.update()
                 .where(k.c.id == row.contact_id)
@@ -889,6 +890,7 @@ class SqlStore:
                     ),
                 )
             )
+            _release_lines(conn, [(row.org_id, row.connection_id)])  # after the campaign's row
         return True
 
     def expired_attempts(self, now: datetime, limit: int) -> list[str]:

@@ -6,7 +6,9 @@ import itertools
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -18,6 +20,7 @@ from ringcast.core.retry import RetryPolicy
 from ringcast.core.routing import Route
 from ringcast.core.states import CampaignStatus
 from ringcast.db.store import SqlStore
+from ringcast.records import Campaign
 from ringcast.services import accounts, campaigns, connections
 from ringcast.services.direct_calls import ALWAYS
 from tests.support import worker_env
@@ -43,58 +46,84 @@ def start_workers(url: str, n: int) -> list[subprocess.Popen[str]]:
     ]
 
 
-def test_quota_concurrency_and_one_call_per_number(
-    pg_engine: sa.Engine, pg_engine_url: str
-) -> None:
-    """Across three workers: at most 60 dials, 4 at once, and never one number in two calls."""
-    store, clock = SqlStore(pg_engine), SystemClock()
+def open_campaigns(
+    store: SqlStore,
+    limits: PacingLimits,
+    people: Callable[[str], list[campaigns.Recipient]],
+    routes: tuple[Route, ...] = (),
+) -> tuple[str, list[Campaign]]:
+    """Campaigns "one" and "two" of account "acme", open around the clock; its org id."""
+    clock = SystemClock()
     issued = accounts.issue_key(store, clock, "acme")
     agent = accounts.register_agent(store, clock, "acme", "A", "Hi {{ name }}")
-    limits = PacingLimits(attempts_per_second=200, calls_per_day=DAILY, max_concurrent=CONCURRENT)
     made = []
     for name in ("one", "two"):
         config = CampaignConfig(
-            "", CampaignStatus.SCHEDULED, Schedule(ALWAYS), limits, RetryPolicy()
+            "", CampaignStatus.SCHEDULED, Schedule(ALWAYS), limits, RetryPolicy(), routes=routes
         )
-        # both campaigns call the same numbers (more than the cap): nobody in two calls at once
-        people = [campaigns.Recipient(f"+3361234{i:04d}", {"name": f"P{i}"}) for i in range(PEOPLE)]
-        made.append(
-            campaigns.create(
-                store,
-                clock,
-                campaigns.NewCampaign(
-                    org_id=issued.organization.id,
-                    workspace_id=issued.workspace.id,
-                    name=name,
-                    agent_id=agent.id,
-                    agent_field="agentId",
-                    dialect=campaigns.Dialect.NATIVE,
-                    config=config,
-                    recipients=people,
-                ),
-            )
+        new = campaigns.NewCampaign(
+            org_id=issued.organization.id,
+            workspace_id=issued.workspace.id,
+            name=name,
+            agent_id=agent.id,
+            agent_field="agentId",
+            dialect=campaigns.Dialect.NATIVE,
+            config=config,
+            recipients=people(name),
         )
-    workers = start_workers(pg_engine_url, WORKERS)
+        made.append(campaigns.create(store, clock, new))
+    return issued.organization.id, made
+
+
+def run_until_ended(engine: sa.Engine, url: str, calls: int, linger: float = 0.0) -> None:
+    """Three workers, until ``calls`` attempts have ended (then ``linger`` seconds more)."""
+    workers = start_workers(url, WORKERS)
     try:
         deadline = time.monotonic() + 90
         while True:
-            with pg_engine.connect() as conn:
+            with engine.connect() as conn:
                 ended = conn.execute(
                     sa.text("select count(*) from attempts where state = 'ended'")
                 ).scalar_one()
-            if ended >= 2 * DAILY:
+            if ended >= calls:
                 break
             assert all(w.poll() is None for w in workers), [
                 w.stderr.read() for w in workers if w.stderr
             ]
             assert time.monotonic() < deadline, f"only {ended} calls ended"
             time.sleep(0.3)
-        time.sleep(1.5)  # would anyone dial past the quota?
+        time.sleep(linger)
     finally:
         for w in workers:
             w.terminate()
         for w in workers:
             w.communicate(timeout=30)
+
+
+def peak_in_progress(calls: Sequence[Any]) -> int:
+    """The most calls in progress at once, from their dial and end moments."""
+    events = sorted([(r.dialed_at, 1) for r in calls] + [(r.ended_at, -1) for r in calls])
+    live = peak = 0
+    for _, delta in events:
+        live += delta
+        peak = max(peak, live)
+    return peak
+
+
+def test_quota_concurrency_and_one_call_per_number(
+    pg_engine: sa.Engine, pg_engine_url: str
+) -> None:
+    """Across three workers: at most 60 dials, 4 at once, and never one number in two calls."""
+    limits = PacingLimits(attempts_per_second=200, calls_per_day=DAILY, max_concurrent=CONCURRENT)
+    # both campaigns call the same numbers (more than the cap): nobody in two calls at once
+    _, made = open_campaigns(
+        SqlStore(pg_engine),
+        limits,
+        lambda _: [
+            campaigns.Recipient(f"+3361234{i:04d}", {"name": f"P{i}"}) for i in range(PEOPLE)
+        ],
+    )
+    run_until_ended(pg_engine, pg_engine_url, 2 * DAILY, linger=1.5)  # anyone past the quota?
 
     with pg_engine.connect() as conn:
         rows = conn.execute(
@@ -106,14 +135,7 @@ def test_quota_concurrency_and_one_call_per_number(
     for c in made:
         calls = per_campaign[c.id]
         assert len(calls) == DAILY, f"{len(calls)} dials against a daily cap of {DAILY}"
-        events = sorted(
-            [(r.dialed_at, 1) for r in calls] + [(r.ended_at, -1) for r in calls],
-            key=lambda e: (e[0], e[1]),
-        )
-        live = peak = 0
-        for _, delta in events:
-            live += delta
-            peak = max(peak, live)
+        peak = peak_in_progress(calls)
         assert peak <= CONCURRENT, f"{peak} calls at once against a cap of {CONCURRENT}"
     by_phone: dict[str, list[tuple]] = {}
     for r in rows:
@@ -135,69 +157,29 @@ def test_a_shared_connections_limits_hold_across_workers(
     """Two campaigns allowed 100 dials/s each share one connection allowed 5/s and 3 at
     once: across three workers, its dials are never closer than 200 ms and never more
     than 3 are in progress; both campaigns finish."""
-    store, clock = SqlStore(pg_engine), SystemClock()
-    issued = accounts.issue_key(store, clock, "acme")
-    agent = accounts.register_agent(store, clock, "acme", "A", "Hi {{ name }}")
+    store = SqlStore(pg_engine)
+    org_id, _ = open_campaigns(
+        store,
+        PacingLimits(attempts_per_second=100),
+        lambda name: [
+            campaigns.Recipient(f"+336{len(name)}{i:07d}", {"name": f"P{i}"})
+            for i in range(LINE_PEOPLE)
+        ],
+        routes=(Route("shared-trunk", ("+33100000000",)),),
+    )
     store.put_connection(
         connections.checked(
-            issued.organization.id,
+            org_id,
             "shared-trunk",
             connections.ConnectionRequest(
                 max_attempts_per_second=LINE_RATE,
                 max_concurrent=LINE_CONCURRENT,
                 simulator={"outcomes": "answered=1", "talk_s": 0.4, "ring_s": 0.05},
             ),
-            clock.now(),
+            SystemClock().now(),
         )
     )
-    limits = PacingLimits(attempts_per_second=100)
-    for name in ("one", "two"):
-        config = CampaignConfig(
-            "",
-            CampaignStatus.SCHEDULED,
-            Schedule(ALWAYS),
-            limits,
-            RetryPolicy(),
-            routes=(Route("shared-trunk", ("+33100000000",)),),
-        )
-        people = [
-            campaigns.Recipient(f"+336{len(name)}{i:07d}", {"name": f"P{i}"})
-            for i in range(LINE_PEOPLE)
-        ]
-        campaigns.create(
-            store,
-            clock,
-            campaigns.NewCampaign(
-                org_id=issued.organization.id,
-                workspace_id=issued.workspace.id,
-                name=name,
-                agent_id=agent.id,
-                agent_field="agentId",
-                dialect=campaigns.Dialect.NATIVE,
-                config=config,
-                recipients=people,
-            ),
-        )
-    workers = start_workers(pg_engine_url, WORKERS)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            with pg_engine.connect() as conn:
-                ended = conn.execute(
-                    sa.text("select count(*) from attempts where state = 'ended'")
-                ).scalar_one()
-            if ended >= 2 * LINE_PEOPLE:
-                break
-            assert all(w.poll() is None for w in workers), [
-                w.stderr.read() for w in workers if w.stderr
-            ]
-            assert time.monotonic() < deadline, f"only {ended} calls ended"
-            time.sleep(0.3)
-    finally:
-        for w in workers:
-            w.terminate()
-        for w in workers:
-            w.communicate(timeout=30)
+    run_until_ended(pg_engine, pg_engine_url, 2 * LINE_PEOPLE)
     with pg_engine.connect() as conn:
         rows = conn.execute(
             sa.text(
@@ -209,9 +191,5 @@ def test_a_shared_connections_limits_hold_across_workers(
     assert len({r.campaign_id for r in rows}) == 2
     gaps = [b.dialed_at - a.dialed_at for a, b in itertools.pairwise(rows)]
     assert min(gaps) >= timedelta(seconds=1 / LINE_RATE), f"dials {min(gaps)} apart"
-    events = sorted([(r.dialed_at, 1) for r in rows] + [(r.ended_at, -1) for r in rows])
-    live = peak = 0
-    for _, delta in events:
-        live += delta
-        peak = max(peak, live)
+    peak = peak_in_progress(rows)
     assert peak <= LINE_CONCURRENT, f"{peak} calls at once on a connection allowing 3"

@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
+from typing import ClassVar
 
 import pytest
+import standardwebhooks
 
 from ringcast.clock import VirtualClock
 from ringcast.core.compliance import (
@@ -205,8 +207,11 @@ def test_an_opt_out_lists_the_raw_number_whatever_the_label(store) -> None:
 
 # --- the pre-dial hook ------------------------------------------------------------------
 class Hook(BaseHTTPRequestHandler):
+    received: ClassVar[list[tuple[dict[str, str], bytes]]] = []
+
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("content-length", 0)))
+        body = self.rfile.read(int(self.headers.get("content-length", 0)))
+        Hook.received.append((dict(self.headers.items()), body))
         if self.path == "/slow":
             wall.sleep(0.6)
         status, body = {
@@ -266,6 +271,12 @@ def test_the_pre_dial_hook_decides(store, hook_url: str, path: str, allowed: boo
         await dispatcher.drain()
 
     asyncio.run(one_pass())
+    # the question is signed with the organization's webhook secret (Standard Webhooks)
+    headers, body = Hook.received[-1]
+    secret = store.signing_secret(c.org_id, lambda: "never made twice")
+    asked = standardwebhooks.Webhook(secret).verify(body, headers)
+    assert asked["attempt_id"] == headers["webhook-id"].removeprefix("predial-")
+    assert asked["contact_id"] == k.id and asked["phone"] == k.phone
     if allowed:
         assert len(gateway.placed) == 1
         assert store.get_contact(k.id).state is ContactState.DIALING

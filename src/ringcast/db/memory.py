@@ -59,6 +59,7 @@ class MemoryStore:
         #: registered connections and their shared counters, by (organization, id)
         self.connections: dict[tuple[str, str], Connection] = {}
         self.line_counters: dict[tuple[str, str], PacingCounters] = {}
+        self.secrets: dict[str, str] = {}  #: webhook signing secrets, by organization
 
     # --- accounts ---------------------------------------------------------------
     def ensure_organization(self, org_id: str, name: str, now: datetime) -> Organization:
@@ -265,6 +266,10 @@ class MemoryStore:
         if key in self.line_counters:
             c = self.line_counters[key]
             self.line_counters[key] = replace(c, in_flight=max(c.in_flight - 1, 0))
+
+    def signing_secret(self, org_id: str, make: Callable[[], str]) -> str:
+        """The organization's webhook signing secret, made on first use."""
+        return self.secrets.setdefault(org_id, make())
 
     # --- connections (see SqlStore) -----------------------------------------------------
     def put_connection(self, connection: Connection) -> bool:

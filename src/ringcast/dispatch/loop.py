@@ -35,6 +35,7 @@ from ringcast.dispatch.predial import PredialClient
 from ringcast.gateways.base import CallGateway, DialRequest, GatewayError, GatewayRejected
 from ringcast.metrics import Metrics
 from ringcast.ports import CallResult, Dial, TickWrites
+from ringcast.webhooks.deliver import new_signing_secret
 
 log = structlog.get_logger("ringcast.dispatch")
 
@@ -222,7 +223,7 @@ class Dispatcher:
 
     async def _dial(self, d: Dial, writes: TickWrites) -> None:
         await self.clock.sleep_until(d.dial_at)
-        if d.predial is not None and not await self._eligible(d):
+        if d.predial is not None and not await self._eligible(d, writes.org_id):
             return
         self.metrics.dial_lateness.observe(max(0.0, (self.clock.now() - d.dial_at).total_seconds()))
         if self.gateway is None:
@@ -247,10 +248,11 @@ class Dispatcher:
                 CallResult(d.attempt.id, outcome, self.clock.now(), failure_reason=str(exc)[:500])
             )
 
-    async def _eligible(self, d: Dial) -> bool:
+    async def _eligible(self, d: Dial, org_id: str) -> bool:
         """Ask the campaign's pre-dial hook; a "not now" withdraws the undialled attempt."""
         assert d.predial is not None
-        answer = await self.predial.ask(d.predial, d)
+        secret = await self._retrying(lambda: self.store.signing_secret(org_id, new_signing_secret))
+        answer = await self.predial.ask(d.predial, d, secret)
         if answer.eligible:
             return True
         until = self.clock.now() + d.predial.retry_after

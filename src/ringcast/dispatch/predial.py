@@ -1,7 +1,9 @@
 """The pre-dial eligibility hook: ask the customer whether a contact may be dialled now.
 
 ringcast POSTs ``{"attempt_id", "campaign_id", "contact_id", "phone", "attempt",
-"context"}`` to the campaign's hook URL just before dialling. The answer allows the call
+"context"}`` to the campaign's hook URL just before dialling, signed with Standard
+Webhooks headers under the organization's webhook secret (the one its webhooks carry),
+so the customer can tell ringcast's question from anybody's. The answer allows the call
 only if it is a 2xx whose JSON body is ``true`` or an object with ``"eligible": true``.
 Anything else (``false``, another status, a body that is not JSON, a refused connection,
 no answer within the timeout) means "not now": the call is not placed and the contact
@@ -11,13 +13,15 @@ waits, with the reason ``predial_refused``.
 from __future__ import annotations
 
 import asyncio
+import json
+import time as wall
 from dataclasses import dataclass
 
 import httpx
 
 from ringcast.core.model import PredialHook
 from ringcast.ports import Dial
-from ringcast.webhooks.deliver import AddressRefused, check_destination
+from ringcast.webhooks.deliver import AddressRefused, check_destination, sign
 
 
 @dataclass(frozen=True)
@@ -37,19 +41,34 @@ class PredialClient:
             self._client = httpx.AsyncClient(follow_redirects=False)
         return self._client
 
-    async def ask(self, hook: PredialHook, dial: Dial) -> Answer:
-        body = {
-            "attempt_id": dial.attempt.id,
-            "campaign_id": dial.attempt.campaign_id,
-            "contact_id": dial.contact.id,
-            "phone": dial.contact.phone,
-            "attempt": dial.attempt.number,
-            "context": dict(dial.contact.context),
+    async def ask(self, hook: PredialHook, dial: Dial, secret: str) -> Answer:
+        body = json.dumps(
+            {
+                "attempt_id": dial.attempt.id,
+                "campaign_id": dial.attempt.campaign_id,
+                "contact_id": dial.contact.id,
+                "phone": dial.contact.phone,
+                "attempt": dial.attempt.number,
+                "context": dict(dial.contact.context),
+            },
+            separators=(",", ":"),
+        ).encode()
+        msg_id = f"predial-{dial.attempt.id}"
+        # Standard Webhooks stamps are wall-clock seconds: the receiver checks them against
+        # its own clock to refuse replays.
+        stamp = int(wall.time())  # noqa: TID251
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": str(stamp),
+            "webhook-signature": sign(secret, msg_id, stamp, body),
         }
         timeout = hook.timeout.total_seconds()
         try:
             await asyncio.to_thread(check_destination, hook.url, self.allow_private)
-            response = await self.client.post(hook.url, json=body, timeout=timeout)
+            response = await self.client.post(
+                hook.url, content=body, headers=headers, timeout=timeout
+            )
         except httpx.TimeoutException:
             return Answer(False, f"no answer within {timeout:g} s")
         except (httpx.HTTPError, AddressRefused, LookupError, ValueError) as exc:

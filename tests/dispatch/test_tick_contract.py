@@ -211,3 +211,15 @@ def test_ends_written_together_are_ends_written_one_by_one(store) -> None:
             assert store.get_contact(contact.id).state is contact.state
             (stored,) = store.attempts_of(contact.id)
             assert stored.outcome is attempt.outcome and stored.ended_at == attempt.ended_at
+
+
+def test_a_withdrawn_attempt_hands_back_its_daily_unit(store) -> None:
+    """The pre-dial hook said not now: no call was placed, so it spends no calls-per-day."""
+    c = open_campaign(store, calls_per_day=1)
+    store.create_campaign(c, contacts(c.id, 2))
+    (first,) = run(store, c, T0).dials
+    assert run(store, c, T0 + SEC).dials == ()  # the day's one call is taken
+    assert store.withdraw_attempt(first.attempt.id, T0 + 10 * SEC, "predial_refused")
+    (second,) = run(store, c, T0 + 2 * SEC).dials  # and given back
+    assert second.contact.id != first.contact.id
+    assert run(store, c, T0 + 20 * SEC).dials == ()  # spent now, for good

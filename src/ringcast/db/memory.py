@@ -500,7 +500,12 @@ class MemoryStore:
             )
         )
         c = self.counters[campaign.id]
-        self.counters[campaign.id] = replace(c, in_flight=max(c.in_flight - 1, 0))
+        handed_back = c.day == campaign.config.pacing.local_day(attempt.dialed_at or attempt.due_at)
+        self.counters[campaign.id] = replace(
+            c,
+            in_flight=max(c.in_flight - 1, 0),
+            dialed_today=max(c.dialed_today - 1, 0) if handed_back else c.dialed_today,
+        )
         self._release_line(campaign.org_id, attempt.connection_id)
         self._wake_by(campaign.id, until)
         return True

@@ -861,10 +861,10 @@ class SqlStore:
             row = conn.execute(query).first()
             if row is None or row.state != "dialing":
                 return False
-            status = conn.execute(
-                sa.select(c.c.status).where(c.c.id == row.campaign_id)
-            ).scalar_one()
-            cancelled = status == CampaignStatus.CANCELLED.value
+            campaign = _campaign(conn.execute(sa.select(c).where(c.c.id == row.campaign_id)).one())
+            cancelled = campaign.config.status is CampaignStatus.CANCELLED
+            # the calls-per-day unit it was given is handed back with it
+            dial_day = campaign.config.pacing.local_day(row.dialed_at or row.due_at)
             conn.execute(a.delete().where(a.c.id == attempt_id))
             conn.execute(
                 k.update()
@@ -883,6 +883,10 @@ class SqlStore:
                 .where(c.c.id == row.campaign_id)
                 .values(
                     in_flight=greatest(c.c.in_flight - 1, 0),
+                    dialed_today=sa.case(
+                        (c.c.day == dial_day, greatest(c.c.dialed_today - 1, 0)),
+                        else_=c.c.dialed_today,
+                    ),
                     next_wake_at=sa.case(
                         (c.c.next_wake_at.is_(None), until),
                         (c.c.next_wake_at > until, until),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, NoReturn
@@ -33,6 +34,11 @@ dnc_app = typer.Typer(help="The organization's do-not-call list.", no_args_is_he
 policy_app = typer.Typer(help="Calling-hours policies.", no_args_is_help=True)
 app.add_typer(dnc_app, name="dnc")
 app.add_typer(policy_app, name="policy")
+connections_app = typer.Typer(
+    help="Telephone connections: their gateway, caller numbers and shared limits.",
+    no_args_is_help=True,
+)
+app.add_typer(connections_app, name="connections")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -330,6 +336,100 @@ def policy_set(
     finally:
         runtime.close()
     out.print(f"{org}: calling policy {policy}")
+
+
+@connections_app.command("set")
+def connections_set(
+    org: OrgOption,
+    connection_id: Annotated[str, typer.Argument(help="The id its campaigns route to.")],
+    name: Annotated[str | None, typer.Option(help="A name to show.")] = None,
+    gateway: Annotated[str, typer.Option(help="simulator or http.")] = "simulator",
+    caller: Annotated[
+        list[str] | None, typer.Option("--caller", help="A caller number (repeatable).")
+    ] = None,
+    rate: Annotated[
+        float | None, typer.Option("--rate", help="Attempts per second, all campaigns together.")
+    ] = None,
+    concurrent: Annotated[
+        int | None, typer.Option("--concurrent", help="Calls at once, all campaigns together.")
+    ] = None,
+    outcomes: Annotated[
+        str | None, typer.Option(help="simulator: e.g. answered=0.55,no_answer=0.25,busy=0.2")
+    ] = None,
+    url: Annotated[str | None, typer.Option(help="http: the runtime's base URL.")] = None,
+    secret_env: Annotated[
+        str | None,
+        typer.Option(help="http: the environment variable holding the signing secret."),
+    ] = None,
+) -> None:
+    """Register or replace a connection (as PUT /ringcast/v1/connections/{id})."""
+    from ringcast.services import connections
+
+    runtime = _runtime()
+    try:
+        org_id = _org_id(runtime, org)
+        known = runtime.store.get_connection(org_id, connection_id)
+        http = None
+        if gateway == "http":
+            # the secret comes from the environment, never from the command line (shell
+            # history, process lists)
+            http = {"url": url, "secret": os.environ.get(secret_env or "", "")}
+        now = SystemClock().now()
+        wanted = connections.ConnectionRequest(
+            name=name,
+            gateway=gateway,
+            caller_numbers=caller or (),
+            max_attempts_per_second=rate,
+            max_concurrent=concurrent,
+            simulator={"outcomes": outcomes} if outcomes else None,
+            http=http,
+        )
+        connection = connections.checked(
+            org_id, connection_id, wanted, now, created_at=known.created_at if known else None
+        )
+        runtime.store.put_connection(connection)
+    except ValidationFailed as exc:
+        _fail(_field_message(exc), code=2)
+    finally:
+        runtime.close()
+    out.print(f"{'replaced' if known else 'registered'} {connection_id}")
+
+
+@connections_app.command("list")
+def connections_list(
+    org: OrgOption,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """The organization's connections (an http secret is never shown)."""
+    from ringcast.services import connections
+
+    runtime = _runtime()
+    try:
+        known = runtime.store.list_connections(_org_id(runtime, org))
+    finally:
+        runtime.close()
+    for c in known:
+        if as_json:
+            typer.echo(json.dumps(connections.public_view(c), default=str))
+        else:
+            out.print(
+                f"{c.id}  {c.gateway}  rate {c.max_attempts_per_second or '-'}/s  "
+                f"at once {c.max_concurrent or '-'}  callers {len(c.caller_numbers)}"
+            )
+
+
+@connections_app.command("remove")
+def connections_remove(
+    org: OrgOption, connection_id: Annotated[str, typer.Argument(help="Its id.")]
+) -> None:
+    """Forget a connection: its campaigns dial through the default gateway."""
+    runtime = _runtime()
+    try:
+        if not runtime.store.remove_connection(_org_id(runtime, org), connection_id):
+            _fail(f"no connection {connection_id}")
+    finally:
+        runtime.close()
+    out.print(f"removed {connection_id}")
 
 
 def _field_message(exc: ValidationFailed) -> str:

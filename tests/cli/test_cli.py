@@ -178,3 +178,36 @@ def test_postgres_needs_db_upgrade_first(env: dict[str, str], pg_engine_url: str
     after = run(pg_env, "keys", "create", "--org", "acme", "--json")
     assert after.returncode == 0, after.stderr
     assert json.loads(after.stdout)["api_key"].startswith("rc_")
+
+
+def test_connections_set_list_and_remove(env: dict[str, str]) -> None:
+    """A connection registered from the command line; bad values exit 2 naming the field,
+    and an http runtime's secret is read from the environment, never shown."""
+    done = run(
+        env, "connections", "set", "--org", "acme", "trunk-1", "--rate", "5",
+        "--concurrent", "20", "--caller", "+33 1 86 95 00 00", "--outcomes", "answered=1",
+    )  # fmt: skip
+    assert done.returncode == 0 and "registered trunk-1" in done.stdout, done.stderr
+    (shown,) = [json.loads(x) for x in run(env, "connections", "list", "--org", "acme", "--json")
+                .stdout.splitlines()]  # fmt: skip
+    assert shown["max_attempts_per_second"] == 5 and shown["max_concurrent"] == 20
+    assert shown["caller_numbers"] == ["+33186950000"]
+    assert shown["simulator"]["outcomes"] == "answered=1"
+    bad = run(env, "connections", "set", "--org", "acme", "trunk-2", "--rate", "0")
+    assert bad.returncode == 2 and "max_attempts_per_second" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    no_secret = run(
+        env, "connections", "set", "--org", "acme", "rt", "--gateway", "http",
+        "--url", "https://runtime.example.com", "--secret-env", "RT_SECRET",
+    )  # fmt: skip
+    assert no_secret.returncode == 2 and "http.secret" in no_secret.stderr
+    secret = "whsec_" + "k" * 32
+    ok = run(
+        {**env, "RT_SECRET": secret}, "connections", "set", "--org", "acme", "rt",
+        "--gateway", "http", "--url", "https://runtime.example.com", "--secret-env", "RT_SECRET",
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    listed = run(env, "connections", "list", "--org", "acme", "--json").stdout
+    assert '"secret_set": true' in listed and secret not in listed
+    assert run(env, "connections", "remove", "--org", "acme", "trunk-1").returncode == 0
+    assert run(env, "connections", "remove", "--org", "acme", "trunk-1").returncode == 1

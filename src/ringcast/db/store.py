@@ -1605,7 +1605,7 @@ def _update_rows(
             f"WHERE t.{key} = v.{key}"
             + ("" if only_if is None else f" AND t.{table.c[only_if[0]].name} = :only_if")
         ),
-        {**arrays, "only_if": None if only_if is None else only_if[1]},
+        arrays if only_if is None else {**arrays, "only_if": only_if[1]},
     )
 
 

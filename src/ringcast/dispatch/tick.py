@@ -1,8 +1,9 @@
 """One planning step for one campaign, and what happens when a call ends.
 
 ``decide`` runs inside the store's transaction (which, on PostgreSQL, holds the
-campaign's row lock): it asks the core planner what to do and turns the answer into the
-writes the store commits before anybody dials. ``end_call`` runs the retry policy on a
+campaign's row lock and its connections' rows): it asks the core planner what to do,
+gives each dial a connection free at its slot (``core.lines``), and turns the answer into
+the writes the store commits before anybody dials. ``finish`` runs the retry policy on a
 finished attempt. The real-time dispatcher and the forecast both use these two; only the
 clock and the store differ.
 """
@@ -18,7 +19,7 @@ from typing import Any
 
 from ringcast.core import contacts as lifecycle
 from ringcast.core import routing
-from ringcast.core.lines import LINE_BUSY_WAIT, LINE_TURN
+from ringcast.core.lines import LINE_BUSY_WAIT, LINE_TURN, Line
 from ringcast.core.model import Attempt, Contact, ContactState, evolve
 from ringcast.core.pacing import after_dials
 from ringcast.core.planner import CampaignSnapshot, ChangeStatus, Defer, PlaceCall, Skip, plan
@@ -80,22 +81,11 @@ def decide(
             contact = by_id[d.contact_id]
             new_id = attempt_id(contact.id, d.attempt_number)
             at = d.dial_at
-
-            def carries(r: routing.Route, at: datetime = at) -> bool:
-                line = lines.get(r.connection_id)
-                return line is None or line.admits(at)
-
-            route = routing.choose(routes, new_id, d.attempt_number, carries)
+            route = _book_route(routes, lines, new_id, d.attempt_number, at)
             if route is None:
                 blocked = True  # every connection is at its limit: the contact stays due
                 continue
             connection, caller = route
-            line = lines.get(connection or "")
-            if connection is not None and line is not None:
-                lines[connection] = line.carrying(at)
-                if caller is None and line.caller_numbers:
-                    numbers = line.caller_numbers
-                    caller = numbers[d.attempt_number % len(numbers)]
             kept, dropped = narrow_context(contact.context, variables)
             dialing, attempt = lifecycle.start_attempt(contact, new_id, d.due_at, at)
             attempt = evolve(
@@ -112,25 +102,7 @@ def decide(
             deferred.append(lifecycle.skip(by_id[d.contact_id], d.reason))
     counters = after_dials(snapshot.campaign.pacing, snapshot.counters, [d.dial_at for d in dials])
     used = {d.attempt.connection_id for d in dials}
-    wake = planned.wake_at
-    all_limited = bool(routes) and all(
-        r.connection_id in lines and lines[r.connection_id].limits.spacing for r in routes
-    )
-    if blocked or (dials and all_limited):
-        # When the campaign's connections can next take a dial (after this plan's own).
-        free = min(
-            (lines[r.connection_id].free_at(now) for r in routes if r.connection_id in lines),
-            default=now + LINE_BUSY_WAIT,
-        )
-        if dials:
-            # This plan took its turn: it looks again a moment after the campaigns that
-            # found the connections taken (they wait for exactly ``free``), or the one
-            # that plans first in every pass would take every slot of a shared connection.
-            free += LINE_TURN
-        # Nothing this campaign waits for comes before ``free`` but a window closing or
-        # the end time: dials already booked were checked at their own slots, so only
-        # that status change can come a little later (at most a connection's spacing).
-        wake = free if blocked or wake is None else max(wake, free)
+    wake = _wake_for_lines(planned.wake_at, now, routes, lines, blocked, bool(dials))
     return TickWrites(
         status=status,
         dials=tuple(dials),
@@ -140,6 +112,67 @@ def decide(
         reasons=tuple(reasons),
         lines={cid: lines[cid].counters for cid in sorted(x for x in used if x in lines)},
     )
+
+
+def _book_route(
+    routes: Sequence[routing.Route],
+    lines: dict[str, Line],
+    new_id: str,
+    number: int,
+    at: datetime,
+) -> tuple[str | None, str | None] | None:
+    """The connection and caller number for a dial at ``at``, chosen by weight among the
+    routes whose connection is free then, and that connection's slot booked in ``lines``;
+    None when no connection is free."""
+
+    def carries(r: routing.Route) -> bool:
+        line = lines.get(r.connection_id)
+        return line is None or line.admits(at)
+
+    route = routing.choose(routes, new_id, number, carries)
+    if route is None:
+        return None
+    connection, caller = route
+    line = lines.get(connection or "")
+    if connection is not None and line is not None:
+        lines[connection] = line.carrying(at)
+        if caller is None and line.caller_numbers:
+            caller = line.caller_numbers[number % len(line.caller_numbers)]
+    return connection, caller
+
+
+def _wake_for_lines(
+    wake: datetime | None,
+    now: datetime,
+    routes: Sequence[routing.Route],
+    lines: Mapping[str, Line],
+    blocked: bool,
+    dialled: bool,
+) -> datetime | None:
+    """When to plan again, given the campaign's connections (after this plan's dials).
+
+    A plan that found every connection taken (``blocked``) looks again when one frees up,
+    not at the plan's own wake-up (which may be "now", for the very contacts it could not
+    place). A plan that took its turn on connections that are all rate-limited looks again
+    a moment after they free up (``LINE_TURN``), so that a campaign that found them taken,
+    which waits for exactly that moment, goes first: otherwise the campaign that plans
+    first in every pass would take every slot of a shared connection. Nothing else a
+    campaign waits for comes that soon but a window closing or the end time; the dials
+    already booked were checked at their own slots, so only that status change can come
+    a little later (at most a connection's spacing).
+    """
+    all_limited = bool(routes) and all(
+        r.connection_id in lines and lines[r.connection_id].limits.spacing for r in routes
+    )
+    if not (blocked or (dialled and all_limited)):
+        return wake
+    free = min(
+        (lines[r.connection_id].free_at(now) for r in routes if r.connection_id in lines),
+        default=now + LINE_BUSY_WAIT,
+    )
+    if dialled:
+        free += LINE_TURN
+    return free if blocked or wake is None else max(wake, free)
 
 
 def finisher(result: CallResult) -> Finish:

@@ -10,12 +10,13 @@ goes out through the deployment's gateway (``RINGCAST_GATEWAY``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from ringcast.clock import Clock
 from ringcast.gateways.base import Accepted, CallGateway, DialRequest
+from ringcast.gateways.http import DIAL_TIMEOUT
 from ringcast.ports import CallResult
 from ringcast.records import Connection
 
@@ -33,15 +34,18 @@ class ConnectionGateways:
         clock: Clock,
         build: Callable[[Connection], CallGateway],
         ttl: timedelta = CONNECTION_TTL,
+        retire_after: timedelta = DIAL_TIMEOUT + timedelta(seconds=1),
     ) -> None:
         self.default = default
         self.store = store
         self.clock = clock
         self.build = build
         self.ttl = ttl
+        self.retire_after = retire_after
         self._known: dict[tuple[str, str], tuple[datetime, Connection | None]] = {}
         #: built gateways by connection and the settings they were built from
         self._gateways: dict[tuple[str, str], tuple[Any, CallGateway]] = {}
+        self._closing: set[asyncio.Future[Any]] = set()  #: replaced clients being closed
 
     async def place_call(self, request: DialRequest) -> Accepted:
         gateway = await self._gateway(request.org_id, request.connection_id)
@@ -77,5 +81,21 @@ class ConnectionGateways:
         fingerprint = (connection.gateway, sorted(connection.settings.items()))
         built = self._gateways.get(key)
         if built is None or built[0] != fingerprint:
+            if built is not None:
+                self._retire(built[1])
             built = self._gateways[key] = (fingerprint, self.build(connection))
         return built[1]
+
+    def _retire(self, gateway: CallGateway) -> None:
+        """Close a replaced gateway's HTTP client once its dials in flight are answered
+        (a dial request waits at most ``DIAL_TIMEOUT``): closing it at once could cut one."""
+        close = getattr(getattr(gateway, "client", None), "aclose", None)
+        if close is not None:
+            asyncio.get_running_loop().call_later(
+                self.retire_after.total_seconds(), self._close, close
+            )
+
+    def _close(self, close: Callable[[], Awaitable[None]]) -> None:
+        closing = asyncio.ensure_future(close())
+        self._closing.add(closing)
+        closing.add_done_callback(self._closing.discard)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -56,6 +57,19 @@ def _runtime() -> Runtime:
         return open_runtime(_settings())
     except SchemaOutOfDate as exc:
         _fail(str(exc))
+
+
+@contextmanager
+def _opened() -> Iterator[Runtime]:
+    """The configured runtime for one command, closed whatever happens; a value a domain
+    rule refuses ends the command with exit 2, naming the field and the value."""
+    runtime = _runtime()
+    try:
+        yield runtime
+    except ValidationFailed as exc:
+        _fail(_field_message(exc), code=2)
+    finally:
+        runtime.close()
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -212,15 +226,10 @@ def dnc_add(
     """List numbers: no campaign of the organization dials them again."""
     from ringcast.services import compliance
 
-    runtime = _runtime()
-    try:
+    with _opened() as runtime:
         added = compliance.add_numbers(
             runtime.store, _org_id(runtime, org), phones, "cli", SystemClock().now()
         )
-    except ValidationFailed as exc:
-        _fail(_field_message(exc), code=2)
-    finally:
-        runtime.close()
     out.print(f"added {added}, already listed {len(set(phones)) - added}")
 
 
@@ -231,15 +240,10 @@ def dnc_remove(
     """Take a number off the list."""
     from ringcast.services import compliance
 
-    runtime = _runtime()
-    try:
+    with _opened() as runtime:
         number = compliance.e164(phone)
         if not runtime.store.remove_do_not_call(_org_id(runtime, org), number):
             _fail(f"{number} is not on the do-not-call list")
-    except ValidationFailed as exc:
-        _fail(_field_message(exc), code=2)
-    finally:
-        runtime.close()
     out.print(f"removed {number}")
 
 
@@ -250,11 +254,8 @@ def dnc_list(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """The listed numbers, with where each came from."""
-    runtime = _runtime()
-    try:
+    with _opened() as runtime:
         entries, total = runtime.store.list_do_not_call(_org_id(runtime, org), 0, limit)
-    finally:
-        runtime.close()
     for e in entries:
         if as_json:
             typer.echo(
@@ -285,9 +286,8 @@ def dnc_import(
 
     from ringcast.services import compliance
 
-    runtime = _runtime()
     size = file.stat().st_size
-    try:
+    with _opened() as runtime:
         org_id = _org_id(runtime, org)
         with (
             Progress(
@@ -310,8 +310,6 @@ def dnc_import(
             report = compliance.import_numbers(
                 runtime.store, org_id, compliance.lines_of(chunks()), SystemClock().now()
             )
-    finally:
-        runtime.close()
     out.print(
         f"read {report.read:,} numbers: added {report.added:,}, "
         f"already listed {report.already_listed:,}, rejected {len(report.rejected):,}"
@@ -328,13 +326,8 @@ def policy_set(
     """Choose the calling-hours policy of the organization's campaigns."""
     from ringcast.services import compliance
 
-    runtime = _runtime()
-    try:
+    with _opened() as runtime:
         runtime.store.set_calling_policy(_org_id(runtime, org), compliance.policy_name(policy))
-    except ValidationFailed as exc:
-        _fail(_field_message(exc), code=2)
-    finally:
-        runtime.close()
     out.print(f"{org}: calling policy {policy}")
 
 
@@ -365,8 +358,7 @@ def connections_set(
     """Register or replace a connection (as PUT /ringcast/v1/connections/{id})."""
     from ringcast.services import connections
 
-    runtime = _runtime()
-    try:
+    with _opened() as runtime:
         org_id = _org_id(runtime, org)
         known = runtime.store.get_connection(org_id, connection_id)
         http = None
@@ -388,10 +380,6 @@ def connections_set(
             org_id, connection_id, wanted, now, created_at=known.created_at if known else None
         )
         runtime.store.put_connection(connection)
-    except ValidationFailed as exc:
-        _fail(_field_message(exc), code=2)
-    finally:
-        runtime.close()
     out.print(f"{'replaced' if known else 'registered'} {connection_id}")
 
 
@@ -403,11 +391,8 @@ def connections_list(
     """The organization's connections (an http secret is never shown)."""
     from ringcast.services import connections
 
-    runtime = _runtime()
-    try:
+    with _opened() as runtime:
         known = runtime.store.list_connections(_org_id(runtime, org))
-    finally:
-        runtime.close()
     for c in known:
         if as_json:
             typer.echo(json.dumps(connections.public_view(c), default=str))
@@ -423,12 +408,9 @@ def connections_remove(
     org: OrgOption, connection_id: Annotated[str, typer.Argument(help="Its id.")]
 ) -> None:
     """Forget a connection: its campaigns dial through the default gateway."""
-    runtime = _runtime()
-    try:
+    with _opened() as runtime:
         if not runtime.store.remove_connection(_org_id(runtime, org), connection_id):
             _fail(f"no connection {connection_id}")
-    finally:
-        runtime.close()
     out.print(f"removed {connection_id}")
 
 

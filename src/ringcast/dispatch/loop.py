@@ -87,6 +87,7 @@ class Dispatcher:
         self.predial = predial or PredialClient()
         self._ends: list[tuple[CallResult, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
+        self._secrets: dict[str, str] = {}  #: organizations' webhook secrets, once read
 
     # --- outcomes -------------------------------------------------------------------------
     async def report(self, result: CallResult) -> None:
@@ -248,11 +249,20 @@ class Dispatcher:
                 CallResult(d.attempt.id, outcome, self.clock.now(), failure_reason=str(exc)[:500])
             )
 
+    async def _signing_secret(self, org_id: str) -> str:
+        """The organization's webhook secret: read (or made) once, since it never changes,
+        rather than in a transaction before every hooked dial."""
+        secret = self._secrets.get(org_id)
+        if secret is None:
+            secret = self._secrets[org_id] = await self._retrying(
+                lambda: self.store.signing_secret(org_id, new_signing_secret)
+            )
+        return secret
+
     async def _eligible(self, d: Dial, org_id: str) -> bool:
         """Ask the campaign's pre-dial hook; a "not now" withdraws the undialled attempt."""
         assert d.predial is not None
-        secret = await self._retrying(lambda: self.store.signing_secret(org_id, new_signing_secret))
-        answer = await self.predial.ask(d.predial, d, secret)
+        answer = await self.predial.ask(d.predial, d, await self._signing_secret(org_id))
         if answer.eligible:
             return True
         until = self.clock.now() + d.predial.retry_after

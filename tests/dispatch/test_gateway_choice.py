@@ -32,6 +32,9 @@ class Recording:
         self.client = Client()
         self.dialled: list[str] = []
 
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
     async def place_call(self, request: DialRequest) -> Accepted:
         self.dialled.append(request.attempt_id)
         return Accepted(f"{self.name}-{request.attempt_id}")

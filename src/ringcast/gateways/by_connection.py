@@ -87,9 +87,10 @@ class ConnectionGateways:
         return built[1]
 
     def _retire(self, gateway: CallGateway) -> None:
-        """Close a replaced gateway's HTTP client once its dials in flight are answered
-        (a dial request waits at most ``DIAL_TIMEOUT``): closing it at once could cut one."""
-        close = getattr(getattr(gateway, "client", None), "aclose", None)
+        """Close a replaced gateway (one that holds an HTTP client has ``aclose``) once its
+        dials in flight are answered (a dial request waits at most ``DIAL_TIMEOUT``):
+        closing it at once could cut one."""
+        close = getattr(gateway, "aclose", None)
         if close is not None:
             asyncio.get_running_loop().call_later(
                 self.retire_after.total_seconds(), self._close, close

@@ -59,6 +59,10 @@ class HttpGateway:
         self.client = client or httpx.AsyncClient(follow_redirects=False)
         self.timeout = timeout
 
+    async def aclose(self) -> None:
+        """Close the HTTP client (a gateway replaced by new settings)."""
+        await self.client.aclose()
+
     def _headers(self, msg_id: str, body: bytes) -> dict[str, str]:
         # Standard Webhooks timestamps are wall-clock seconds: the receiver compares them
         # with its own clock to refuse replays, so virtual time has no place here.

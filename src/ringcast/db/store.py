@@ -1588,21 +1588,12 @@ def _update_rows(
             [{f"b_{c}": v for c, v in row.items()} for row in rows],
         )
         return
-    arrays: dict[str, list[Any]] = {}
-    sources, assignments = [], []
-    for c in [key, *columns]:
-        element, convert, stored_as = _pg_array(table.c[c].type)
-        arrays[f"p_{c}"] = [convert(row[c]) for row in rows]
-        sources.append(f"CAST(:p_{c} AS {element}[])")
-        if c != key:
-            assignments.append(f"{c} = v.{c}{stored_as}")
-    # Every name here is one of ``table``'s own columns (``table.c[c]`` refused any
-    # other); every value travels as a bound array.
+    unnest, arrays, values = _unnest(table, [key, *columns], rows)
+    assignments = [f"{c} = {v}" for c, v in zip(columns, values[1:], strict=True)]
     conn.execute(
         sa.text(
             f"UPDATE {table.name} AS t SET {', '.join(assignments)} "  # noqa: S608
-            f"FROM unnest({', '.join(sources)}) AS v({', '.join([key, *columns])}) "
-            f"WHERE t.{key} = v.{key}"
+            f"FROM {unnest} WHERE t.{key} = v.{key}"
             + ("" if only_if is None else f" AND t.{table.c[only_if[0]].name} = :only_if")
         ),
         arrays if only_if is None else {**arrays, "only_if": only_if[1]},
@@ -1619,6 +1610,25 @@ def _insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, 
         conn.execute(table.insert(), list(rows))
         return
     columns = list(rows[0])
+    unnest, arrays, values = _unnest(table, columns, rows)
+    conn.execute(
+        sa.text(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
+            f"SELECT {', '.join(values)} FROM {unnest}"
+        ),
+        arrays,
+    )
+
+
+def _unnest(
+    table: sa.Table, columns: Sequence[str], rows: Sequence[dict[str, Any]]
+) -> tuple[str, dict[str, list[Any]], list[str]]:
+    """For PostgreSQL: ``unnest(...) AS v(columns)`` over one bound array per column,
+    those arrays, and each column's value as stored (``v.col``, cast where needed).
+
+    Every name in the SQL is one of ``table``'s own columns (``table.c[c]`` refuses any
+    other); every value travels as a bound array.
+    """
     arrays: dict[str, list[Any]] = {}
     sources, values = [], []
     for c in columns:
@@ -1626,15 +1636,7 @@ def _insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, 
         arrays[f"p_{c}"] = [convert(row[c]) for row in rows]
         sources.append(f"CAST(:p_{c} AS {element}[])")
         values.append(f"v.{c}{stored_as}")
-    # As in _update_rows: only the table's own column names, values bound as arrays.
-    conn.execute(
-        sa.text(
-            f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
-            f"SELECT {', '.join(values)} "
-            f"FROM unnest({', '.join(sources)}) AS v({', '.join(columns)})"
-        ),
-        arrays,
-    )
+    return f"unnest({', '.join(sources)}) AS v({', '.join(columns)})", arrays, values
 
 
 def _pg_array(kind: Any) -> tuple[str, Callable[[Any], Any], str]:

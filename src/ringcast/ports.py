@@ -6,13 +6,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
-from ringcast.core.model import Attempt, Contact, ContactState, PredialHook
-from ringcast.core.outcomes import Outcome
+from ringcast.core.model import Attempt, Contact, ContactState
 from ringcast.core.pacing import PacingCounters
 from ringcast.core.planner import CampaignSnapshot
 from ringcast.core.states import CampaignStatus
@@ -30,64 +28,6 @@ from ringcast.records import (
     OutboxEntry,
     Workspace,
 )
-
-
-@dataclass(frozen=True)
-class Dial:
-    contact: Contact  #: in ``dialing``
-    attempt: Attempt  #: recorded before the gateway hears of it
-    dial_at: datetime  #: the pacing slot: not before this
-    predial: PredialHook | None = None  #: ask it first, if the campaign has one
-
-
-@dataclass(frozen=True)
-class TickWrites:
-    """What one planning step changes, written in one transaction."""
-
-    status: CampaignStatus | None = None
-    dials: tuple[Dial, ...] = ()
-    deferred: tuple[Contact, ...] = ()  #: contacts held back (waiting) or skipped, with why
-    counters: PacingCounters | None = None
-    next_wake_at: datetime | None = None
-    reasons: tuple[str, ...] = field(default=())
-    #: connections the dials went out on: their counters after this step, by id
-    lines: Mapping[str, PacingCounters] = field(default_factory=dict)
-    #: the campaign's agent and organization, for the gateway (set by the store, which
-    #: knows the campaign)
-    agent_id: str = ""
-    agent_version: int | None = None
-    org_id: str = ""
-
-
-@dataclass(frozen=True)
-class CallResult:
-    """What a gateway reports when a call is over."""
-
-    attempt_id: str
-    outcome: Outcome
-    ended_at: datetime
-    answered_at: datetime | None = None
-    duration: timedelta | None = None
-    qualifiers: frozenset[str] = frozenset()
-    gateway_call_id: str | None = None
-    failure_reason: str | None = None
-    transcript: tuple[Mapping[str, Any], ...] = ()
-    summary: str | None = None
-    extracted: Mapping[str, Any] = field(default_factory=dict)
-
-
-#: Given the campaign's status and config, the contact, its earlier attempts and the
-#: attempt that ended: the contact's next state and the finished attempt.
-Finish = Callable[
-    [CampaignStatus, Any, Contact, Sequence[Attempt], Attempt], tuple[Contact, Attempt]
-]
-
-#: How long a dialled attempt may go without an outcome before it is reconciled: longer
-#: than any call, so a live call is never taken for a lost one.
-CALL_LEASE = timedelta(hours=2)
-
-#: How long a contact waits when its number is already in another call.
-NUMBER_IN_CALL_WAIT = timedelta(seconds=5)
 
 
 class Store(Protocol):

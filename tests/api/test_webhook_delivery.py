@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from standardwebhooks import Webhook
 
 from ringcast.clock import SystemClock, VirtualClock
+from ringcast.core import step as tick
 from ringcast.core.outcomes import Outcome
-from ringcast.dispatch import tick
-from ringcast.ports import CallResult
+from ringcast.core.step import CallResult
 from ringcast.records import Dialect
 from ringcast.services import webhooks
 from ringcast.webhooks.deliver import Deliverer

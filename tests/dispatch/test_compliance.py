@@ -16,6 +16,7 @@ import pytest
 import standardwebhooks
 
 from ringcast.clock import VirtualClock
+from ringcast.core import step as tick
 from ringcast.core.compliance import (
     DO_NOT_CALL,
     FREQUENCY_CAP,
@@ -30,11 +31,10 @@ from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingLimits
 from ringcast.core.retry import RetryPolicy, RetryRule
 from ringcast.core.states import CampaignStatus
+from ringcast.core.step import CallResult
 from ringcast.core.windows import WHOLE_DAY, WeeklyWindow
-from ringcast.dispatch import tick
 from ringcast.dispatch.loop import Dispatcher
 from ringcast.dispatch.predial import PredialClient
-from ringcast.ports import CallResult
 from tests.integration.factories import campaign, contacts, seed_account
 from tests.support import answer, serving
 

@@ -7,15 +7,15 @@ from dataclasses import replace
 from datetime import time, timedelta
 from itertools import pairwise
 
+from ringcast.core import step as tick
 from ringcast.core.model import CampaignConfig, Schedule
 from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingLimits
 from ringcast.core.retry import RetryPolicy
 from ringcast.core.routing import Route
 from ringcast.core.states import CampaignStatus
+from ringcast.core.step import CallResult
 from ringcast.core.windows import Slot, WeeklyWindow
-from ringcast.dispatch import tick
-from ringcast.ports import CallResult
 from ringcast.records import Connection
 from tests.integration.factories import T0, campaign, contacts, seed_account
 

@@ -7,14 +7,14 @@ from datetime import time, timedelta
 
 import pytest
 
+from ringcast.core import step as tick
 from ringcast.core.model import CampaignConfig, ContactState, Schedule
 from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingLimits
 from ringcast.core.retry import RetryPolicy, RetryRule
 from ringcast.core.states import CampaignStatus
+from ringcast.core.step import CallResult
 from ringcast.core.windows import Slot, WeeklyWindow
-from ringcast.dispatch import tick
-from ringcast.ports import CallResult
 from tests.integration.factories import T0, campaign, contacts, seed_account
 
 HORIZON = timedelta(seconds=1)

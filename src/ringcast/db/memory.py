@@ -21,7 +21,7 @@ from ringcast.core.model import Attempt, Contact, ContactState
 from ringcast.core.pacing import PacingCounters, PacingLimits
 from ringcast.core.planner import CampaignSnapshot, contacts_wanted
 from ringcast.core.states import CampaignStatus
-from ringcast.ports import CALL_LEASE, NUMBER_IN_CALL_WAIT, CallResult, Finish, TickWrites
+from ringcast.core.step import CALL_LEASE, NUMBER_IN_CALL_WAIT, CallResult, Finish, TickWrites
 from ringcast.records import (
     Agent,
     ApiKey,

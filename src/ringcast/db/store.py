@@ -28,10 +28,10 @@ from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingCounters, PacingLimits
 from ringcast.core.planner import CampaignSnapshot, contacts_wanted
 from ringcast.core.states import CampaignStatus
+from ringcast.core.step import CALL_LEASE, NUMBER_IN_CALL_WAIT, CallResult, Finish, TickWrites
 from ringcast.db import tables as t
 from ringcast.db.codec import config_from_json, config_to_json
 from ringcast.db.types import UTCDateTime
-from ringcast.ports import CALL_LEASE, NUMBER_IN_CALL_WAIT, CallResult, Finish, TickWrites
 from ringcast.records import (
     HIDDEN_MARKER,
     Agent,

@@ -26,15 +26,15 @@ import structlog
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ringcast.clock import Clock
+from ringcast.core import step as tick
 from ringcast.core.compliance import PREDIAL_REFUSED
 from ringcast.core.errors import Conflict
 from ringcast.core.outcomes import Outcome
 from ringcast.core.planner import CampaignSnapshot
-from ringcast.dispatch import tick
+from ringcast.core.step import CallResult, Dial, TickWrites
 from ringcast.dispatch.predial import PredialClient
 from ringcast.gateways.base import CallGateway, DialRequest, GatewayError, GatewayRejected
 from ringcast.metrics import Metrics
-from ringcast.ports import CallResult, Dial, TickWrites
 from ringcast.webhooks.deliver import new_signing_secret
 
 log = structlog.get_logger("ringcast.dispatch")

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import httpx
 
 from ringcast.core.model import PredialHook
-from ringcast.ports import Dial
+from ringcast.core.step import Dial
 from ringcast.webhooks.deliver import AddressRefused, check_destination, sign
 
 

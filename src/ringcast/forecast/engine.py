@@ -25,13 +25,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from ringcast.core import step as tick
 from ringcast.core.model import Attempt, Contact
 from ringcast.core.planner import CampaignSnapshot
+from ringcast.core.step import CallResult, TickWrites
 from ringcast.db.memory import MemoryStore
-from ringcast.dispatch import tick
 from ringcast.dispatch.loop import DispatchSettings
 from ringcast.gateways.simulator import OutcomeModel
-from ringcast.ports import CallResult, TickWrites
 
 #: progress callback: (virtual now, contacts final so far, contacts in all)
 Progress = Callable[[datetime, int, int], None]

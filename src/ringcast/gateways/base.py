@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ringcast.ports import CallResult
+from ringcast.core.step import CallResult
 
 Report = Callable[[CallResult], Awaitable[None]]
 

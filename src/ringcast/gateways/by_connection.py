@@ -15,9 +15,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ringcast.clock import Clock
+from ringcast.core.step import CallResult
 from ringcast.gateways.base import Accepted, CallGateway, DialRequest
 from ringcast.gateways.http import DIAL_TIMEOUT
-from ringcast.ports import CallResult
 from ringcast.records import Connection
 
 #: How long a looked-up connection is used before it is read again.

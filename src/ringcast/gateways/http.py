@@ -25,8 +25,8 @@ from datetime import datetime, timedelta
 import httpx
 
 from ringcast.core.outcomes import Outcome
+from ringcast.core.step import CallResult
 from ringcast.gateways.base import Accepted, DialRequest, GatewayRejected, GatewayUnavailable
-from ringcast.ports import CallResult
 from ringcast.webhooks.deliver import AddressRefused, check_destination, sign
 
 #: The runtime's answer to a dial request must come within this.

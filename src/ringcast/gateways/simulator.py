@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from ringcast.clock import Clock
 from ringcast.core.jitter import stable_uniform
 from ringcast.core.outcomes import Outcome
+from ringcast.core.step import CallResult
 from ringcast.gateways.base import Accepted, DialRequest, Report
-from ringcast.ports import CallResult
 
 DEFAULT_MIX = "answered=0.55,no_answer=0.25,busy=0.1,voicemail=0.05,failed=0.05"
 _ALIASES = {"answered": Outcome.COMPLETED}

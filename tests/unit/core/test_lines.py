@@ -10,6 +10,7 @@ from itertools import pairwise
 from hypothesis import given
 from hypothesis import strategies as st
 
+from ringcast.core import step as tick
 from ringcast.core.lines import LINE_TURN, Line
 from ringcast.core.model import CampaignConfig, Contact, Schedule
 from ringcast.core.pacing import PacingCounters, PacingLimits
@@ -18,7 +19,6 @@ from ringcast.core.retry import RetryPolicy
 from ringcast.core.routing import Route
 from ringcast.core.states import CampaignStatus
 from ringcast.core.windows import Slot, WeeklyWindow
-from ringcast.dispatch import tick
 
 NOW = datetime(2026, 6, 1, 9, tzinfo=UTC)
 HORIZON = timedelta(seconds=1)

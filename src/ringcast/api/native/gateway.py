@@ -22,8 +22,8 @@ from starlette.concurrency import run_in_threadpool
 
 from ringcast.api.auth import AuthFailed
 from ringcast.api.deps import ClockDep, StoreDep
+from ringcast.core import step as tick
 from ringcast.core.errors import NotFound, ValidationFailed
-from ringcast.dispatch import tick
 from ringcast.gateways.http import CALLBACK_PATH, result_from_event
 from ringcast.webhooks.deliver import verify
 

@@ -6,6 +6,10 @@ gives each dial a connection free at its slot (``core.lines``), and turns the an
 the writes the store commits before anybody dials. ``finish`` runs the retry policy on a
 finished attempt. The real-time dispatcher and the forecast both use these two; only the
 clock and the store differ.
+
+The value types the two steps exchange with a store (``Dial``, ``TickWrites``,
+``CallResult``, ``Finish``) live here too: they are the core's vocabulary, and the
+shell's ports only name who reads and writes them.
 """
 
 from __future__ import annotations
@@ -13,18 +17,78 @@ from __future__ import annotations
 import functools
 import hashlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from ringcast.core import contacts as lifecycle
 from ringcast.core import routing
 from ringcast.core.lines import LINE_BUSY_WAIT, LINE_TURN, Line
-from ringcast.core.model import Attempt, Contact, ContactState, evolve
-from ringcast.core.pacing import after_dials
+from ringcast.core.model import Attempt, Contact, ContactState, PredialHook, evolve
+from ringcast.core.outcomes import Outcome
+from ringcast.core.pacing import PacingCounters, after_dials
 from ringcast.core.planner import CampaignSnapshot, ChangeStatus, Defer, PlaceCall, Skip, plan
 from ringcast.core.states import CampaignStatus
-from ringcast.ports import CallResult, Dial, Finish, TickWrites
+
+
+@dataclass(frozen=True)
+class Dial:
+    contact: Contact  #: in ``dialing``
+    attempt: Attempt  #: recorded before the gateway hears of it
+    dial_at: datetime  #: the pacing slot: not before this
+    predial: PredialHook | None = None  #: ask it first, if the campaign has one
+
+
+@dataclass(frozen=True)
+class TickWrites:
+    """What one planning step changes, written in one transaction."""
+
+    status: CampaignStatus | None = None
+    dials: tuple[Dial, ...] = ()
+    deferred: tuple[Contact, ...] = ()  #: contacts held back (waiting) or skipped, with why
+    counters: PacingCounters | None = None
+    next_wake_at: datetime | None = None
+    reasons: tuple[str, ...] = field(default=())
+    #: connections the dials went out on: their counters after this step, by id
+    lines: Mapping[str, PacingCounters] = field(default_factory=dict)
+    #: the campaign's agent and organization, for the gateway (set by the store, which
+    #: knows the campaign)
+    agent_id: str = ""
+    agent_version: int | None = None
+    org_id: str = ""
+
+
+@dataclass(frozen=True)
+class CallResult:
+    """What a gateway reports when a call is over."""
+
+    attempt_id: str
+    outcome: Outcome
+    ended_at: datetime
+    answered_at: datetime | None = None
+    duration: timedelta | None = None
+    qualifiers: frozenset[str] = frozenset()
+    gateway_call_id: str | None = None
+    failure_reason: str | None = None
+    transcript: tuple[Mapping[str, Any], ...] = ()
+    summary: str | None = None
+    extracted: Mapping[str, Any] = field(default_factory=dict)
+
+
+#: Given the campaign's status and config, the contact, its earlier attempts and the
+#: attempt that ended: the contact's next state and the finished attempt.
+Finish = Callable[
+    [CampaignStatus, Any, Contact, Sequence[Attempt], Attempt], tuple[Contact, Attempt]
+]
+
+#: How long a dialled attempt may go without an outcome before it is reconciled: longer
+#: than any call, so a live call is never taken for a lost one.
+CALL_LEASE = timedelta(hours=2)
+
+#: How long a contact waits when its number is already in another call.
+NUMBER_IN_CALL_WAIT = timedelta(seconds=5)
+
 
 #: attempt ids are uuid5(contact, number): a re-plan after a crash produces the same id,
 #: which the unique constraint then refuses instead of dialling twice.

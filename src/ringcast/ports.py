@@ -1,19 +1,32 @@
-"""The seams the shell implements: where state lives and how calls are placed.
+"""The seams the shell implements, each named after the code that consumes it.
 
-``Store`` has two implementations behind the same contract tests: ``SqlStore``
-(SQLite or PostgreSQL) and ``MemoryStore`` (the forecast and unit tests).
+Protocols only: the values that cross them are the core's (``core.model``,
+``core.step``) or the stored records (``records``). Two stores implement them:
+``SqlStore`` (SQLite or PostgreSQL) and ``MemoryStore`` (the forecast and unit tests);
+``tests/integration/test_store_typing.py`` makes mypy prove that both satisfy
+``DispatchStore``, so the two cannot drift apart unseen.
+
+    AccountStore        organizations, workspaces, API keys, agents, the account webhook
+    CampaignStore       campaigns and their contacts: what every surface reads and writes
+    CampaignQueries     lists, counts and cohorts the API surfaces show (SQL store)
+    ContactQueries      contacts, figures and do-not-call entries the native API shows
+    ComplianceRecords   calling policies and the do-not-call list
+    ConnectionRegistry  telephone connections and their limits
+    CallLog             calls as the API surfaces read them back
+    DispatchStore       the dispatcher's transactions: plan, end, withdraw, reconcile
+    OutboxStore         webhook deliveries: claim, record, list, requeue
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from ringcast.core.model import Attempt, Contact, ContactState
-from ringcast.core.pacing import PacingCounters
 from ringcast.core.planner import CampaignSnapshot
 from ringcast.core.states import CampaignStatus
+from ringcast.core.step import CALL_LEASE, CallResult, Finish, TickWrites
 from ringcast.records import (
     Agent,
     ApiKey,
@@ -26,12 +39,20 @@ from ringcast.records import (
     DoNotCall,
     Organization,
     OutboxEntry,
+    PendingDelivery,
     Workspace,
 )
 
+#: Given a campaign snapshot and the agent's prompt variables: what one planning step writes.
+Decide = Callable[[CampaignSnapshot, Sequence[str]], TickWrites]
 
-class Store(Protocol):
-    # --- accounts ---------------------------------------------------------------
+#: One call end handed to the store: the gateway's report and the rule that finishes it.
+End = tuple[CallResult, Finish]
+
+
+class AccountStore(Protocol):
+    """Organizations, workspaces, keys and agents (both stores)."""
+
     def ensure_organization(self, org_id: str, name: str, now: datetime) -> Organization:
         """The organization called ``name``, created with ``org_id`` if there is none."""
         ...
@@ -66,7 +87,10 @@ class Store(Protocol):
 
     def set_account_webhook(self, org_id: str, url: str | None, secret: str | None) -> None: ...
 
-    # --- campaigns and contacts ---------------------------------------------------
+
+class CampaignStore(Protocol):
+    """Campaigns and their contacts (both stores)."""
+
     def create_campaign(self, campaign: Campaign, contacts: Sequence[Contact]) -> None:
         """Store the campaign and its first contacts, all or nothing."""
         ...
@@ -83,11 +107,17 @@ class Store(Protocol):
 
     def set_campaign_status(
         self, campaign_id: str, status: CampaignStatus, at: datetime, by: str | None = None
-    ) -> None: ...
+    ) -> None:
+        """Move the campaign to ``status``; the lifecycle webhooks it makes go with it.
 
-    def add_contacts(
-        self, campaign_id: str, contacts: Sequence[Contact], now: datetime
-    ) -> None: ...
+        Moving to ``cancelled`` also cancels every waiting contact, in the same
+        transaction: nobody is dialled after the cancel is seen.
+        """
+        ...
+
+    def add_contacts(self, campaign_id: str, contacts: Sequence[Contact], now: datetime) -> None:
+        """Add contacts to the campaign, all or nothing."""
+        ...
 
     def get_contact(self, contact_id: str) -> Contact | None: ...
 
@@ -97,39 +127,13 @@ class Store(Protocol):
 
     def count_contacts(self, campaign_id: str) -> dict[ContactState, int]: ...
 
-    # --- dispatch -------------------------------------------------------------------
-    def load_snapshot(
-        self, campaign_id: str, now: datetime, horizon: timedelta, limit: int
-    ) -> CampaignSnapshot | None:
-        """The campaign, its counters and up to ``limit`` waiting contacts due by then."""
-        ...
-
-    def record_dials(
-        self, campaign_id: str, dials: Sequence[tuple[Contact, Attempt]], counters: PacingCounters
-    ) -> None:
-        """Write the attempts (before anyone dials them) and the counters, all or nothing.
-
-        Raises ``Conflict`` if an attempt already exists or its number is already in a call.
-        """
-        ...
-
-    def record_attempt_end(self, contact: Contact, attempt: Attempt) -> None:
-        """Write an attempt's outcome and its contact's next state together."""
-        ...
-
     def attempts_of(self, contact_id: str) -> list[Attempt]:
         """The contact's attempts, oldest first."""
         ...
 
+    def campaign_contacts(self, campaign_id: str) -> list[Contact]: ...
 
-class CallLog(Protocol):
-    """Reading calls back for the API surfaces (the SQL store only: the forecast never asks)."""
-
-    def get_call(self, attempt_id: str) -> CallRecord | None: ...
-
-    def list_calls(
-        self, where: CallFilter, offset: int, limit: int
-    ) -> tuple[list[CallRecord], int]: ...
+    def campaign_attempts(self, campaign_id: str) -> list[Attempt]: ...
 
 
 class CampaignQueries(Protocol):
@@ -157,40 +161,6 @@ class CampaignQueries(Protocol):
         """Write a cohort's status, counts and failure reason."""
         ...
 
-    def list_outbox(self, campaign_id: str, limit: int) -> list[OutboxEntry]: ...
-
-    def requeue_outbox(self, campaign_id: str, attempt_ids: Sequence[str], at: datetime) -> int:
-        """Send these attempts' deliveries again (those not being sent right now)."""
-        ...
-
-
-class ComplianceRecords(Protocol):
-    """Calling policies and the do-not-call list (both stores)."""
-
-    def set_calling_policy(self, org_id: str, policy: str | None) -> None: ...
-
-    def add_do_not_call(
-        self, org_id: str, phones: Sequence[str], source: str, now: datetime
-    ) -> int:
-        """List the numbers not listed yet; returns how many were new."""
-        ...
-
-    def remove_do_not_call(self, org_id: str, phone: str) -> bool: ...
-
-    def update_campaign(self, campaign: Campaign) -> None: ...
-
-
-class ConnectionRegistry(Protocol):
-    """Telephone connections and their limits (both stores)."""
-
-    def put_connection(self, connection: Connection) -> bool: ...
-
-    def get_connection(self, org_id: str, connection_id: str) -> Connection | None: ...
-
-    def list_connections(self, org_id: str) -> list[Connection]: ...
-
-    def remove_connection(self, org_id: str, connection_id: str) -> bool: ...
-
 
 class ContactQueries(Protocol):
     """What the native surface shows about contacts (the SQL store only)."""
@@ -210,3 +180,154 @@ class ContactQueries(Protocol):
     def list_do_not_call(
         self, org_id: str, offset: int, limit: int
     ) -> tuple[list[DoNotCall], int]: ...
+
+
+class ComplianceRecords(Protocol):
+    """Calling policies and the do-not-call list (both stores)."""
+
+    def set_calling_policy(self, org_id: str, policy: str | None) -> None: ...
+
+    def add_do_not_call(
+        self, org_id: str, phones: Sequence[str], source: str, now: datetime
+    ) -> int:
+        """List the numbers not listed yet; returns how many were new."""
+        ...
+
+    def remove_do_not_call(self, org_id: str, phone: str) -> bool: ...
+
+    def update_campaign(self, campaign: Campaign) -> None:
+        """Write a campaign's config (a campaign's own policy is part of it)."""
+        ...
+
+
+class ConnectionRegistry(Protocol):
+    """Telephone connections and their limits (both stores)."""
+
+    def put_connection(self, connection: Connection) -> bool:
+        """Register or replace the connection; True when it is new."""
+        ...
+
+    def get_connection(self, org_id: str, connection_id: str) -> Connection | None: ...
+
+    def list_connections(self, org_id: str) -> list[Connection]: ...
+
+    def remove_connection(self, org_id: str, connection_id: str) -> bool: ...
+
+
+class CallLog(Protocol):
+    """Reading calls back for the API surfaces and the gateways (the SQL store only)."""
+
+    def get_call(self, attempt_id: str) -> CallRecord | None: ...
+
+    def list_calls(
+        self, where: CallFilter, offset: int, limit: int
+    ) -> tuple[list[CallRecord], int]: ...
+
+
+class DispatchStore(Protocol):
+    """The dispatcher's transactions; the forecast drives the same ones on ``MemoryStore``."""
+
+    def earliest_wake(self) -> datetime | None:
+        """When the next live campaign wants planning (drives virtual time)."""
+        ...
+
+    def campaigns_to_plan(self, now: datetime, limit: int) -> list[str]:
+        """Live campaigns whose wake-up time has come, most overdue first."""
+        ...
+
+    def run_tick(
+        self,
+        campaign_id: str,
+        now: datetime,
+        horizon: timedelta,
+        limit: int,
+        decide: Decide,
+        lease: timedelta = CALL_LEASE,
+    ) -> TickWrites | None:
+        """Plan one campaign and write what ``decide`` says in one transaction.
+
+        None when the campaign is gone or another worker is planning it right now.
+        """
+        ...
+
+    def end_attempt(self, result: CallResult, finish: Finish) -> tuple[Contact, Attempt] | None:
+        """Record a call's end and its contact's next state; None if already recorded."""
+        ...
+
+    def end_attempts(self, ends: Sequence[End]) -> list[tuple[Contact, Attempt] | None]:
+        """Record many calls' ends in one transaction (the dispatcher's group commit)."""
+        ...
+
+    def withdraw_attempt(self, attempt_id: str, until: datetime, reason: str) -> bool:
+        """Take back an attempt recorded but never dialled; False if it was not pending."""
+        ...
+
+    def expired_attempts(self, now: datetime, limit: int) -> list[str]:
+        """Attempts still dialling past their lease: their worker died or lost the outcome."""
+        ...
+
+    def acquire_lease(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+        """Take or renew the named lease; False while someone else holds it."""
+        ...
+
+    def signing_secret(self, org_id: str, make: Callable[[], str]) -> str:
+        """The organization's webhook signing secret, made on first use."""
+        ...
+
+
+class OutboxStore(Protocol):
+    """Webhook deliveries written with the changes they announce (the SQL store only)."""
+
+    def claim_webhooks(self, now: datetime, limit: int, lease: timedelta) -> list[PendingDelivery]:
+        """Pending deliveries that are due, hidden from other workers for ``lease``."""
+        ...
+
+    def record_delivery(
+        self,
+        outbox_id: str,
+        *,
+        status: str,
+        code: int | None,
+        error: str | None,
+        next_attempt_at: datetime | None,
+        at: datetime,
+    ) -> None: ...
+
+    def signing_secret(self, org_id: str, make: Callable[[], str]) -> str: ...
+
+    def list_outbox(self, campaign_id: str, limit: int) -> list[OutboxEntry]: ...
+
+    def requeue_outbox(self, campaign_id: str, attempt_ids: Sequence[str], at: datetime) -> int:
+        """Send these attempts' deliveries again (those not being sent right now)."""
+        ...
+
+
+class OperatorFigures(Protocol):
+    """What ``/metrics`` reads from the store on each scrape."""
+
+    def backlog(self, now: datetime) -> dict[str, int]:
+        """Due contacts, calls in flight, webhook deliveries pending."""
+        ...
+
+
+class Store(
+    AccountStore,
+    CampaignStore,
+    ComplianceRecords,
+    ConnectionRegistry,
+    DispatchStore,
+    Protocol,
+):
+    """What both stores offer: everything but the SQL store's listings and outbox."""
+
+
+class SqlStoreApi(
+    Store,
+    CampaignQueries,
+    ContactQueries,
+    CallLog,
+    OutboxStore,
+    OperatorFigures,
+    Protocol,
+):
+    """Everything the API surfaces and the server need: the SQL store's whole face."""

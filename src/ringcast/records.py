@@ -178,6 +178,21 @@ class OutboxEntry:
 
 
 @dataclass(frozen=True)
+class PendingDelivery:
+    """A webhook delivery claimed for sending: what the deliverer needs to send it once."""
+
+    id: str  #: also the ``webhook-id`` header: the receiver's idempotency key
+    org_id: str
+    campaign_id: str | None
+    attempt_id: str | None  #: the attempt a per-attempt payload describes
+    kind: str  #: ``sarvam_attempt``, ``volubile_call`` or ``lifecycle``
+    event_type: str
+    url: str
+    payload: Mapping[str, Any]
+    deliveries: int  #: how many times it was sent before
+
+
+@dataclass(frozen=True)
 class DoNotCall:
     """A number on an organization's do-not-call list."""
 

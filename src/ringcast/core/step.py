@@ -74,6 +74,12 @@ class CallResult:
     transcript: tuple[Mapping[str, Any], ...] = ()
     summary: str | None = None
     extracted: Mapping[str, Any] = field(default_factory=dict)
+    #: who picked up, as the provider's answering-machine detection said: ``human``,
+    #: ``machine``, ``fax`` or ``unknown`` (None: the provider gave no evidence)
+    answered_by: str | None = None
+    #: the provider's own code for how the call ended (Twilio ``CallStatus``/``AnsweredBy``,
+    #: a SIP status, Retell's ``disconnection_reason``), kept as evidence beside the outcome
+    provider_code: str | None = None
 
 
 #: Given the campaign's status and config, the contact, its earlier attempts and the

@@ -15,6 +15,8 @@ from .test_volubile_campaigns import valid_body
 def test_calling_policy_of_the_organization_and_a_campaign_override(
     client, account: Account
 ) -> None:
+    """A campaign follows the organization's calling policy until it sets its own, and bad values
+    are 422 naming the field."""
     assert client.get("/ringcast/v1/account/calling-policy", headers=account.headers).json() == {
         "policy": "none"
     }
@@ -49,6 +51,8 @@ def test_calling_policy_of_the_organization_and_a_campaign_override(
 
 
 def test_do_not_call_list(client, account: Account, other_account: Account) -> None:
+    """Numbers are listed once per organization, all or nothing, and can be read, removed and
+    imported from a CSV file."""
     base = "/ringcast/v1/do-not-call"
     r = client.post(
         base, json={"phones": ["+33612345678", "+33612345679"]}, headers=account.headers
@@ -87,6 +91,8 @@ def test_do_not_call_list(client, account: Account, other_account: Account) -> N
 
 
 def test_reasons_are_visible_and_counted(client, runtime, clock, account: Account) -> None:
+    """Contacts held back by do-not-call or by local hours show their reason in the campaign's
+    figures and contact list."""
     body = valid_body(account.agent_id)
     body["recipients"] = [{"phone": f"+1212555010{i}"} for i in range(3)]  # New York
     r = client.post("/v1/campaigns", json=body, headers=account.headers)

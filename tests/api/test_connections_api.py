@@ -26,6 +26,8 @@ BASE = "/ringcast/v1/connections"
 def test_register_list_replace_and_forget_a_connection(
     client, account: Account, other_account: Account
 ) -> None:
+    """A connection is registered, replaced in place, listed per organization and removed, and its
+    secret is never shown."""
     body = {
         "name": "Paris trunk",
         "gateway": "http",
@@ -61,6 +63,8 @@ def test_register_list_replace_and_forget_a_connection(
 
 
 def test_bad_connections_are_refused_naming_the_field(client, account: Account) -> None:
+    """Each invalid connection setting is a 422 naming its field, nothing is stored, and a refused
+    secret is not echoed."""
     cases = [
         ({"gateway": "carrier-pigeon"}, "gateway"),
         ({"max_attempts_per_second": 0}, "max_attempts_per_second"),

@@ -26,6 +26,8 @@ def url(campaign_id: str) -> str:
 def test_forecast_from_the_current_state_leaves_the_campaign_alone(
     client, runtime, clock, account: Account
 ) -> None:
+    """A forecast starts from the calls in progress, runs every contact to the end, and leaves the
+    real campaign untouched."""
     campaign_id = make_campaign(client, account)
     clock.advance(timedelta(hours=2))  # Monday 10:00 in Paris: the slot is open
     dispatcher = Dispatcher(runtime.store, clock)  # no gateway: attempts recorded, none placed
@@ -50,6 +52,8 @@ def test_forecast_from_the_current_state_leaves_the_campaign_alone(
 
 
 def test_refusals_in_the_native_shape(client, account: Account, other_account: Account) -> None:
+    """An unknown or foreign campaign is 404, bad outcomes or until are 422, and no credential is
+    401, in the native error shape."""
     campaign_id = make_campaign(client, account, people=2)
     r = client.post(url(campaign_id), json={}, headers=other_account.headers)
     assert r.status_code == 404 and "detail" in r.json()
@@ -71,6 +75,7 @@ def test_refusals_in_the_native_shape(client, account: Account, other_account: A
 
 
 def test_the_forecast_counts_contacts_held_back_by_reason(client, account: Account) -> None:
+    """A forecast counts the contacts it holds back by reason, such as a do-not-call number."""
     campaign_id = make_campaign(client, account, people=4)
     client.post(
         "/ringcast/v1/do-not-call", json={"phones": ["+33612345601"]}, headers=account.headers

@@ -91,6 +91,8 @@ def signed(event: dict[str, Any], secret: str = SECRET) -> tuple[bytes, dict[str
 
 
 def test_a_signed_dial_request_and_signed_reports(runtime, clock, client, runtime_url) -> None:
+    """The runtime receives a signed dial request, and only a correctly signed report ends the call,
+    once, with its details."""
     campaign, _ = dial_once(runtime, clock, runtime_url)
     ((headers, body),) = Runtime.received
     request = standardwebhooks.Webhook(SECRET).verify(body, headers)  # the reference verifier
@@ -142,6 +144,8 @@ def test_a_signed_dial_request_and_signed_reports(runtime, clock, client, runtim
 def test_a_dial_refused_failed_or_unanswered_ends_as_it_deserves(
     runtime, clock, runtime_url, mode: str, outcome: Outcome
 ) -> None:
+    """A dial the runtime refuses ends failed, and one it is down or too slow for ends as a provider
+    error, with a reason."""
     Runtime.mode = mode
     campaign, _ = dial_once(runtime, clock, runtime_url)
     (attempt,) = runtime.store.campaign_attempts(campaign.id)
@@ -150,6 +154,8 @@ def test_a_dial_refused_failed_or_unanswered_ends_as_it_deserves(
 
 
 def test_a_call_never_reported_is_asked_about_after_its_lease(runtime, clock, runtime_url) -> None:
+    """A call with no report by the end of its lease takes the outcome the runtime gives when asked,
+    not an internal error."""
     campaign, dispatcher = dial_once(runtime, clock, runtime_url)
     (attempt,) = runtime.store.campaign_attempts(campaign.id)
     Runtime.states[attempt.id] = {"event": "failed", "reason": "no_answer"}

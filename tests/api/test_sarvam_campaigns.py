@@ -273,6 +273,7 @@ def test_every_transition(
 
 @pytest.mark.parametrize("action", ["stop", "", None, "PAUSE"])
 def test_unknown_action_is_422(client, account: Account, clock, action) -> None:
+    """A status change with a missing, empty, unknown or wrongly cased action is a 422."""
     cid = create(client, account, clock)["campaign_id"]
     r = client.put(
         f"{base(account)}/campaigns/{cid}/status", json={"action": action}, headers=account.headers

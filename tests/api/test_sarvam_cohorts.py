@@ -193,6 +193,7 @@ def test_blocking_validation_rejects_the_whole_upload(
 
 
 def test_transformation_must_be_json(client, account: Account, campaign: str) -> None:
+    """An upload whose transformation file is not JSON is a 422 naming that file."""
     r = client.post(
         url(account, campaign, "/upload"),
         data={"name": "x"},

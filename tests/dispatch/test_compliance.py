@@ -78,6 +78,8 @@ def state_of(store, contact_id):
 
 
 def test_hours_are_the_contacts_and_a_multi_zone_number_needs_every_zone(store) -> None:
+    """Calling hours are the contact's local ones, and a number spanning several zones is dialled
+    only while every zone is open."""
     c, _ = always_open(store, "us")
     new_york, toll_free, florida = (
         replace(k, phone=p)
@@ -111,6 +113,8 @@ def test_hours_are_the_contacts_and_a_multi_zone_number_needs_every_zone(store) 
 
 
 def test_an_unknown_zone_is_never_dialled_until_someone_gives_one(store) -> None:
+    """A number whose zone cannot be found waits with no due moment until someone sets its zone, and
+    is then dialled."""
     c, _ = always_open(store, "fr")
     unknown = replace(contacts(c.id, 1, due_at=T)[0], phone="+882341234567")
     store.create_campaign(c, [unknown])
@@ -124,6 +128,7 @@ def test_an_unknown_zone_is_never_dialled_until_someone_gives_one(store) -> None
 
 
 def test_a_french_holiday_holds_calls_to_french_numbers(store) -> None:
+    """A French public holiday defers calls to French numbers to the next working morning."""
     c, _ = always_open(store, "fr")
     ascension = datetime(2026, 5, 14, 9, tzinfo=UTC)  # Thursday 11:00 in Paris
     k = replace(contacts(c.id, 1, due_at=ascension)[0], phone="+33612345678")
@@ -134,6 +139,8 @@ def test_a_french_holiday_holds_calls_to_french_numbers(store) -> None:
 
 
 def test_four_attempts_in_30_days_across_two_campaigns(store) -> None:
+    """A number gets at most four attempts in 30 days across an organization's campaigns, then waits
+    until the first one is 30 days old."""
     first, org = always_open(store, "fr")
     second, _ = always_open(store, "fr", org=org)
     shared = "+33612345678"
@@ -160,6 +167,7 @@ def test_four_attempts_in_30_days_across_two_campaigns(store) -> None:
 
 
 def test_no_attempt_for_60_days_after_a_refusal(store) -> None:
+    """After a refusal no campaign of the organization dials the number for at least 60 days."""
     first, org = always_open(store, "fr")
     second, _ = always_open(store, "fr", org=org)
     phone = "+33612345679"
@@ -177,6 +185,7 @@ def test_no_attempt_for_60_days_after_a_refusal(store) -> None:
 
 
 def test_a_number_listed_mid_campaign_is_never_dialled_again(store) -> None:
+    """A number put on the do-not-call list mid-campaign is skipped; the other contacts carry on."""
     c, (org_id, _, _) = always_open(store, None)  # do-not-call applies under every policy
     people = contacts(c.id, 3, due_at=T)
     store.create_campaign(c, people)
@@ -192,6 +201,8 @@ def test_a_number_listed_mid_campaign_is_never_dialled_again(store) -> None:
 
 
 def test_an_opt_out_lists_the_raw_number_whatever_the_label(store) -> None:
+    """A call ending with an opt-out qualifier, even one labelled answered, lists the number so that
+    other campaigns skip it."""
     c, org = always_open(store, None)
     other, _ = always_open(store, None, org=org)
     k = contacts(c.id, 1, due_at=T)[0]
@@ -253,6 +264,8 @@ class CountingGateway:
     [("/yes", True), ("/eligible", True), ("/no", False), ("/error", False), ("/slow", False)],
 )
 def test_the_pre_dial_hook_decides(store, hook_url: str, path: str, allowed: bool) -> None:
+    """The pre-dial hook is asked with a signed request, and only a timely yes places the call;
+    anything else defers the contact 15 minutes and leaves no attempt."""
     c, _ = always_open(store, None)
     c = replace(
         c,

@@ -117,6 +117,8 @@ def test_full_connection_sends_dials_to_another_route(store) -> None:
 
 
 def test_unregistered_connections_have_no_limits_and_connections_are_listed(store) -> None:
+    """A route to an unregistered connection dials without limits, and registered connections are
+    stored, replaced, listed and removed per organization."""
     org, ws, agent = seed_account(store)
     long_id = "nobody-registered-me-" + "x" * 79  # ids are the customer's, up to 100 chars
     c = routed_campaign(store, org, ws, agent, [Route(long_id, ())], 5)

@@ -45,6 +45,8 @@ def request(attempt_id: str, connection_id: str | None) -> DialRequest:
 
 
 def test_dials_follow_their_connection_and_a_replaced_gateway_is_closed_later() -> None:
+    """Each dial goes through its connection's gateway or else the default one, and a gateway
+    rebuilt once its cache expires closes the one it replaces."""
     store, clock = MemoryStore(), VirtualClock(T0)
     default = Recording("default")
     built: list[Recording] = []

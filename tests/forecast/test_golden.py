@@ -44,6 +44,7 @@ def simulate(s: scenarios.Scenario, tmp_path: Path, *extra: str) -> tuple[str, P
 
 @pytest.mark.parametrize("s", scenarios.ALL, ids=lambda s: s.name)
 def test_trace_matches_the_checked_in_one(s: scenarios.Scenario, tmp_path: Path) -> None:
+    """Each scenario's simulate trace matches the checked-in golden trace line for line."""
     _, trace = simulate(s, tmp_path)
     golden = GOLDEN / f"{s.name}.jsonl"
     if os.environ.get("UPDATE_GOLDEN") == "1":
@@ -53,6 +54,8 @@ def test_trace_matches_the_checked_in_one(s: scenarios.Scenario, tmp_path: Path)
 
 
 def test_the_dst_trace_keeps_local_hours_on_both_sides_of_the_change() -> None:
+    """Across the October clock change, dials stay in the clipped local slot and the 25-hour day
+    gets exactly its daily cap."""
     rows = [json.loads(line) for line in (GOLDEN / "paris_dst.jsonl").read_text().splitlines()]
     offsets = {r["dialed_at"][-6:] for r in rows}
     assert offsets == {"+02:00", "+01:00"}  # summer time before 25 October, winter after

@@ -25,6 +25,7 @@ ZONES = ["Europe/Paris", "America/New_York", "Asia/Kolkata", "Australia/Lord_How
 
 
 def test_every_scenario_keeps_its_rules() -> None:
+    """Every fixed scenario's forecast breaks no rule and leaves every contact final."""
     for s in scenarios.ALL:
         f = s.run()
         assert f.violations() == [], s.name
@@ -74,6 +75,7 @@ def campaigns(draw: st.DrawFn) -> tuple[NewCampaign, datetime]:
 @settings(max_examples=200, deadline=None)
 @given(campaigns(), st.integers(1, 40), st.integers(0, 2**32))
 def test_random_campaigns_never_break_their_rules(made, people: int, seed: int) -> None:
+    """A forecast of any generated campaign breaks no rule and loses no contact."""
     new, start = made
     recipients = [Recipient(f"+3361000{i:04d}") for i in range(people)]
     model = OutcomeModel.parse("answered=0.3,no_answer=0.4,busy=0.1,failed=0.2", seed=seed)
@@ -92,6 +94,8 @@ def _broken(mutate) -> list[str]:
 
 
 def test_the_checker_sees_a_call_outside_the_window() -> None:
+    """The invariant checker reports a dial moved outside the campaign's window."""
+
     def at_night(attempts):
         a = attempts[0]
         return [replace(a, dialed_at=a.dialed_at.replace(hour=2)), *attempts[1:]]
@@ -100,6 +104,8 @@ def test_the_checker_sees_a_call_outside_the_window() -> None:
 
 
 def test_the_checker_sees_dials_closer_than_the_rate() -> None:
+    """The invariant checker reports two dials closer together than the rate allows."""
+
     def crowd(attempts):
         a, b = attempts[0], attempts[1]
         return [a, replace(b, dialed_at=a.dialed_at + timedelta(milliseconds=10)), *attempts[2:]]
@@ -108,6 +114,8 @@ def test_the_checker_sees_dials_closer_than_the_rate() -> None:
 
 
 def test_the_checker_sees_too_many_calls_at_once_and_a_day_over_its_cap() -> None:
+    """The invariant checker reports too many calls in progress at once and a day over its cap."""
+
     def pile_up(attempts):
         first = attempts[0].dialed_at
         return [
@@ -124,6 +132,7 @@ def test_the_checker_sees_too_many_calls_at_once_and_a_day_over_its_cap() -> Non
 
 
 def test_the_checker_sees_a_retry_too_soon_and_a_budget_overrun() -> None:
+    """The invariant checker reports a retry dialled before its delay and a retry budget overrun."""
     f = scenarios.SARVAM_WEEK.run()
     retried = [a for a in f.attempts if a.number == 1]
     assert retried
@@ -136,6 +145,8 @@ def test_the_checker_sees_a_retry_too_soon_and_a_budget_overrun() -> None:
 
 
 def test_the_checker_sees_a_call_outside_the_contacts_local_hours(tmp_path) -> None:
+    """The invariant checker reports dials outside a contact's local hours under the US policy,
+    where a forecast under that policy defers them instead."""
     body = scenarios.sarvam_body(
         allowed_schedule={
             "allowed_start_time": "06:00",

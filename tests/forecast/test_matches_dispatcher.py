@@ -50,6 +50,7 @@ def dispatcher_trace(store: SqlStore, s: scenarios.Scenario) -> list[report.Trac
 
 @pytest.mark.parametrize("s", scenarios.ALL, ids=lambda s: s.name)
 def test_forecast_trace_equals_the_real_dispatchers(engine, s: scenarios.Scenario) -> None:
+    """Each scenario's forecast trace equals the one the real dispatcher leaves in the database."""
     real = dispatcher_trace(SqlStore(engine), s)
     predicted = s.run()
     assert predicted.violations() == []

@@ -24,6 +24,7 @@ def write(tmp_path: Path, body: dict, name: str = "campaign.json") -> str:
 
 
 def test_json_summary_of_a_sarvam_body_with_generated_contacts(tmp_path: Path) -> None:
+    """simulate on a Sarvam body prints consistent JSON figures that depend on the seed alone."""
     body = write(tmp_path, scenarios.sarvam_body())
     r = invoke("--campaign", body, "--contacts", "40", "--start", START, "--seed", "3", "--json")
     assert r.exit_code == 0, r.output
@@ -45,6 +46,8 @@ def test_json_summary_of_a_sarvam_body_with_generated_contacts(tmp_path: Path) -
 
 
 def test_volubile_body_recipients_csv_contacts_and_the_readable_summary(tmp_path: Path) -> None:
+    """simulate takes a Volubile body's recipients or a CSV of contacts, prints a readable
+    summary and writes a trace in local time."""
     body = scenarios.volubile_body(
         recipients=[{"phone": "+33612345678"}, {"phone": "+33612345679"}]
     )
@@ -71,6 +74,7 @@ def test_volubile_body_recipients_csv_contacts_and_the_readable_summary(tmp_path
 
 
 def test_until_stops_the_run(tmp_path: Path) -> None:
+    """--until stops the forecast at that moment, with contacts still waiting."""
     body = write(tmp_path, scenarios.sarvam_body())
     r = invoke(
         "--campaign", body, "--contacts", "500", "--start", START,
@@ -83,6 +87,7 @@ def test_until_stops_the_run(tmp_path: Path) -> None:
 
 
 def test_bad_inputs_exit_2_naming_what_is_wrong(tmp_path: Path) -> None:
+    """Each bad input exits with status 2 and a message naming the problem, never a traceback."""
     good = write(tmp_path, scenarios.sarvam_body())
     bad_rate = write(
         tmp_path,

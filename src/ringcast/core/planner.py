@@ -123,34 +123,63 @@ def plan(snapshot: CampaignSnapshot, now: datetime, horizon: timedelta = DEFAULT
     if status is not CampaignStatus.ACTIVE:
         return Plan(tuple(decisions), _wake_when_idle(status, snapshot, now))
 
-    wakes: list[datetime | None] = [window.next_close(now), snapshot.next_due_at]
-    ready: list[Contact] = []
-    for contact in snapshot.due:
-        if contact.state is not ContactState.WAITING:
-            continue
-        due_at = contact.next_due_at or now
-        if due_at > now:
-            wakes.append(due_at)
-            continue
-        if contact.window is not None and not contact.window.is_open(now):
-            until = intersect(window, contact.window).next_open(now)
-            decisions.append(Defer(contact.id, until, "outside_contact_hours"))
-            continue
-        hold = _hold(snapshot, contact, window, now)
-        if hold is not None:
-            if hold.final:
-                decisions.append(Skip(contact.id, hold.reason))
-            else:
-                decisions.append(Defer(contact.id, hold.until, hold.reason))
-            continue
-        ready.append(contact)
+    ready, held, due_later = _triage_due(snapshot, window, now)
+    decisions.extend(held)
+    wakes: list[datetime | None] = [window.next_close(now), snapshot.next_due_at, *due_later]
 
     # More contacts are due than the store loaded: ask for one more slot than we can fill,
     # so that a full budget says when to look again, and an unfilled one says "at once".
     backlog = snapshot.next_due_at is not None and snapshot.next_due_at <= now
     wanted = len(ready) + backlog
     budget = dial_budget(campaign.pacing, snapshot.counters, now, horizon, wanted)
-    for contact, dial_at in zip(ready, budget.slots, strict=False):
+    decisions.extend(_place_calls(snapshot, window, ready, budget.slots, now))
+    if len(budget.slots) < wanted:
+        wakes.append(budget.retry_at)
+    elif backlog:
+        return Plan(tuple(decisions), now)
+    return Plan(tuple(decisions), _earliest(wakes, now))
+
+
+def _triage_due(
+    snapshot: CampaignSnapshot, window: Window, now: datetime
+) -> tuple[list[Contact], list[Decision], list[datetime]]:
+    """Split the loaded contacts into those ready to dial now, those held back (a ``Defer``
+    or ``Skip`` each, in due order) and the due moments of those not due yet."""
+    ready: list[Contact] = []
+    held: list[Decision] = []
+    due_later: list[datetime] = []
+    for contact in snapshot.due:
+        if contact.state is not ContactState.WAITING:
+            continue
+        due_at = contact.next_due_at or now
+        if due_at > now:
+            due_later.append(due_at)
+            continue
+        if contact.window is not None and not contact.window.is_open(now):
+            until = intersect(window, contact.window).next_open(now)
+            held.append(Defer(contact.id, until, "outside_contact_hours"))
+            continue
+        hold = _hold(snapshot, contact, window, now)
+        if hold is not None:
+            if hold.final:
+                held.append(Skip(contact.id, hold.reason))
+            else:
+                held.append(Defer(contact.id, hold.until, hold.reason))
+            continue
+        ready.append(contact)
+    return ready, held, due_later
+
+
+def _place_calls(
+    snapshot: CampaignSnapshot,
+    window: Window,
+    ready: Sequence[Contact],
+    slots: Sequence[datetime],
+    now: datetime,
+) -> list[PlaceCall]:
+    """Give each pacing slot to the next ready contact, in order."""
+    calls: list[PlaceCall] = []
+    for contact, dial_at in zip(ready, slots, strict=False):
         # A slot lies up to a horizon ahead: the windows must still be open when it comes.
         if not window.is_open(dial_at):
             break
@@ -158,14 +187,8 @@ def plan(snapshot: CampaignSnapshot, now: datetime, horizon: timedelta = DEFAULT
             snapshot, contact, window, dial_at
         ):
             continue  # it stays due; the next plan defers it with its reason
-        decisions.append(
-            PlaceCall(contact.id, contact.attempts, contact.next_due_at or now, dial_at)
-        )
-    if len(budget.slots) < wanted:
-        wakes.append(budget.retry_at)
-    elif backlog:
-        return Plan(tuple(decisions), now)
-    return Plan(tuple(decisions), _earliest(wakes, now))
+        calls.append(PlaceCall(contact.id, contact.attempts, contact.next_due_at or now, dial_at))
+    return calls
 
 
 def contacts_wanted(

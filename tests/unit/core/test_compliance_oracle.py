@@ -208,6 +208,8 @@ def _planner_agrees_with_the_oracle(batch: tuple[CallingPolicy, Contact, list[da
 
 
 def test_the_planner_never_dials_outside_the_policy() -> None:
+    """Across many policies, contacts and moments the planner dials only when the minute oracle
+    says open and defers to the oracle's next opening."""
     _planner_agrees_with_the_oracle()
     assert checked["cases"] >= 200_000
     # the cases exercised both sides: calls placed and calls held back

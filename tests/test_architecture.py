@@ -1,0 +1,71 @@
+"""Rules about the code's shape that a reviewer should not have to check by eye.
+
+Each rule reads the source with ``ast`` (nothing is imported), and its failure names every
+offender as ``file:line name``, so the fix starts from the message.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+TESTS = Path(__file__).parent
+ROOT = TESTS.parent
+CORE = ROOT / "src" / "ringcast" / "core"
+
+#: Longest a function in the core may be, counting its def line and docstring.
+MAX_CORE_FUNCTION_LINES = 60
+
+Function = ast.FunctionDef | ast.AsyncFunctionDef
+
+
+def python_files(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.py"))
+
+
+def collected_tests(module: ast.Module) -> Iterator[Function]:
+    """The functions pytest collects: ``test*`` at module level and in ``Test*`` classes."""
+    for node in module.body:
+        if isinstance(node, Function) and node.name.startswith("test"):
+            yield node
+        elif isinstance(node, ast.ClassDef) and node.name.startswith("Test"):
+            yield from (
+                item
+                for item in node.body
+                if isinstance(item, Function) and item.name.startswith("test")
+            )
+
+
+def where(path: Path, node: Function) -> str:
+    return f"{path.relative_to(ROOT)}:{node.lineno} {node.name}"
+
+
+def test_every_test_has_a_docstring() -> None:
+    """Every test function under tests/ carries a docstring saying what it checks."""
+    seen = 0
+    undocumented = []
+    for path in python_files(TESTS):
+        for node in collected_tests(ast.parse(path.read_text(), str(path))):
+            seen += 1
+            if not ast.get_docstring(node):
+                undocumented.append(where(path, node))
+    assert seen > 100, f"only {seen} tests found under {TESTS}: is the walk looking elsewhere?"
+    offenders = "\n".join(undocumented)
+    assert not undocumented, f"tests without a docstring:\n{offenders}"
+
+
+def test_no_core_function_is_longer_than_60_lines() -> None:
+    """No function or method in src/ringcast/core/ spans more than 60 lines, def to end."""
+    seen = 0
+    too_long = []
+    for path in python_files(CORE):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, Function):
+                seen += 1
+                length = (node.end_lineno or node.lineno) - node.lineno + 1
+                if length > MAX_CORE_FUNCTION_LINES:
+                    too_long.append(f"{where(path, node)}: {length} lines")
+    assert seen > 50, f"only {seen} functions found under {CORE}: is the walk looking elsewhere?"
+    offenders = "\n".join(too_long)
+    assert not too_long, f"core functions over {MAX_CORE_FUNCTION_LINES} lines:\n{offenders}"

@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from ringcast import signing
 from ringcast.clock import Clock
 from ringcast.core import step as tick
 from ringcast.core.compliance import PREDIAL_REFUSED
@@ -35,7 +36,6 @@ from ringcast.core.step import CallResult, Dial, TickWrites
 from ringcast.dispatch.predial import PredialClient
 from ringcast.gateways.base import CallGateway, DialRequest, GatewayError, GatewayRejected
 from ringcast.metrics import Metrics
-from ringcast.webhooks.deliver import new_signing_secret
 
 log = structlog.get_logger("ringcast.dispatch")
 
@@ -196,11 +196,12 @@ class Dispatcher:
         the attempt is recorded as ``internal_error`` and the retry policy decides; it is
         never dialled again as itself (a retry is a new attempt with its own id).
         """
-        ask = getattr(self.gateway, "call_state", None)
         expired = await self._db(lambda: self.store.expired_attempts(now, self.settings.batch))
         for attempt_id in expired:
             log.warning("reconciling an attempt with no outcome", attempt=attempt_id)
-            known = await ask(attempt_id, now) if ask is not None else None
+            known = (
+                await self.gateway.call_state(attempt_id, now) if self.gateway is not None else None
+            )
             await self.report(
                 known
                 or CallResult(
@@ -255,7 +256,7 @@ class Dispatcher:
         secret = self._secrets.get(org_id)
         if secret is None:
             secret = self._secrets[org_id] = await self._retrying(
-                lambda: self.store.signing_secret(org_id, new_signing_secret)
+                lambda: self.store.signing_secret(org_id, signing.new_secret)
             )
         return secret
 

@@ -108,6 +108,7 @@ class BackgroundDispatcher:
         self._stop = asyncio.Event()
         self._ready.set()
         await self.dispatcher.run(self._stop)
-        drain = getattr(self.dispatcher.gateway, "drain", None)
-        if drain is not None:
-            await drain()
+        gateway = self.dispatcher.gateway
+        if gateway is not None:
+            await gateway.drain()  # calls in progress report before the loop ends
+            await gateway.aclose()  # the HTTP clients belong to this loop: close them on it

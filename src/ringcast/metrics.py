@@ -7,11 +7,13 @@ the database (due backlog, in-flight calls, webhook backlog) are read when scrap
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+
+from ringcast.clock import Clock
+from ringcast.ports import OperatorFigures
 
 ATTEMPTS = "ringcast_attempts_total"
 
@@ -39,7 +41,7 @@ class Metrics:
 class StoreGauges(Collector):
     """Backlog figures read from the store at scrape time."""
 
-    def __init__(self, store: Any, clock: Any) -> None:
+    def __init__(self, store: OperatorFigures, clock: Clock) -> None:
         self.store = store
         self.clock = clock
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time as wall
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler
@@ -15,14 +15,14 @@ from typing import Any
 import pytest
 import standardwebhooks
 
+from ringcast import signing
 from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingLimits
 from ringcast.dispatch.loop import Dispatcher
 from ringcast.gateways.http import CALLBACK_PATH, HttpGateway
-from ringcast.webhooks.deliver import new_signing_secret, sign
 from tests.support import always_open_campaign, answer, serving
 
-SECRET = new_signing_secret()
+SECRET = signing.new_secret()
 
 
 class Runtime(BaseHTTPRequestHandler):
@@ -30,13 +30,14 @@ class Runtime(BaseHTTPRequestHandler):
 
     mode = "ok"
     received: list[tuple[dict[str, str], bytes]] = []
+    asked: list[str] = []
     states: dict[str, dict[str, Any]] = {}
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("content-length", 0)))
         Runtime.received.append((dict(self.headers.items()), body))
         if Runtime.mode == "slow":
-            wall.sleep(0.6)
+            time.sleep(0.6)  # the runtime is slow, not our clock
         status, reply = {
             "ok": (200, b'{"call_id": "rt-1"}'),
             "refuse": (422, b"{}"),
@@ -46,6 +47,7 @@ class Runtime(BaseHTTPRequestHandler):
         answer(self, status, reply)
 
     def do_GET(self) -> None:
+        Runtime.asked.append(self.path)
         attempt_id = self.path.rsplit("/", 1)[-1]
         state = Runtime.states.get(attempt_id)
         answer(self, 200 if state else 404, json.dumps(state or {}).encode())
@@ -56,7 +58,7 @@ class Runtime(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def runtime_url() -> Iterator[str]:
-    Runtime.mode, Runtime.received, Runtime.states = "ok", [], {}
+    Runtime.mode, Runtime.received, Runtime.asked, Runtime.states = "ok", [], [], {}
     with serving(Runtime) as url:
         yield url
 
@@ -81,18 +83,16 @@ def dial_once(runtime, clock, url: str) -> tuple[Any, Dispatcher]:
 
 def signed(event: dict[str, Any], secret: str = SECRET) -> tuple[bytes, dict[str, str]]:
     body = json.dumps(event).encode()
-    stamp = int(wall.time())  # noqa: TID251 (Standard Webhooks stamps are wall time)
+    msg_id = f"msg-{event.get('event')}"
     return body, {
         "content-type": "application/json",
-        "webhook-id": f"msg-{event.get('event')}",
-        "webhook-timestamp": str(stamp),
-        "webhook-signature": sign(secret, f"msg-{event.get('event')}", stamp, body),
+        **signing.headers(msg_id, body, secret, signing.wall_clock()),
     }
 
 
 def test_a_signed_dial_request_and_signed_reports(runtime, clock, client, runtime_url) -> None:
-    """The runtime receives a signed dial request, and only a correctly signed report ends the call,
-    once, with its details."""
+    """The dial request is signed for the reference verifier; a signed report ends the
+    attempt (once, counted once), a forged one is refused, bad ones are 404 or 422."""
     campaign, _ = dial_once(runtime, clock, runtime_url)
     ((headers, body),) = Runtime.received
     request = standardwebhooks.Webhook(SECRET).verify(body, headers)  # the reference verifier
@@ -117,10 +117,11 @@ def test_a_signed_dial_request_and_signed_reports(runtime, clock, client, runtim
         "extracted": {"slot": "Tuesday"},
     }
     body, h = signed(report)
-    forged = dict(h, **{"webhook-signature": sign(new_signing_secret(), "x", 1, body)})
+    forged = dict(h, **{"webhook-signature": signing.sign(signing.new_secret(), "x", 1, body)})
     assert client.post(CALLBACK_PATH, content=body, headers=forged).status_code == 401
     assert client.post(CALLBACK_PATH, content=body, headers=h).status_code == 204
     assert client.post(CALLBACK_PATH, content=body, headers=h).status_code == 204  # repeated
+    assert 'ringcast_attempts_total{outcome="completed"} 1.0' in client.get("/metrics").text
     call = runtime.store.get_call(attempt.id)
     assert call.attempt.outcome is Outcome.COMPLETED
     assert call.attempt.duration == timedelta(seconds=62.5)
@@ -144,8 +145,7 @@ def test_a_signed_dial_request_and_signed_reports(runtime, clock, client, runtim
 def test_a_dial_refused_failed_or_unanswered_ends_as_it_deserves(
     runtime, clock, runtime_url, mode: str, outcome: Outcome
 ) -> None:
-    """A dial the runtime refuses ends failed, and one it is down or too slow for ends as a provider
-    error, with a reason."""
+    """A 4xx ends the attempt ``failed``; a 5xx or no answer in time, ``provider_error``."""
     Runtime.mode = mode
     campaign, _ = dial_once(runtime, clock, runtime_url)
     (attempt,) = runtime.store.campaign_attempts(campaign.id)
@@ -154,8 +154,7 @@ def test_a_dial_refused_failed_or_unanswered_ends_as_it_deserves(
 
 
 def test_a_call_never_reported_is_asked_about_after_its_lease(runtime, clock, runtime_url) -> None:
-    """A call with no report by the end of its lease takes the outcome the runtime gives when asked,
-    not an internal error."""
+    """Past its call lease, an attempt nobody reported on ends as the runtime says it did."""
     campaign, dispatcher = dial_once(runtime, clock, runtime_url)
     (attempt,) = runtime.store.campaign_attempts(campaign.id)
     Runtime.states[attempt.id] = {"event": "failed", "reason": "no_answer"}
@@ -163,3 +162,24 @@ def test_a_call_never_reported_is_asked_about_after_its_lease(runtime, clock, ru
     asyncio.run(dispatcher.reconcile(clock.now()))
     (ended,) = runtime.store.campaign_attempts(campaign.id)
     assert ended.outcome is Outcome.NO_ANSWER  # what the runtime said, not internal_error
+
+
+def test_reconciliation_goes_through_the_private_address_guard(runtime, clock, runtime_url) -> None:
+    """A guarded gateway (a customer's runtime URL) does not ask a private address how a
+    call ended: the attempt ends ``internal_error`` and the runtime hears no question."""
+    campaign, dispatcher = dial_once(runtime, clock, runtime_url)
+    (attempt,) = runtime.store.campaign_attempts(campaign.id)
+    Runtime.states[attempt.id] = {"event": "failed", "reason": "no_answer"}
+    guarded = HttpGateway(runtime_url, SECRET, "http://ringcast.example" + CALLBACK_PATH)
+    guarded.guard = True  # as a connection's gateway is; private addresses not allowed
+    assert asyncio.run(guarded.call_state(attempt.id, clock.now())) is None
+    dispatcher.gateway = guarded
+    clock.advance(timedelta(hours=3))
+    asyncio.run(dispatcher.reconcile(clock.now()))
+    (ended,) = runtime.store.campaign_attempts(campaign.id)
+    assert ended.outcome is Outcome.INTERNAL_ERROR
+    assert Runtime.asked == []
+
+    guarded.allow_private = True  # a deployment that allows them asks as before
+    assert asyncio.run(guarded.call_state(attempt.id, clock.now())) is not None
+    assert Runtime.asked == [f"/calls/{attempt.id}"]

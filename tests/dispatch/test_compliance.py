@@ -35,6 +35,7 @@ from ringcast.core.step import CallResult
 from ringcast.core.windows import WHOLE_DAY, WeeklyWindow
 from ringcast.dispatch.loop import Dispatcher
 from ringcast.dispatch.predial import PredialClient
+from ringcast.gateways.base import Accepted, CallGateway, DialRequest
 from tests.integration.factories import campaign, contacts, seed_account
 from tests.support import answer, serving
 
@@ -244,7 +245,7 @@ def hook_url() -> Iterator[str]:
         yield url
 
 
-class CountingGateway:
+class CountingGateway(CallGateway):
     """Stands in for a carrier: counts the calls it is asked to place."""
 
     supports_idempotency = True
@@ -252,9 +253,7 @@ class CountingGateway:
     def __init__(self) -> None:
         self.placed: list[str] = []
 
-    async def place_call(self, request):  # type: ignore[no-untyped-def]
-        from ringcast.gateways.base import Accepted
-
+    async def place_call(self, request: DialRequest) -> Accepted:
         self.placed.append(request.attempt_id)
         return Accepted(f"gw-{request.attempt_id}")
 

@@ -15,16 +15,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Generic, Protocol, TypeVar
 
 import structlog
 from sqlalchemy.exc import DBAPIError, OperationalError
 
+from ringcast import signing
 from ringcast.clock import Clock
 from ringcast.core import step as tick
 from ringcast.core.compliance import PREDIAL_REFUSED
@@ -32,12 +34,27 @@ from ringcast.core.errors import Conflict
 from ringcast.core.outcomes import Outcome
 from ringcast.core.planner import CampaignSnapshot
 from ringcast.core.step import CallResult, Dial, TickWrites
+from ringcast.dispatch import storecalls
+from ringcast.dispatch.ends import CallEnds, EndNotRecorded
 from ringcast.dispatch.predial import PredialClient
 from ringcast.gateways.base import CallGateway, DialRequest, GatewayError, GatewayRejected
 from ringcast.metrics import Metrics
-from ringcast.webhooks.deliver import new_signing_secret
+from ringcast.ports import DispatchStore
 
 log = structlog.get_logger("ringcast.dispatch")
+
+T = TypeVar("T")
+#: The store a dispatcher works on: any ``DispatchStore``, kept as its own type so that
+#: a caller who gave a richer one (the forecast's driver) may use the rest of it.
+StoreT = TypeVar("StoreT", bound=DispatchStore)
+
+
+class DueWebhooks(Protocol):
+    """Sends the webhook deliveries that are due (``webhooks.deliver.Deliverer``)."""
+
+    async def deliver_due(self, limit: int = ...) -> int:
+        """Send up to ``limit`` due deliveries; returns how many were tried."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -61,10 +78,10 @@ class DispatchSettings:
     offload: bool = False
 
 
-class Dispatcher:
+class Dispatcher(Generic[StoreT]):
     def __init__(
         self,
-        store: Any,
+        store: StoreT,
         clock: Clock,
         gateway: CallGateway | None = None,
         settings: DispatchSettings = DispatchSettings(),
@@ -72,7 +89,7 @@ class Dispatcher:
         single_dispatcher: bool = False,
         name: str | None = None,
         metrics: Metrics | None = None,
-        deliverer: Any = None,
+        deliverer: DueWebhooks | None = None,
         predial: PredialClient | None = None,
     ) -> None:
         self.store = store
@@ -85,57 +102,25 @@ class Dispatcher:
         self.metrics = metrics or Metrics()
         self.deliverer = deliverer
         self.predial = predial or PredialClient()
-        self._ends: list[tuple[CallResult, asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self.ends = CallEnds(
+            store,
+            self.metrics,
+            per_write=settings.ends_per_write,
+            offload=settings.offload,
+            max_backoff=settings.max_backoff,
+        )
         self._secrets: dict[str, str] = {}  #: organizations' webhook secrets, once read
 
     # --- outcomes -------------------------------------------------------------------------
     async def report(self, result: CallResult) -> None:
         """A call ended: run the retry policy and record the contact's next state.
 
-        Returns once it is committed. Ends are written together (group commit): one
-        transaction for all the ends that arrived while the previous one was written.
+        Returns once it is committed, written together with the other ends that arrived
+        meanwhile (``CallEnds``). An end that could not be written is logged there; its
+        attempt is reconciled when its call lease runs out.
         """
-        written: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._ends.append((result, written))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_ends())
-        await written
-
-    async def _write_ends(self) -> None:
-        while self._ends:
-            batch = self._ends[: self.settings.ends_per_write]
-            del self._ends[: len(batch)]
-            results = [r for r, _ in batch]
-            try:
-                done = await self._retrying(lambda results=results: self._end_attempts(results))
-            except Exception:
-                # Not the database being away (that is waited out): one bad end must not
-                # keep the others of its batch from being recorded, so write them one by one.
-                log.exception("writing call ends together failed; writing them one by one")
-                done = []
-                for r in results:
-                    try:
-                        done.extend(await self._retrying(lambda r=r: self._end_attempts([r])))
-                    except Exception:
-                        log.exception("recording a call's end failed", attempt=r.attempt_id)
-                        done.append(None)
-            for (_, written), ended in zip(batch, done, strict=True):
-                if ended is not None:
-                    contact, attempt = ended
-                    self.metrics.attempts.labels(attempt.outcome.value).inc()
-                    log.info(
-                        "call ended",
-                        attempt=attempt.id,
-                        outcome=attempt.outcome.value,
-                        contact_state=contact.state.value,
-                    )
-                if not written.done():
-                    written.set_result(None)
-
-    def _end_attempts(self, results: Sequence[CallResult]) -> list[Any]:
-        ends = self.store.end_attempts([(r, tick.finisher(r)) for r in results])
-        return list(ends)
+        with contextlib.suppress(EndNotRecorded):
+            await self.ends.record(result)
 
     # --- planning -------------------------------------------------------------------------
     async def step(self) -> datetime | None:
@@ -155,7 +140,8 @@ class Dispatcher:
         for campaign_id in due:
             try:
                 writes = await self._db(
-                    lambda campaign_id=campaign_id: self.store.run_tick(
+                    functools.partial(
+                        self.store.run_tick,
                         campaign_id,
                         now,
                         self.settings.horizon,
@@ -196,11 +182,12 @@ class Dispatcher:
         the attempt is recorded as ``internal_error`` and the retry policy decides; it is
         never dialled again as itself (a retry is a new attempt with its own id).
         """
-        ask = getattr(self.gateway, "call_state", None)
         expired = await self._db(lambda: self.store.expired_attempts(now, self.settings.batch))
         for attempt_id in expired:
             log.warning("reconciling an attempt with no outcome", attempt=attempt_id)
-            known = await ask(attempt_id, now) if ask is not None else None
+            known = (
+                await self.gateway.call_state(attempt_id, now) if self.gateway is not None else None
+            )
             await self.report(
                 known
                 or CallResult(
@@ -255,7 +242,7 @@ class Dispatcher:
         secret = self._secrets.get(org_id)
         if secret is None:
             secret = self._secrets[org_id] = await self._retrying(
-                lambda: self.store.signing_secret(org_id, new_signing_secret)
+                lambda: self.store.signing_secret(org_id, signing.new_secret)
             )
         return secret
 
@@ -300,21 +287,14 @@ class Dispatcher:
         """Let dials already scheduled go out (their attempts are recorded)."""
         while self._dials:
             await asyncio.gather(*list(self._dials), return_exceptions=True)
-        if self._writer is not None:
-            await asyncio.gather(self._writer, return_exceptions=True)
+        await self.ends.drain()
 
-    async def _db(self, work: Any) -> Any:
+    async def _db(self, work: Callable[[], T]) -> T:
         """Run one store call, on a worker thread when ``offload`` is set."""
-        if self.settings.offload:
-            return await asyncio.to_thread(work)
-        return work()
+        return await storecalls.call(work, offload=self.settings.offload)
 
-    async def _retrying(self, work: Any) -> Any:
-        backoff = 0.2
-        while True:
-            try:
-                return await self._db(work)
-            except (OperationalError, DBAPIError) as exc:
-                log.warning("database unavailable; retrying", error=str(exc).splitlines()[0])
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.settings.max_backoff.total_seconds())
+    async def _retrying(self, work: Callable[[], T]) -> T:
+        """Run one store call, waiting out a database that cannot be reached."""
+        return await storecalls.call_retrying(
+            work, offload=self.settings.offload, max_backoff=self.settings.max_backoff
+        )

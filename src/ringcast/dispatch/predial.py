@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time as wall
 from dataclasses import dataclass
 
 import httpx
 
+from ringcast import signing
 from ringcast.core.model import PredialHook
 from ringcast.core.step import Dial
-from ringcast.webhooks.deliver import AddressRefused, check_destination, sign
+from ringcast.egress import AddressRefused, check_destination
 
 
 @dataclass(frozen=True)
@@ -54,14 +54,10 @@ class PredialClient:
             separators=(",", ":"),
         ).encode()
         msg_id = f"predial-{dial.attempt.id}"
-        # Standard Webhooks stamps are wall-clock seconds: the receiver checks them against
-        # its own clock to refuse replays.
-        stamp = int(wall.time())  # noqa: TID251
+        # The customer checks the stamp against its own clock, whatever clock we run on.
         headers = {
             "content-type": "application/json",
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(stamp),
-            "webhook-signature": sign(secret, msg_id, stamp, body),
+            **signing.headers(msg_id, body, secret, signing.wall_clock()),
         }
         timeout = hook.timeout.total_seconds()
         try:

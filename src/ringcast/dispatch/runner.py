@@ -14,16 +14,19 @@ from ringcast.gateways.by_connection import ConnectionGateways
 from ringcast.gateways.http import CALLBACK_PATH, HttpGateway
 from ringcast.gateways.simulator import OutcomeModel, SimulatorGateway
 from ringcast.metrics import Metrics
+from ringcast.ports import DispatchStore
 from ringcast.records import Connection
 from ringcast.runtime import Runtime
 from ringcast.services.connections import outcome_model
 from ringcast.webhooks.deliver import Deliverer
 
 
-def build(runtime: Runtime, clock: Clock, metrics: Metrics | None = None) -> Dispatcher:
+def build(
+    runtime: Runtime, clock: Clock, metrics: Metrics | None = None
+) -> Dispatcher[DispatchStore]:
     """A dispatcher over the runtime's store, dialling through the simulator gateway."""
     settings = runtime.settings
-    dispatcher = Dispatcher(
+    dispatcher: Dispatcher[DispatchStore] = Dispatcher(
         runtime.store,
         clock,
         settings=DispatchSettings(
@@ -84,7 +87,7 @@ def build(runtime: Runtime, clock: Clock, metrics: Metrics | None = None) -> Dis
 class BackgroundDispatcher:
     """A dispatcher on its own thread and event loop, so the API's loop never waits on it."""
 
-    def __init__(self, dispatcher: Dispatcher) -> None:
+    def __init__(self, dispatcher: Dispatcher[DispatchStore]) -> None:
         self.dispatcher = dispatcher
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -108,6 +111,7 @@ class BackgroundDispatcher:
         self._stop = asyncio.Event()
         self._ready.set()
         await self.dispatcher.run(self._stop)
-        drain = getattr(self.dispatcher.gateway, "drain", None)
-        if drain is not None:
-            await drain()
+        gateway = self.dispatcher.gateway
+        if gateway is not None:
+            await gateway.drain()  # calls in progress report before the loop ends
+            await gateway.aclose()  # the HTTP clients belong to this loop: close them on it

@@ -11,9 +11,18 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from typing import Protocol, TypeVar
 
 from ringcast.clock import EventClock
 from ringcast.dispatch.loop import Dispatcher
+from ringcast.ports import CampaignStore, DispatchStore
+
+
+class DrivenStore(DispatchStore, CampaignStore, Protocol):
+    """The dispatcher's store, which the driver also asks whether the contacts are final."""
+
+
+StoreT = TypeVar("StoreT", bound=DrivenStore)
 
 
 async def settle(clock: EventClock) -> None:
@@ -31,7 +40,10 @@ async def settle(clock: EventClock) -> None:
 
 
 async def drive(
-    dispatcher: Dispatcher, clock: EventClock, campaign_id: str, until: datetime | None = None
+    dispatcher: Dispatcher[StoreT],
+    clock: EventClock,
+    campaign_id: str,
+    until: datetime | None = None,
 ) -> datetime:
     """Step ``dispatcher`` until the campaign's contacts are all final, nothing is left to
     wait for, or ``until``; returns the moment it stopped."""
@@ -52,6 +64,6 @@ async def drive(
         await settle(clock)
 
 
-def _all_final(store: object, campaign_id: str) -> bool:
-    counts = store.count_contacts(campaign_id)  # type: ignore[attr-defined]
+def _all_final(store: CampaignStore, campaign_id: str) -> bool:
+    counts = store.count_contacts(campaign_id)
     return all(state.is_final for state, n in counts.items() if n)

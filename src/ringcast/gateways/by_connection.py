@@ -10,27 +10,35 @@ goes out through the deployment's gateway (``RINGCAST_GATEWAY``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Protocol
 
 from ringcast.clock import Clock
 from ringcast.core.step import CallResult
 from ringcast.gateways.base import Accepted, CallGateway, DialRequest
 from ringcast.gateways.http import DIAL_TIMEOUT
+from ringcast.ports import CallLog, ConnectionRegistry
 from ringcast.records import Connection
 
 #: How long a looked-up connection is used before it is read again.
 CONNECTION_TTL = timedelta(seconds=5)
 
+#: What a built gateway was built from: a changed one is rebuilt.
+Fingerprint = tuple[str, list[tuple[str, object]]]
 
-class ConnectionGateways:
+
+class ConnectionLookups(CallLog, ConnectionRegistry, Protocol):
+    """Which connection an attempt went out through, and its gateway settings."""
+
+
+class ConnectionGateways(CallGateway):
     supports_idempotency = True  # each gateway below is idempotent by attempt id
 
     def __init__(
         self,
         default: CallGateway,
-        store: Any,
+        store: ConnectionLookups,
         clock: Clock,
         build: Callable[[Connection], CallGateway],
         ttl: timedelta = CONNECTION_TTL,
@@ -44,8 +52,9 @@ class ConnectionGateways:
         self.retire_after = retire_after
         self._known: dict[tuple[str, str], tuple[datetime, Connection | None]] = {}
         #: built gateways by connection and the settings they were built from
-        self._gateways: dict[tuple[str, str], tuple[Any, CallGateway]] = {}
-        self._closing: set[asyncio.Future[Any]] = set()  #: replaced clients being closed
+        self._gateways: dict[tuple[str, str], tuple[Fingerprint, CallGateway]] = {}
+        self._retiring: set[CallGateway] = set()  #: replaced, closed once their dials are
+        self._closing: set[asyncio.Future[None]] = set()  #: replaced gateways being closed
 
     async def place_call(self, request: DialRequest) -> Accepted:
         gateway = await self._gateway(request.org_id, request.connection_id)
@@ -57,14 +66,22 @@ class ConnectionGateways:
         if call is None:
             return None
         gateway = await self._gateway(call.org_id, call.attempt.connection_id)
-        ask = getattr(gateway, "call_state", None)
-        return await ask(attempt_id, now) if ask is not None else None
+        return await gateway.call_state(attempt_id, now)
 
     async def drain(self) -> None:
-        for gateway in [self.default, *(g for _, g in self._gateways.values())]:
-            drain = getattr(gateway, "drain", None)
-            if drain is not None:
-                await drain()
+        for gateway in self._held():
+            await gateway.drain()
+
+    async def aclose(self) -> None:
+        """Close every gateway held, replaced ones too, and wait for those being closed."""
+        retiring, self._retiring = list(self._retiring), set()
+        for gateway in [*self._held(), *retiring]:
+            await gateway.aclose()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+    def _held(self) -> list[CallGateway]:
+        return [self.default, *(g for _, g in self._gateways.values())]
 
     async def _gateway(self, org_id: str, connection_id: str | None) -> CallGateway:
         if not connection_id or not org_id:
@@ -87,16 +104,17 @@ class ConnectionGateways:
         return built[1]
 
     def _retire(self, gateway: CallGateway) -> None:
-        """Close a replaced gateway (one that holds an HTTP client has ``aclose``) once its
-        dials in flight are answered (a dial request waits at most ``DIAL_TIMEOUT``):
-        closing it at once could cut one."""
-        close = getattr(gateway, "aclose", None)
-        if close is not None:
-            asyncio.get_running_loop().call_later(
-                self.retire_after.total_seconds(), self._close, close
-            )
+        """Close a replaced gateway once its dials in flight are answered (a dial request
+        waits at most ``DIAL_TIMEOUT``): closing it at once could cut one."""
+        self._retiring.add(gateway)
+        asyncio.get_running_loop().call_later(
+            self.retire_after.total_seconds(), self._close, gateway
+        )
 
-    def _close(self, close: Callable[[], Awaitable[None]]) -> None:
-        closing = asyncio.ensure_future(close())
+    def _close(self, gateway: CallGateway) -> None:
+        if gateway not in self._retiring:
+            return  # closed already, with all the others (``aclose``)
+        self._retiring.discard(gateway)
+        closing = asyncio.ensure_future(gateway.aclose())
         self._closing.add(closing)
         closing.add_done_callback(self._closing.discard)

@@ -19,15 +19,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time as wall
 from datetime import datetime, timedelta
 
 import httpx
 
+from ringcast import signing
 from ringcast.core.outcomes import Outcome
 from ringcast.core.step import CallResult
-from ringcast.gateways.base import Accepted, DialRequest, GatewayRejected, GatewayUnavailable
-from ringcast.webhooks.deliver import AddressRefused, check_destination, sign
+from ringcast.egress import AddressRefused, check_destination
+from ringcast.gateways.base import (
+    Accepted,
+    CallGateway,
+    DialRequest,
+    GatewayRejected,
+    GatewayUnavailable,
+)
 
 #: The runtime's answer to a dial request must come within this.
 DIAL_TIMEOUT = timedelta(seconds=5)
@@ -35,7 +41,7 @@ DIAL_TIMEOUT = timedelta(seconds=5)
 CALLBACK_PATH = "/ringcast/v1/gateway/events"
 
 
-class HttpGateway:
+class HttpGateway(CallGateway):
     supports_idempotency = True  # the attempt id travels as webhook-id
 
     def __init__(
@@ -64,22 +70,22 @@ class HttpGateway:
         await self.client.aclose()
 
     def _headers(self, msg_id: str, body: bytes) -> dict[str, str]:
-        # Standard Webhooks timestamps are wall-clock seconds: the receiver compares them
-        # with its own clock to refuse replays, so virtual time has no place here.
-        stamp = int(wall.time())  # noqa: TID251
+        # The runtime checks the stamp against its own clock, whatever clock we run on.
         return {
             "content-type": "application/json",
-            "webhook-id": msg_id,
-            "webhook-timestamp": str(stamp),
-            "webhook-signature": sign(self.secret, msg_id, stamp, body),
+            **signing.headers(msg_id, body, self.secret, signing.wall_clock()),
         }
 
-    async def place_call(self, request: DialRequest) -> Accepted:
+    async def _check_destination(self) -> None:
+        """Refuse a customer's URL that resolves to a private address (``egress``)."""
         if self.guard:
-            try:
-                await asyncio.to_thread(check_destination, self.url, self.allow_private)
-            except AddressRefused as exc:
-                raise GatewayRejected(str(exc)) from None
+            await asyncio.to_thread(check_destination, self.url, self.allow_private)
+
+    async def place_call(self, request: DialRequest) -> Accepted:
+        try:
+            await self._check_destination()
+        except AddressRefused as exc:
+            raise GatewayRejected(str(exc)) from None
         body = json.dumps(
             {
                 "attempt_id": request.attempt_id,
@@ -118,13 +124,15 @@ class HttpGateway:
         return Accepted(call_id)
 
     async def call_state(self, attempt_id: str, now: datetime) -> CallResult | None:
-        """How the call ended, if the runtime knows (None: it does not say)."""
+        """How the call ended, if the runtime knows (None: it does not say, or its URL
+        now resolves to an address the guard refuses)."""
         try:
+            await self._check_destination()
             response = await self.client.get(
                 f"{self.url}/calls/{attempt_id}", timeout=self.timeout.total_seconds()
             )
             data = response.json() if response.is_success else None
-        except (httpx.HTTPError, ValueError):
+        except (httpx.HTTPError, ValueError, AddressRefused):
             return None
         if not isinstance(data, dict) or data.get("event") not in ("completed", "failed"):
             return None

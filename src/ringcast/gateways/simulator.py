@@ -19,7 +19,7 @@ from ringcast.clock import Clock
 from ringcast.core.jitter import stable_uniform
 from ringcast.core.outcomes import Outcome
 from ringcast.core.step import CallResult
-from ringcast.gateways.base import Accepted, DialRequest, Report
+from ringcast.gateways.base import Accepted, CallGateway, DialRequest, Report
 
 DEFAULT_MIX = "answered=0.55,no_answer=0.25,busy=0.1,voicemail=0.05,failed=0.05"
 _ALIASES = {"answered": Outcome.COMPLETED}
@@ -131,7 +131,7 @@ class OutcomeModel:
         )
 
 
-class SimulatorGateway:
+class SimulatorGateway(CallGateway):
     """Answers every dial and, after the drawn durations on the clock, reports the outcome."""
 
     supports_idempotency = True  # a repeated attempt id is answered from memory

@@ -6,38 +6,61 @@ runtime that placed the call (its connection's, or the deployment's gateway secr
     {"attempt_id", "event": "ringing" | "answered" | "completed" | "failed", "at",
      "duration_s", "qualifiers", "transcript", "extracted", "reason"}
 
-``completed`` and ``failed`` end the attempt through the same retry policy as every
-outcome; a repeated report is accepted and changes nothing. ``ringing`` and ``answered``
-are acknowledged (the attempt is already recorded as in progress).
+``completed`` and ``failed`` end the attempt through the same path as every outcome the
+dispatcher records (``dispatch.ends.CallEnds``: the retry policy, written together with
+the other ends arriving meanwhile); a repeated report is accepted and changes nothing.
+``ringing`` and ``answered`` are acknowledged (the attempt is already recorded as in
+progress).
 """
 
 from __future__ import annotations
 
 import json
-import time as wall
-from typing import Any
+from typing import Annotated
 
-from fastapi import APIRouter, Request, Response
-from starlette.concurrency import run_in_threadpool
+from fastapi import APIRouter, Depends, Request, Response
 
+from ringcast import signing
 from ringcast.api.auth import AuthFailed
 from ringcast.api.deps import ClockDep, StoreDep
-from ringcast.core import step as tick
 from ringcast.core.errors import NotFound, ValidationFailed
+from ringcast.dispatch.ends import CallEnds
 from ringcast.gateways.http import CALLBACK_PATH, result_from_event
-from ringcast.webhooks.deliver import verify
 
 router = APIRouter(tags=["gateway"])
 EVENTS = ("ringing", "answered", "completed", "failed")
 
 
+async def get_call_ends(request: Request, store: StoreDep) -> CallEnds:
+    """The server's own sink for calls' ends, made on first use (on the server's event
+    loop, which an ``async`` dependency runs on: two requests cannot both make one).
+
+    It lives on the server's event loop: the embedded dispatcher, when there is one, runs
+    on another thread and loop with its own sink. Both count ends in the app's metrics,
+    each end once (the store says which ends it had recorded already). The database
+    being away is not waited out here: the report fails, and the runtime reports again.
+    """
+    state = request.app.state
+    ends: CallEnds | None = getattr(state, "call_ends", None)
+    if ends is None:
+        ends = state.call_ends = CallEnds(
+            store, state.metrics, offload=True, wait_out_outages=False
+        )
+    return ends
+
+
+CallEndsDep = Annotated[CallEnds, Depends(get_call_ends)]
+
+
 @router.post(CALLBACK_PATH, status_code=204, operation_id="reportGatewayEvent")
-async def report_gateway_event(request: Request, store: StoreDep, clock: ClockDep) -> Response:
+async def report_gateway_event(
+    request: Request, store: StoreDep, clock: ClockDep, ends: CallEndsDep
+) -> Response:
     """A call's progress, reported by the voice-agent runtime (signed)."""
     settings = request.app.state.runtime.settings
     body = await request.body()
     try:
-        event: Any = json.loads(body)
+        event: object = json.loads(body)
     except ValueError:
         event = None
     # The signature is checked before anything else is answered. The report is signed
@@ -50,9 +73,9 @@ async def report_gateway_event(request: Request, store: StoreDep, clock: ClockDe
         connection = store.get_connection(call.org_id, call.attempt.connection_id)
         if connection is not None and connection.gateway == "http":
             secrets.insert(0, str(connection.settings.get("secret") or ""))
-    # Standard Webhooks compares the timestamp with the receiver's wall clock.
-    now_s = int(wall.time())  # noqa: TID251
-    if not any(s and verify(s, request.headers, body, now_s) for s in secrets):
+    # The stamp is checked against the wall clock, like any Standard Webhooks receiver's.
+    now = signing.wall_clock()
+    if not any(s and signing.verify(s, request.headers, body, now) for s in secrets):
         raise AuthFailed(401, "missing or invalid webhook signature")
     if event is None:
         raise ValidationFailed.single(
@@ -66,8 +89,5 @@ async def report_gateway_event(request: Request, store: StoreDep, clock: ClockDe
     if call is None:
         raise NotFound("attempt", str(attempt_id))
     if kind in ("completed", "failed"):
-        result = result_from_event(call.attempt.id, event, clock.now())
-        ended = await run_in_threadpool(store.end_attempt, result, tick.finisher(result))
-        if ended is not None:  # counted once, as the dispatcher counts the ends it records
-            request.app.state.metrics.attempts.labels(ended[1].outcome.value).inc()
+        await ends.record(result_from_event(call.attempt.id, event, clock.now()))
     return Response(status_code=204)

@@ -48,14 +48,14 @@ from requests.adapters import HTTPAdapter
 
 # The SDK ships no type information (no py.typed); its names are typed as Any here, and
 # every value read from it is converted explicitly below.
-from twilio.base.exceptions import (  # type: ignore[import-untyped]
+from twilio.base.exceptions import (
     TwilioException,
     TwilioRestException,
     TwilioServiceException,
 )
-from twilio.http.http_client import TwilioHttpClient  # type: ignore[import-untyped]
-from twilio.request_validator import RequestValidator  # type: ignore[import-untyped]
-from twilio.rest import Client  # type: ignore[import-untyped]
+from twilio.http.http_client import TwilioHttpClient
+from twilio.request_validator import RequestValidator
+from twilio.rest import Client
 from urllib3.exceptions import NewConnectionError
 
 from ringcast.core.outcomes import Outcome

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -80,6 +80,6 @@ def org_id(runtime: Runtime, org: str) -> str:
     return organization.id
 
 
-def echo_json(value: Any) -> None:
+def echo_json(value: object) -> None:
     """One JSON object on one line of standard output (``--json``)."""
     typer.echo(json.dumps(value, default=str))

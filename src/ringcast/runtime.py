@@ -1,4 +1,8 @@
-"""Opening the configured store: the composition root the CLI and the server share."""
+"""Opening the configured store: the composition root the CLI and the server share.
+
+Everything that touches the database driver is built here, once per process, and handed
+down: the API sees the store only through ``ports.SqlStoreApi`` (see ``api.deps``).
+"""
 
 from __future__ import annotations
 
@@ -22,24 +26,37 @@ class Runtime:
     engine: sa.Engine
     store: SqlStore
 
+    def schema_revision(self) -> str | None:
+        """The migration the database is at (None before the first one)."""
+        return current_revision(self.engine)
+
+    def ping(self) -> None:
+        """Ask the database a trivial question; raises if it does not answer."""
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
     def close(self) -> None:
         self.engine.dispose()
 
 
-def open_runtime(settings: Settings) -> Runtime:
+def open_runtime(settings: Settings, *, upgrade_schema: bool = False) -> Runtime:
     """Connect to the configured database.
 
     The embedded SQLite database is created or upgraded on the spot, so that a fresh
     machine needs no setup step. A PostgreSQL database is shared by many processes and
-    is upgraded on purpose, with ``ringcast db upgrade``.
+    is upgraded on purpose, with ``ringcast db upgrade`` (``upgrade_schema``); until then
+    opening it raises ``SchemaOutOfDate``.
     """
     engine = make_engine(settings.database_url)
-    if settings.is_sqlite:
-        upgrade(engine)
-    elif (found := current_revision(engine)) != head_revision():
-        engine.dispose()
-        raise SchemaOutOfDate(
-            f"database is at revision {found}, this ringcast needs {head_revision()}: "
-            "run `ringcast db upgrade`"
-        )
+    try:
+        if settings.is_sqlite or upgrade_schema:
+            upgrade(engine)
+        elif (found := current_revision(engine)) != head_revision():
+            raise SchemaOutOfDate(
+                f"database is at revision {found}, this ringcast needs {head_revision()}: "
+                "run `ringcast db upgrade`"
+            )
+    except BaseException:
+        engine.dispose()  # a runtime that failed to open leaves no pool behind
+        raise
     return Runtime(settings, engine, SqlStore(engine))

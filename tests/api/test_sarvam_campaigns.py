@@ -353,6 +353,25 @@ def test_tenancy(client, runtime, clock, account: Account, other_account: Accoun
     assert client.get(f"{base(account)}/campaigns", headers={}).status_code == 401
 
 
+def test_what_the_path_names_is_resolved_before_the_body(
+    client, clock, account: Account, other_account: Account
+) -> None:
+    """A request aimed at a campaign or workspace the caller cannot see answers 404 even
+    when its body or query is also invalid; the caller's own campaign answers 422."""
+    cid = create(client, account, clock)["campaign_id"]
+    bad_patch = {"name": "no/slashes"}
+    theirs = f"{base(other_account)}/campaigns/{cid}"
+    assert client.patch(theirs, json=bad_patch, headers=other_account.headers).status_code == 404
+    mine = f"{base(account)}/campaigns/{cid}"
+    assert client.patch(mine, json=bad_patch, headers=account.headers).status_code == 422
+    elsewhere = f"{base(account)}/campaigns"
+    r = client.post(elsewhere, json={}, headers=other_account.headers)
+    assert r.status_code == 404
+    bad_limit = {"limit": 0}
+    r = client.get(f"{theirs}/webhooks", params=bad_limit, headers=other_account.headers)
+    assert r.status_code == 404
+
+
 def test_cross_surface(client, account: Account, clock) -> None:
     """A campaign made through one surface reads back through the other, same status and days."""
     sarvam = create(client, account, clock)

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -184,12 +185,14 @@ def test_upload_mixed_rows(client, runtime, account: Account, campaign: str) -> 
 def test_blocking_validation_rejects_the_whole_upload(
     client, runtime, account: Account, campaign: str, data, mapping, field
 ) -> None:
-    """A blocking problem is a 422 naming it, and nothing is stored."""
+    """A blocking problem is a 422 naming it, and nothing is stored: no contact, no
+    cohort, no file."""
     r = upload(client, account, campaign, data, mapping)
     assert r.status_code == 422, r.text
     assert r.json()["detail"][0]["loc"] == ["body", *field.split(".")]
     assert runtime.store.count_contacts(campaign) == {}
     assert client.get(url(account, campaign), headers=account.headers).json()["total"] == 0
+    assert not list((Path(runtime.settings.data_dir) / "cohorts").glob("*"))
 
 
 def test_transformation_must_be_json(client, account: Account, campaign: str) -> None:

@@ -211,3 +211,13 @@ def test_connections_set_list_and_remove(env: dict[str, str]) -> None:
     assert '"secret_set": true' in listed and secret not in listed
     assert run(env, "connections", "remove", "--org", "acme", "trunk-1").returncode == 0
     assert run(env, "connections", "remove", "--org", "acme", "trunk-1").returncode == 1
+
+
+def test_refused_values_exit_as_each_command_always_has(env: dict[str, str]) -> None:
+    """A value a rule refuses ends an account command with exit 1 and the rule's message,
+    and any other command with exit 2 naming the field and the value; no traceback."""
+    keys = run(env, "keys", "create", "--org", " ")
+    assert keys.returncode == 1 and "org: must be 1 to 200 characters" in keys.stderr
+    dnc = run(env, "dnc", "add", "--org", " ", "+33612345678")
+    assert dnc.returncode == 2 and "org ' ': must be 1 to 200 characters" in dnc.stderr
+    assert "Traceback" not in keys.stderr + dnc.stderr

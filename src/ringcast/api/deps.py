@@ -1,4 +1,9 @@
-"""Dependencies every surface shares: the store, the clock, the caller."""
+"""Dependencies every surface shares: the store, the clock, the settings, the caller.
+
+The store is seen through ``ports.SqlStoreApi``, the SQL store's whole face as a
+Protocol: nothing under ``api/`` imports ``ringcast.db``. ``runtime.py`` builds the
+store and ``create_app`` puts it on ``app.state``.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +14,12 @@ from fastapi import Depends, Header, Request
 from ringcast.api.auth import Principal, RateLimited, identify
 from ringcast.api.ratelimit import Quota
 from ringcast.clock import Clock
-from ringcast.db.store import SqlStore
+from ringcast.config import Settings
+from ringcast.ports import SqlStoreApi
 
 
-def get_store(request: Request) -> SqlStore:
-    store: SqlStore = request.app.state.runtime.store
+def get_store(request: Request) -> SqlStoreApi:
+    store: SqlStoreApi = request.app.state.store
     return store
 
 
@@ -22,8 +28,15 @@ def get_clock(request: Request) -> Clock:
     return clock
 
 
-StoreDep = Annotated[SqlStore, Depends(get_store)]
+def get_settings(request: Request) -> Settings:
+    # read through the runtime on each request: the runtime's settings are the ones in force
+    settings: Settings = request.app.state.runtime.settings
+    return settings
+
+
+StoreDep = Annotated[SqlStoreApi, Depends(get_store)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 def get_principal(

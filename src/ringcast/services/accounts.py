@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ringcast.clock import Clock
-from ringcast.core.errors import ValidationFailed
+from ringcast.core.errors import NotFound, ValidationFailed
 from ringcast.ports import Store
 from ringcast.records import Agent, AgentType, ApiKey, Organization, Workspace
 from ringcast.security import generate_key, key_prefix, matches
@@ -88,6 +88,38 @@ def register_agent(
     )
     store.add_agent(agent)
     return agent
+
+
+@dataclass(frozen=True)
+class AgentChange:
+    """What a request changes on an agent; None leaves that setting as it is."""
+
+    name: str | None = None
+    active: bool | None = None
+    recordable: bool | None = None
+    archived: bool | None = None
+
+
+def get_agent(store: Store, org_id: str, agent_id: str) -> Agent:
+    """The organization's agent; another organization's reads as one that does not exist."""
+    agent = store.get_agent(agent_id)
+    if agent is None or agent.org_id != org_id:
+        raise NotFound("agent", agent_id)
+    return agent
+
+
+def change_agent(store: Store, org_id: str, agent_id: str, change: AgentChange) -> Agent:
+    """Rename the organization's agent, or switch it active, recordable or archived."""
+    agent = get_agent(store, org_id, agent_id)
+    updated = replace(
+        agent,
+        name=agent.name if change.name is None else change.name,
+        active=agent.active if change.active is None else change.active,
+        recordable=agent.recordable if change.recordable is None else change.recordable,
+        archived=agent.archived if change.archived is None else change.archived,
+    )
+    store.update_agent(updated)
+    return updated
 
 
 def _name(field: str, value: str) -> str:

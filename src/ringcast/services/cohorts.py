@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 
 import phonenumbers
 
@@ -28,7 +29,8 @@ from ringcast.services import campaigns
 
 BATCH = 1000
 OVERRIDES = frozenset({"initial_bot_message", "initial_state_name", "initial_language_name"})
-FILE_NAMES = {
+FileType = Literal["cohort", "rejected_records", "cohort_transformation"]
+FILE_NAMES: dict[FileType, str] = {
     "cohort": "cohort.csv",
     "rejected_records": "rejected_records.csv",
     "cohort_transformation": "cohort_transformation.json",
@@ -203,10 +205,53 @@ def check_file(path: Path, mapping: Mapping[str, Any]) -> None:
         raise ValidationFailed.single(field, None, "has no data row")
 
 
+def upload(
+    store: CohortStore,
+    clock: Clock,
+    campaign: Campaign,
+    name: str,
+    rows: BinaryIO,
+    transformation: bytes,
+    data_dir: Path,
+    actor: str,
+) -> Cohort:
+    """Accept a CSV upload: the mapping and the file pass the blocking checks, both are
+    kept under ``data_dir``, and the cohort is stored as ``processing``; ``process_upload``
+    then reads the rows. A refused upload leaves neither files nor cohort behind."""
+    check_open(campaign)
+    agent = store.get_agent(campaign.agent_id)
+    mapping = parse_transformation(transformation, agent.variables if agent else ())
+    cohort = new_cohort(campaign, name, "file_upload", mapping, actor, clock)
+    folder = cohort_dir(data_dir, cohort.id)
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        with (folder / FILE_NAMES["cohort"]).open("wb") as out:
+            shutil.copyfileobj(rows, out, length=1 << 20)
+        (folder / FILE_NAMES["cohort_transformation"]).write_text(
+            json.dumps(mapping), encoding="utf-8"
+        )
+        check_file(folder / FILE_NAMES["cohort"], mapping)
+        store.add_cohort(cohort)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return cohort
+
+
+def cohort_file(data_dir: Path, cohort: Cohort, file_type: FileType) -> Path:
+    """Where one of the cohort's files is kept; ``NotFound`` if it has none of that kind
+    (a streamed cohort has no files; rejected rows exist once processing started)."""
+    path = cohort_dir(data_dir, cohort.id) / FILE_NAMES[file_type]
+    if not path.exists():
+        raise NotFound("file", file_type)
+    return path
+
+
 def process_upload(
-    store: CohortStore, clock: Clock, campaign: Campaign, cohort: Cohort, folder: Path
+    store: CohortStore, clock: Clock, campaign: Campaign, cohort: Cohort, data_dir: Path
 ) -> Cohort:
     """Read the stored CSV row by row, add the good rows, write the bad ones with a reason."""
+    folder = cohort_dir(data_dir, cohort.id)
     mapping = cohort.transformation
     try:
         with (

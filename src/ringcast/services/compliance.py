@@ -6,15 +6,17 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
 from ringcast.core.compliance import POLICIES, REASONS
-from ringcast.core.errors import ValidationFailed
-from ringcast.core.model import ContactState, PredialHook
-from ringcast.ports import ComplianceRecords, ContactQueries
+from ringcast.core.errors import NotFound, ValidationFailed
+from ringcast.core.model import Contact, ContactState, PredialHook
+from ringcast.ports import ComplianceRecords, ContactQueries, Store
 from ringcast.records import Campaign
+from ringcast.services import campaigns
 
 #: rows per transaction when importing a do-not-call file
 IMPORT_BATCH = 2_000
@@ -59,9 +61,38 @@ def set_campaign_compliance(
     policy: str | None,
     predial: PredialHook | None,
 ) -> Campaign:
+    """Override the campaign's calling policy (an explicit ``none`` is kept: it overrides
+    the organization's) and set or clear its pre-dial hook; not once it has finished."""
+    if campaign.config.status.is_terminal:
+        raise ValidationFailed.single(
+            "campaign", campaign.config.status.value, "the campaign has finished"
+        )
+    if policy is not None:
+        policy_name(policy)  # refuses unknown names
+    if predial is not None and not predial.url.startswith(("http://", "https://")):
+        raise ValidationFailed.single("predial.url", predial.url, "must be an http(s) URL")
     config = replace(campaign.config, policy=policy, predial=predial)
     updated = replace(campaign, config=config)
     store.update_campaign(updated)
+    return updated
+
+
+class ContactZones(Store, ContactQueries, Protocol):
+    """A store that can read contacts and set their zone."""
+
+
+def set_contact_zone(
+    store: ContactZones, org_id: str, contact_id: str, zone: str | None, now: datetime
+) -> Contact:
+    """Give the organization's contact its zone (None: the number's); one waiting for want
+    of a zone becomes due at once."""
+    contact = store.get_contact(contact_id)
+    if contact is None:
+        raise NotFound("contact", contact_id)
+    campaigns.get(store, contact.campaign_id, org_id)  # another tenant's reads as missing
+    updated = store.set_contact_zone(contact_id, zone_name(zone), now)
+    if updated is None:  # deleted since it was read: as if it never was
+        raise NotFound("contact", contact_id)
     return updated
 
 

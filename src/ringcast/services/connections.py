@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from ringcast.core.errors import ValidationFailed
 from ringcast.core.pacing import MAX_ATTEMPTS_PER_SECOND, MIN_ATTEMPTS_PER_SECOND
 from ringcast.gateways.simulator import DEFAULT_MIX, DURATION_LAWS, OutcomeModel
+from ringcast.ports import ConnectionRegistry
 from ringcast.records import Connection
 from ringcast.services.compliance import e164
 
@@ -29,6 +30,32 @@ class ConnectionRequest:
     max_concurrent: int | None = None
     simulator: Mapping[str, Any] | None = None
     http: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Registered:
+    connection: Connection
+    created: bool  #: False when it replaced a connection with the same id
+
+
+def register(
+    store: ConnectionRegistry,
+    org_id: str,
+    connection_id: str,
+    wanted: ConnectionRequest,
+    now: datetime,
+) -> Registered:
+    """Check ``wanted`` and register it, or replace the organization's connection with this
+    id (the CLI's ``connections set`` and the API's ``PUT`` both come here).
+
+    A replaced connection keeps its creation time and the counts of its running calls:
+    the store's replace never writes either, so a concurrent replace cannot lose them.
+    """
+    known = store.get_connection(org_id, connection_id)
+    connection = checked(
+        org_id, connection_id, wanted, now, created_at=known.created_at if known else None
+    )
+    return Registered(connection, created=store.put_connection(connection))
 
 
 def checked(

@@ -13,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ringcast.api.deps import ClockDep, PrincipalDep, StoreDep
 from ringcast.core.compliance import POLICIES, REASONS
-from ringcast.core.errors import NotFound, ValidationFailed
+from ringcast.core.errors import NotFound
 from ringcast.core.model import Contact, PredialHook
 from ringcast.records import DoNotCall
 from ringcast.services import campaigns
@@ -103,22 +103,13 @@ def set_campaign_compliance(
     """Override the calling policy for this campaign, and set or clear its pre-dial hook."""
     principal.require("campaigns:write")
     campaign = campaigns.get(store, campaign_id, principal.org_id)
-    if campaign.config.status.is_terminal:
-        raise ValidationFailed.single(
-            "campaign", campaign.config.status.value, "the campaign has finished"
-        )
-    if body.policy is not None:
-        service.policy_name(body.policy)  # refuses unknown names
     hook = None
     if body.predial is not None:
-        if not body.predial.url.startswith(("http://", "https://")):
-            raise ValidationFailed.single("predial.url", body.predial.url, "must be an http(s) URL")
         hook = PredialHook(
             body.predial.url,
             timeout=timedelta(milliseconds=body.predial.timeout_ms),
             retry_after=timedelta(seconds=body.predial.retry_after_s),
         )
-    # an explicit "none" is kept: it overrides the organization's policy
     updated = service.set_campaign_compliance(store, campaign, body.policy, hook)
     return _compliance_view(store, updated)
 
@@ -307,11 +298,7 @@ def update_contact(
 ) -> ContactOut:
     """Give a contact its zone; one waiting for want of a zone becomes due at once."""
     principal.require("campaigns:write")
-    contact = store.get_contact(contact_id)
-    if contact is None:
-        raise NotFound("contact", contact_id)
-    campaigns.get(store, contact.campaign_id, principal.org_id)  # tenancy
-    zone = service.zone_name(body.timezone)
-    updated = store.set_contact_zone(contact_id, zone, clock.now())
-    assert updated is not None
+    updated = service.set_contact_zone(
+        store, principal.org_id, contact_id, body.timezone, clock.now()
+    )
     return _contact(updated)

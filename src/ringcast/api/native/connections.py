@@ -78,25 +78,19 @@ def put_connection(
 ) -> ConnectionOut:
     """Register or replace a connection (201 when new); running calls keep their counts."""
     principal.require("campaigns:write")
-    known = store.get_connection(principal.org_id, connection_id)
-    connection = service.checked(
-        principal.org_id,
-        connection_id,
-        service.ConnectionRequest(
-            name=body.name,
-            gateway=body.gateway,
-            caller_numbers=body.caller_numbers,
-            max_attempts_per_second=body.max_attempts_per_second,
-            max_concurrent=body.max_concurrent,
-            simulator=body.simulator.model_dump() if body.simulator else None,
-            http=body.http.model_dump() if body.http else None,
-        ),
-        clock.now(),
-        created_at=known.created_at if known else None,
+    wanted = service.ConnectionRequest(
+        name=body.name,
+        gateway=body.gateway,
+        caller_numbers=body.caller_numbers,
+        max_attempts_per_second=body.max_attempts_per_second,
+        max_concurrent=body.max_concurrent,
+        simulator=body.simulator.model_dump() if body.simulator else None,
+        http=body.http.model_dump() if body.http else None,
     )
-    if store.put_connection(connection):
+    registered = service.register(store, principal.org_id, connection_id, wanted, clock.now())
+    if registered.created:
         response.status_code = 201
-    return ConnectionOut(**service.public_view(connection))
+    return ConnectionOut(**service.public_view(registered.connection))
 
 
 @router.get("/connections", operation_id="listConnections")

@@ -23,8 +23,9 @@ from ringcast.core.retry import RetryPolicy, RetryRule
 from ringcast.core.routing import Route
 from ringcast.core.states import CampaignStatus
 from ringcast.core.windows import Slot, WeeklyWindow
-from ringcast.records import Campaign, Dialect
+from ringcast.records import Campaign, Cohort, Dialect, OutboxEntry
 from ringcast.services.campaigns import NewCampaign
+from ringcast.services.scheduling import CampaignEdit
 
 DAYS = list(s.Weekday)  # index = date.weekday()
 AGENT_FIELD = "app_config.app_id"
@@ -116,6 +117,35 @@ def new_campaign(
     )
 
 
+def edit(campaign: Campaign, body: s.CampaignUpdateRequest) -> CampaignEdit:
+    """The campaign's settings once ``body`` is applied: what it names replaces, the rest
+    stays as it is."""
+    current = detail(campaign)
+    app = body.app_config or current.app_config
+    schedule = body.allowed_schedule or current.allowed_schedule
+    stored_hook = campaign.extra.get("webhook_config")
+    hook = s.WebhookConfig.model_validate(stored_hook) if stored_hook else None
+    was = campaign.config.schedule
+    return CampaignEdit(
+        name=body.name or campaign.name,
+        description=body.description if body.description is not None else campaign.description,
+        agent_id=app.app_id,
+        agent_version=app.app_version or campaign.agent_version,
+        agent_field=AGENT_FIELD,
+        config=config(
+            app,
+            schedule,
+            was.starts_at,
+            body.end_timestamp or was.ends_at,
+            campaign.config.pacing.max_concurrent,
+        ),
+        extra=extra(app, schedule, app.webhook_config or hook),
+        new_end=body.end_timestamp,
+        names_agent=body.app_config is not None,
+        named_version=app.app_version,
+    )
+
+
 def extra(
     app: s.AgentConfig, schedule: s.AllowedScheduleConfig, webhook: s.WebhookConfig | None
 ) -> dict[str, Any]:
@@ -190,4 +220,35 @@ def _derived_app_config(c: Campaign) -> s.AgentConfig:
             retry_on=on,
             retry_interval_minutes=[i.total_seconds() / 60 for i in policy.intervals],
         ),
+    )
+
+
+def cohort(c: Cohort) -> s.Cohort:
+    return s.Cohort(
+        name=c.name,
+        cohort_id=c.id,
+        status=c.status,
+        source_type=c.source_type,
+        result=s.CohortResult(
+            total_records=c.total_records,
+            valid_records=c.valid_records,
+            rejected_records=c.rejected_records,
+        ),
+        failure_reason=c.failure_reason,
+        created_by=c.created_by,
+        created_at=c.created_at,
+        updated_at=c.updated_at,
+        updated_by=c.updated_by,
+    )
+
+
+def delivery(e: OutboxEntry) -> s.WebhookDelivery:
+    return s.WebhookDelivery(
+        attempt_id=e.attempt_id,
+        event_type=e.event_type,
+        status=e.status,
+        deliveries=e.deliveries,
+        last_status_code=e.last_status_code,
+        created_at=e.created_at,
+        delivered_at=e.delivered_at,
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
@@ -13,11 +12,11 @@ from ringcast.api.auth import AuthFailed, Principal
 from ringcast.api.deps import ClockDep, LimitedPrincipalDep, StoreDep
 from ringcast.api.volubile import schemas as w
 from ringcast.api.volubile import translate
-from ringcast.core.errors import InvalidTransition, NotFound, ValidationFailed
+from ringcast.core.errors import InvalidTransition, ValidationFailed
 from ringcast.core.states import CampaignAction, CampaignStatus
 from ringcast.records import CallFilter, Campaign
+from ringcast.services import accounts, calls, direct_calls
 from ringcast.services import campaigns as service
-from ringcast.services import direct_calls
 
 ERRORS = {
     status: {"model": w.ErrorResponse, "description": text}
@@ -137,10 +136,7 @@ def list_agents(
 @router.get("/agents/{id}", tags=["Agents"], operation_id="getAgent")
 def get_agent(id: str, principal: LimitedPrincipalDep, store: StoreDep) -> w.Agent:
     principal.require("agents:read")
-    agent = store.get_agent(id)
-    if agent is None or agent.org_id != principal.org_id:
-        raise NotFound("agent", id)
-    return translate.agent_view(agent)
+    return translate.agent_view(accounts.get_agent(store, principal.org_id, id))
 
 
 @router.patch("/agents/{id}", tags=["Agents"], operation_id="patchAgent")
@@ -149,13 +145,10 @@ def patch_agent(
 ) -> w.Agent:
     """Rename an agent, or switch it active, recordable or archived."""
     principal.require("agents:write")
-    agent = store.get_agent(id)
-    if agent is None or agent.org_id != principal.org_id:
-        raise NotFound("agent", id)
-    changes = body.model_dump(exclude_none=True)
-    updated = replace(agent, **changes)
-    store.update_agent(updated)
-    return translate.agent_view(updated)
+    change = accounts.AgentChange(
+        name=body.name, active=body.active, recordable=body.recordable, archived=body.archived
+    )
+    return translate.agent_view(accounts.change_agent(store, principal.org_id, id, change))
 
 
 _SORTS = {"created", "duration", "phone", "status"}
@@ -224,9 +217,7 @@ def get_transcript(
     id: str, principal: LimitedPrincipalDep, store: StoreDep
 ) -> list[w.TranscriptEntry]:
     principal.require("calls:read")
-    call = store.get_call(id)
-    if call is None or call.org_id != principal.org_id:
-        raise NotFound("call", id)
+    call = calls.get(store, principal.org_id, id)
     return [w.TranscriptEntry(**e) for e in call.transcript]
 
 

@@ -7,19 +7,21 @@ import sys
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ringcast import forecast
-from ringcast.config import Settings
+from ringcast.cli import inputs
+from ringcast.cli.common import err, fail, load_settings, out
 from ringcast.core.compliance import POLICIES
 from ringcast.core.pacing import PacingLimits
-from ringcast.forecast import inputs
 from ringcast.gateways.simulator import DEFAULT_MIX, OutcomeModel
+from ringcast.services.campaigns import NewCampaign, Recipient
 
 #: Contacts above which a progress bar is worth showing.
 LONG_RUN = 5_000
@@ -27,6 +29,61 @@ LONG_RUN = 5_000
 
 class UsageError(Exception):
     """Bad input; the message says which and why."""
+
+
+def simulate(
+    campaign: Annotated[
+        Path,
+        typer.Option(
+            help="The create body a client would send, Volubile's or Sarvam's (JSON).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+    start: Annotated[
+        str, typer.Option(help="When the campaign is launched: ISO 8601 with an offset.")
+    ],
+    contacts: Annotated[
+        str | None,
+        typer.Option(
+            help="A number of generated contacts, or a CSV with a 'phone' column "
+            "(other columns become context). Default: the body's recipients."
+        ),
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Stop at this moment (default: when nothing is left).")
+    ] = None,
+    outcomes: Annotated[
+        str | None,
+        typer.Option(help="Outcome probabilities, e.g. answered=0.5,no_answer=0.3,busy=0.2."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Same seed, same forecast.")] = 0,
+    policy: Annotated[
+        str | None,
+        typer.Option(help="Calling-hours policy in the contacts' zones: fr, us, in or none."),
+    ] = None,
+    trace: Annotated[
+        Path | None, typer.Option(help="Write one JSON line per attempt to this file.")
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as one JSON object.")
+    ] = False,
+) -> None:
+    """Forecast a campaign on virtual time: the real engine, a seeded outcome model."""
+    try:
+        run(
+            campaign=campaign,
+            start=start,
+            contacts=contacts,
+            until=until,
+            outcomes=outcomes,
+            seed=seed,
+            policy=policy,
+            trace=trace,
+            as_json=as_json,
+        )
+    except UsageError as exc:
+        fail(str(exc), code=2)
 
 
 def run(
@@ -40,8 +97,6 @@ def run(
     trace: Path | None,
     policy: str | None = None,
     as_json: bool,
-    out: Console,
-    err: Console,
 ) -> None:
     started = _instant("--start", start)
     stop = _instant("--until", until) if until else None
@@ -59,25 +114,7 @@ def run(
     recipients = _recipients(contacts, new)
     if not recipients:
         raise UsageError("no contacts: the body has no recipients; give --contacts N or FILE.csv")
-
-    if as_json or not err.is_terminal or len(recipients) < LONG_RUN:
-        result = forecast.from_new_campaign(new, recipients, model, started, stop)
-    else:
-        with Progress(
-            TextColumn("[bold]forecast[/bold] {task.fields[at]}"),
-            BarColumn(),
-            TextColumn("{task.completed:,}/{task.total:,} contacts final"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as bar:
-            task = bar.add_task("forecast", total=len(recipients), at="")
-
-            def progress(now: datetime, final: int, total: int) -> None:
-                bar.update(task, completed=final, total=total, at=now.strftime("%Y-%m-%d %H:%M"))
-
-            result = forecast.from_new_campaign(new, recipients, model, started, stop, progress)
-
+    result = _forecast(new, recipients, model, started, stop, quiet=as_json)
     if trace is not None:
         with trace.open("w", encoding="utf-8") as f:
             for row in result.trace():
@@ -87,6 +124,34 @@ def run(
         sys.stdout.write(json.dumps(figures) + "\n")
     else:
         _print(out, new.name, figures)
+
+
+def _forecast(
+    new: NewCampaign,
+    recipients: list[Recipient],
+    model: OutcomeModel,
+    started: datetime,
+    stop: datetime | None,
+    *,
+    quiet: bool,
+) -> forecast.Forecast:
+    """The forecast, with a progress bar on a terminal when the run is long."""
+    if quiet or not err.is_terminal or len(recipients) < LONG_RUN:
+        return forecast.from_new_campaign(new, recipients, model, started, stop)
+    with Progress(
+        TextColumn("[bold]forecast[/bold] {task.fields[at]}"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} contacts final"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    ) as bar:
+        task = bar.add_task("forecast", total=len(recipients), at="")
+
+        def progress(now: datetime, final: int, total: int) -> None:
+            bar.update(task, completed=final, total=total, at=now.strftime("%Y-%m-%d %H:%M"))
+
+        return forecast.from_new_campaign(new, recipients, model, started, stop, progress)
 
 
 def _instant(flag: str, text: str) -> datetime:
@@ -99,12 +164,12 @@ def _instant(flag: str, text: str) -> datetime:
     return at
 
 
-def _campaign(path: Path) -> Any:
+def _campaign(path: Path) -> NewCampaign:
     try:
         body = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"{path}: not a JSON file ({exc})") from None
-    settings = Settings()
+    settings = load_settings()
     defaults = PacingLimits(
         attempts_per_second=settings.default_attempts_per_second,
         max_concurrent=settings.default_max_concurrent,
@@ -122,7 +187,7 @@ def _campaign(path: Path) -> Any:
         raise UsageError(f"{path}: {exc}") from None
 
 
-def _recipients(contacts: str | None, new: Any) -> list[Any]:
+def _recipients(contacts: str | None, new: NewCampaign) -> list[Recipient]:
     try:
         if contacts is None:
             return list(new.recipients)

@@ -1,0 +1,34 @@
+"""The ``ringcast`` command: serve, worker, simulate, db, keys, agents, webhooks, dnc,
+policy, connections.
+
+    common    the consoles, exit codes, and ``opened``: the one way a command opens,
+              checks and closes the configured runtime
+    admin     db, keys, agents, webhooks, dnc, policy, connections
+    run       serve and worker
+    simulate  the forecast on virtual time
+    inputs    reading a create body in either vendor's dialect (the API's own schemas)
+"""
+
+from __future__ import annotations
+
+import typer
+
+from ringcast.cli import admin, run, simulate
+
+app = typer.Typer(
+    help="ringcast: outbound-call campaigns for AI voice agents.", no_args_is_help=True
+)
+app.add_typer(admin.db_app, name="db")
+app.add_typer(admin.keys_app, name="keys")
+app.add_typer(admin.agents_app, name="agents")
+app.add_typer(admin.webhooks_app, name="webhooks")
+app.add_typer(admin.dnc_app, name="dnc")
+app.add_typer(admin.policy_app, name="policy")
+app.add_typer(admin.connections_app, name="connections")
+app.command()(run.serve)
+app.command()(run.worker)
+app.command()(simulate.simulate)
+
+
+def main() -> None:
+    app()

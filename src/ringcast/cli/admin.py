@@ -1,0 +1,300 @@
+"""Administration: the database schema, API keys, agents, the account webhook, calling
+policies, the do-not-call list and telephone connections."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ringcast.cli.common import OrgOption, echo_json, err, fail, opened, org_id, out
+from ringcast.clock import SystemClock
+from ringcast.records import AgentType
+from ringcast.services import accounts, compliance, connections, webhooks
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
+agents_app = typer.Typer(help="Agents.", no_args_is_help=True)
+webhooks_app = typer.Typer(help="Webhooks.", no_args_is_help=True)
+dnc_app = typer.Typer(help="The organization's do-not-call list.", no_args_is_help=True)
+policy_app = typer.Typer(help="Calling-hours policies.", no_args_is_help=True)
+connections_app = typer.Typer(
+    help="Telephone connections: their gateway, caller numbers and shared limits.",
+    no_args_is_help=True,
+)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+JsonLinesFlag = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Migrate the configured database (RINGCAST_DATABASE_URL) to this version."""
+    with opened(upgrade_schema=True) as runtime:
+        out.print(f"database at revision {runtime.schema_revision()}")
+
+
+@keys_app.command("create")
+def keys_create(
+    org: Annotated[str, typer.Option(help="Organization name (created if new).")],
+    workspace: Annotated[
+        str | None, typer.Option(help="Workspace name (default: the organization's default).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an API key. The key is printed once; only its hash is kept."""
+    with opened(name_fields=False) as runtime:
+        issued = accounts.issue_key(runtime.store, SystemClock(), org, workspace)
+    if as_json:
+        echo_json(
+            {
+                "org_id": issued.organization.id,
+                "workspace_id": issued.workspace.id,
+                "api_key": issued.plaintext,
+                "prefix": issued.key.prefix,
+            }
+        )
+        return
+    out.print(f"organization  {issued.organization.name}  [dim]{issued.organization.id}[/dim]")
+    out.print(f"workspace     {issued.workspace.name}  [dim]{issued.workspace.id}[/dim]")
+    out.print(f"api key       [bold]{issued.plaintext}[/bold]", highlight=False)
+    err.print("[yellow]Store this key now: it is not shown again.[/yellow]")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    prefix: Annotated[str, typer.Argument(help="The key's prefix, e.g. rc_3f9a2b7c.")],
+) -> None:
+    """Revoke an API key: requests that present it get 401 from now on."""
+    with opened(name_fields=False) as runtime:
+        if not runtime.store.revoke_api_key(prefix, SystemClock().now()):
+            fail(f"no API key with prefix {prefix}")
+    out.print(f"revoked {prefix}")
+
+
+@agents_app.command("create")
+def agents_create(
+    org: Annotated[str, typer.Option(help="Organization name (created if new).")],
+    name: Annotated[str, typer.Option(help="Agent name.")],
+    prompt_file: Annotated[
+        Path,
+        typer.Option(
+            exists=True,
+            dir_okay=False,
+            readable=True,
+            help="The prompt template; its {{ placeholders }} are the agent's variables.",
+        ),
+    ],
+    agent_type: Annotated[
+        AgentType, typer.Option("--type", case_sensitive=False)
+    ] = AgentType.OUTBOUND,
+    as_json: JsonFlag = False,
+) -> None:
+    """Register an agent and print its id."""
+    with opened(name_fields=False) as runtime:
+        prompt = prompt_file.read_text(encoding="utf-8")
+        agent = accounts.register_agent(runtime.store, SystemClock(), org, name, prompt, agent_type)
+    if as_json:
+        echo_json({"agent_id": agent.id})
+        return
+    variables = ", ".join(agent.variables) or "-"
+    out.print(f"agent {agent.name}  [bold]{agent.id}[/bold]  variables: {variables}")
+
+
+@webhooks_app.command("set")
+def webhooks_set(
+    org: OrgOption,
+    url: Annotated[
+        str, typer.Option(help="Receives the call object when a call completes or fails.")
+    ],
+    secret: Annotated[
+        str | None, typer.Option(help="HMAC-SHA256 key (24+ characters); generated when omitted.")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Set the account webhook (Volubile's, signed in X-Webhook-Signature)."""
+    with opened(name_fields=False) as runtime:
+        hook = webhooks.set_account_webhook(runtime.store, org_id(runtime, org), url, secret)
+    if as_json:
+        echo_json({"url": hook.url, "secret": hook.secret})
+        return
+    out.print(f"webhook  {hook.url}")
+    out.print(f"secret   [bold]{hook.secret}[/bold]", highlight=False)
+    err.print("[yellow]Store this secret now: it is not shown again.[/yellow]")
+
+
+@dnc_app.command("add")
+def dnc_add(
+    org: OrgOption,
+    phones: Annotated[list[str], typer.Argument(help="E.164 numbers, e.g. +33612345678.")],
+) -> None:
+    """List numbers: no campaign of the organization dials them again."""
+    with opened() as runtime:
+        added = compliance.add_numbers(
+            runtime.store, org_id(runtime, org), phones, "cli", SystemClock().now()
+        )
+    out.print(f"added {added}, already listed {len(set(phones)) - added}")
+
+
+@dnc_app.command("remove")
+def dnc_remove(
+    org: OrgOption, phone: Annotated[str, typer.Argument(help="An E.164 number.")]
+) -> None:
+    """Take a number off the list."""
+    with opened() as runtime:
+        number = compliance.e164(phone)
+        if not runtime.store.remove_do_not_call(org_id(runtime, org), number):
+            fail(f"{number} is not on the do-not-call list")
+    out.print(f"removed {number}")
+
+
+@dnc_app.command("list")
+def dnc_list(
+    org: OrgOption,
+    limit: Annotated[int, typer.Option(help="At most this many.")] = 100,
+    as_json: JsonLinesFlag = False,
+) -> None:
+    """The listed numbers, with where each came from."""
+    with opened() as runtime:
+        entries, total = runtime.store.list_do_not_call(org_id(runtime, org), 0, limit)
+    for e in entries:
+        if as_json:
+            echo_json(
+                {"phone": e.phone, "source": e.source, "created_at": e.created_at.isoformat()}
+            )
+        else:
+            out.print(f"{e.phone}  {e.source}  {e.created_at:%Y-%m-%d %H:%M}")
+    if not as_json:
+        err.print(f"{total} listed")
+
+
+@dnc_app.command("import")
+def dnc_import(
+    org: OrgOption,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="One number per line, or a CSV whose first column is the number.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
+) -> None:
+    """Import a file of numbers, streamed, with a progress bar; bad lines are reported."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
+
+    size = file.stat().st_size
+    with opened() as runtime:
+        organization = org_id(runtime, org)
+        with (
+            Progress(
+                "[bold]import[/bold]",
+                BarColumn(),
+                DownloadColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            ) as bar,
+            file.open("rb") as f,
+        ):
+            task = bar.add_task("import", total=size)
+
+            def chunks() -> Iterator[bytes]:
+                while block := f.read(1 << 16):
+                    bar.update(task, completed=f.tell())
+                    yield block
+
+            report = compliance.import_numbers(
+                runtime.store, organization, compliance.lines_of(chunks()), SystemClock().now()
+            )
+    out.print(
+        f"read {report.read:,} numbers: added {report.added:,}, "
+        f"already listed {report.already_listed:,}, rejected {len(report.rejected):,}"
+    )
+    for line, value, why in report.rejected[:20]:
+        err.print(f"  line {line}: {value!r} {why}", highlight=False)
+
+
+@policy_app.command("set")
+def policy_set(
+    org: OrgOption,
+    policy: Annotated[str, typer.Argument(help="fr, us, in or none.")],
+) -> None:
+    """Choose the calling-hours policy of the organization's campaigns."""
+    with opened() as runtime:
+        runtime.store.set_calling_policy(org_id(runtime, org), compliance.policy_name(policy))
+    out.print(f"{org}: calling policy {policy}")
+
+
+@connections_app.command("set")
+def connections_set(
+    org: OrgOption,
+    connection_id: Annotated[str, typer.Argument(help="The id its campaigns route to.")],
+    name: Annotated[str | None, typer.Option(help="A name to show.")] = None,
+    gateway: Annotated[str, typer.Option(help="simulator or http.")] = "simulator",
+    caller: Annotated[
+        list[str] | None, typer.Option("--caller", help="A caller number (repeatable).")
+    ] = None,
+    rate: Annotated[
+        float | None, typer.Option("--rate", help="Attempts per second, all campaigns together.")
+    ] = None,
+    concurrent: Annotated[
+        int | None, typer.Option("--concurrent", help="Calls at once, all campaigns together.")
+    ] = None,
+    outcomes: Annotated[
+        str | None, typer.Option(help="simulator: e.g. answered=0.55,no_answer=0.25,busy=0.2")
+    ] = None,
+    url: Annotated[str | None, typer.Option(help="http: the runtime's base URL.")] = None,
+    secret_env: Annotated[
+        str | None,
+        typer.Option(help="http: the environment variable holding the signing secret."),
+    ] = None,
+) -> None:
+    """Register or replace a connection (as PUT /ringcast/v1/connections/{id})."""
+    wanted = connections.ConnectionRequest(
+        name=name,
+        gateway=gateway,
+        caller_numbers=caller or (),
+        max_attempts_per_second=rate,
+        max_concurrent=concurrent,
+        simulator={"outcomes": outcomes} if outcomes else None,
+        # the secret comes from the environment, never from the command line (shell
+        # history, process lists)
+        http={"url": url, "secret": os.environ.get(secret_env or "", "")}
+        if gateway == "http"
+        else None,
+    )
+    with opened() as runtime:
+        registered = connections.register(
+            runtime.store, org_id(runtime, org), connection_id, wanted, SystemClock().now()
+        )
+    out.print(f"{'registered' if registered.created else 'replaced'} {connection_id}")
+
+
+@connections_app.command("list")
+def connections_list(org: OrgOption, as_json: JsonLinesFlag = False) -> None:
+    """The organization's connections (an http secret is never shown)."""
+    with opened() as runtime:
+        known = runtime.store.list_connections(org_id(runtime, org))
+    for c in known:
+        if as_json:
+            echo_json(connections.public_view(c))
+        else:
+            out.print(
+                f"{c.id}  {c.gateway}  rate {c.max_attempts_per_second or '-'}/s  "
+                f"at once {c.max_concurrent or '-'}  callers {len(c.caller_numbers)}"
+            )
+
+
+@connections_app.command("remove")
+def connections_remove(
+    org: OrgOption, connection_id: Annotated[str, typer.Argument(help="Its id.")]
+) -> None:
+    """Forget a connection: its campaigns dial through the default gateway."""
+    with opened() as runtime:
+        if not runtime.store.remove_connection(org_id(runtime, org), connection_id):
+            fail(f"no connection {connection_id}")
+    out.print(f"removed {connection_id}")

@@ -1,0 +1,85 @@
+"""What every command shares: the two consoles, how a command fails, reading the
+configuration, and the one way to open the configured runtime.
+
+Exit codes: 0 done; 1 the command could not do its work (bad configuration, a database
+that needs ``ringcast db upgrade``, something that does not exist); 2 a value the user
+gave is refused (Typer's own usage errors use 2 as well).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from ringcast.clock import SystemClock
+from ringcast.config import Settings
+from ringcast.core.errors import RingcastError, ValidationFailed
+from ringcast.runtime import Runtime, SchemaOutOfDate, open_runtime
+from ringcast.services import accounts
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+OrgOption = Annotated[str, typer.Option(help="Organization name.")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err.print(f"[red]error:[/red] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def load_settings() -> Settings:
+    """The ``RINGCAST_*`` configuration; a value it refuses ends the command with exit 1."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        fail(f"invalid configuration: {exc.errors()[0]['msg']}")
+
+
+@contextmanager
+def opened(
+    settings: Settings | None = None, *, upgrade_schema: bool = False, name_fields: bool = True
+) -> Iterator[Runtime]:
+    """The configured runtime for one command: opened, its schema checked, and closed
+    whatever happens.
+
+    A value a domain rule refuses ends the command with exit 2, naming the field and the
+    value; with ``name_fields=False`` (the account commands, which have always answered
+    so) with exit 1 and the rule's own message. Any other refusal ends it with exit 1.
+    """
+    try:
+        runtime = open_runtime(settings or load_settings(), upgrade_schema=upgrade_schema)
+    except SchemaOutOfDate as exc:
+        fail(str(exc))
+    try:
+        yield runtime
+    except ValidationFailed as exc:
+        if name_fields:
+            fail(field_message(exc), code=2)
+        fail(str(exc))
+    except RingcastError as exc:
+        fail(str(exc))
+    finally:
+        runtime.close()
+
+
+def field_message(exc: ValidationFailed) -> str:
+    e = exc.errors[0]
+    return f"{e.field} {e.rejected_value!r}: {e.message}"
+
+
+def org_id(runtime: Runtime, org: str) -> str:
+    """The id of the organization called ``org``, created if it is new."""
+    organization, _ = accounts.ensure_account(runtime.store, SystemClock(), org, None)
+    return organization.id
+
+
+def echo_json(value: object) -> None:
+    """One JSON object on one line of standard output (``--json``)."""
+    typer.echo(json.dumps(value, default=str))

@@ -1,0 +1,69 @@
+"""Running ringcast: the HTTP server (with its embedded dispatcher) and bare workers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ringcast.cli.common import err, load_settings, opened
+from ringcast.clock import SystemClock
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Address to listen on (default RINGCAST_HOST or 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default RINGCAST_PORT or 8000).")] = None,
+) -> None:
+    """Start the HTTP server. On the embedded SQLite default it sets its database up itself."""
+    import uvicorn
+
+    from ringcast import logs
+    from ringcast.api.app import create_app
+
+    settings = load_settings()
+    logs.configure(settings.log_level)
+    with opened(settings) as runtime:
+        web = create_app(runtime, SystemClock(), dispatch=settings.embedded_dispatcher)
+        where = f"http://{host or settings.host}:{port or settings.port}"
+        err.print(f"ringcast on {where}  database: {_safe_url(settings.database_url)}")
+        uvicorn.run(
+            web,
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level=settings.log_level,
+        )
+
+
+def worker() -> None:
+    """Run a dispatcher without the HTTP server (any number, over one PostgreSQL)."""
+    import asyncio
+    import signal
+
+    from ringcast import logs
+    from ringcast.dispatch.runner import build
+
+    settings = load_settings()
+    logs.configure(settings.log_level)
+    with opened(settings) as runtime:
+        dispatcher = build(runtime, SystemClock())
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stop.set)
+            await dispatcher.run(stop)
+
+        err.print(
+            f"ringcast worker {dispatcher.name}  database: {_safe_url(settings.database_url)}"
+        )
+        asyncio.run(main())
+
+
+def _safe_url(url: str) -> str:
+    """The database URL without its password, for printing."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

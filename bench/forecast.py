@@ -22,8 +22,8 @@ from datetime import datetime
 from typing import Any
 
 from ringcast import forecast
+from ringcast.cli import inputs
 from ringcast.core.pacing import PacingLimits
-from ringcast.forecast import inputs
 from ringcast.gateways.simulator import OutcomeModel
 
 START = datetime.fromisoformat("2026-06-01T00:00:00+00:00")

@@ -7,8 +7,8 @@ from datetime import datetime
 from typing import Any
 
 from ringcast import forecast
+from ringcast.cli import inputs
 from ringcast.core.pacing import PacingLimits
-from ringcast.forecast import inputs
 from ringcast.gateways.simulator import OutcomeModel
 from ringcast.services.campaigns import NewCampaign, Recipient
 

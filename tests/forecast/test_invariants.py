@@ -9,13 +9,14 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from ringcast import forecast
+from ringcast.cli import inputs
 from ringcast.core.model import CampaignConfig, Schedule
 from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingLimits
 from ringcast.core.retry import RetryPolicy, RetryRule
 from ringcast.core.states import CampaignStatus
 from ringcast.core.windows import Slot, WeeklyWindow
-from ringcast.forecast import inputs, report
+from ringcast.forecast import report
 from ringcast.gateways.simulator import OutcomeModel
 from ringcast.records import Dialect
 from ringcast.services.campaigns import NewCampaign, Recipient

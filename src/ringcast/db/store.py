@@ -47,6 +47,7 @@ from ringcast.records import (
     DoNotCall,
     Organization,
     OutboxEntry,
+    PendingDelivery,
     Workspace,
 )
 
@@ -1019,7 +1020,7 @@ class SqlStore:
             created_at=at,
         )
 
-    def claim_webhooks(self, now: datetime, limit: int, lease: timedelta) -> list[dict[str, Any]]:
+    def claim_webhooks(self, now: datetime, limit: int, lease: timedelta) -> list[PendingDelivery]:
         """Pending deliveries that are due, hidden from other workers for ``lease``."""
         o = t.webhook_outbox
         with self._tx() as conn:
@@ -1031,14 +1032,14 @@ class SqlStore:
             )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
-            rows = [dict(r._mapping) for r in conn.execute(query).all()]
-            if rows:
+            claimed = [_pending_delivery(r) for r in conn.execute(query).all()]
+            if claimed:
                 conn.execute(
                     o.update()
-                    .where(o.c.id.in_([r["id"] for r in rows]))
+                    .where(o.c.id.in_([d.id for d in claimed]))
                     .values(next_attempt_at=now + lease)
                 )
-        return rows
+        return claimed
 
     def record_delivery(
         self,
@@ -1821,6 +1822,20 @@ def _call(row: sa.Row[Any]) -> CallRecord:
 
 def _not_hidden() -> Any:
     return t.campaigns.c.extra[HIDDEN_MARKER].as_string().is_(None)
+
+
+def _pending_delivery(row: sa.Row[Any]) -> PendingDelivery:
+    return PendingDelivery(
+        id=row.id,
+        org_id=row.org_id,
+        campaign_id=row.campaign_id,
+        attempt_id=row.attempt_id,
+        kind=row.kind,
+        event_type=row.event_type,
+        url=row.url,
+        payload=row.payload,
+        deliveries=row.deliveries,
+    )
 
 
 def _cohort(row: sa.Row[Any]) -> Cohort:

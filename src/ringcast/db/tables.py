@@ -123,7 +123,7 @@ campaigns = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     #: which API created it: volubile, sarvam or native (each reads it back its own way)
     sa.Column("dialect", sa.String(16), nullable=False),
-    #: the core configuration (schedule, pacing, retry), see db.codec
+    #: the core configuration (schedule, pacing, retry), see db.mapping
     sa.Column("config", JSON, nullable=False),
     #: the vendor fields the core does not model, echoed back by that vendor's surface
     sa.Column("extra", JSON, nullable=False),

@@ -121,10 +121,6 @@ class CampaignStore(Protocol):
 
     def get_contact(self, contact_id: str) -> Contact | None: ...
 
-    def cancel_waiting_contacts(self, campaign_id: str, at: datetime) -> int:
-        """Cancel every waiting contact of the campaign; how many were cancelled."""
-        ...
-
     def count_contacts(self, campaign_id: str) -> dict[ContactState, int]: ...
 
     def attempts_of(self, contact_id: str) -> list[Attempt]:

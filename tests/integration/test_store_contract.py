@@ -12,6 +12,7 @@ from ringcast.core.contacts import NUMBER_IN_CALL, NUMBER_IN_CALL_WAIT, start_at
 from ringcast.core.errors import Conflict, NotFound
 from ringcast.core.model import ContactState
 from ringcast.core.outcomes import Outcome
+from ringcast.core.pacing import PacingLimits
 from ringcast.core.states import CampaignStatus
 from ringcast.core.step import CallResult, Dial, TickWrites
 from ringcast.records import ApiKey
@@ -182,6 +183,20 @@ def test_a_number_is_never_in_two_calls_at_once(store) -> None:
     (again,) = store.run_tick(second.id, retry_at, SEC, 10, plan_at(retry_at)).dials
     assert again.contact.id == b.id
     assert store.get_contact(b.id).state is ContactState.DIALING
+
+
+def test_cancelling_cancels_the_waiting_contacts_at_once(store) -> None:
+    """Cancelling a campaign cancels its waiting contacts in the same step; a contact in a
+    call is cancelled when its call ends."""
+    org_id, ws_id, agent_id = seed_account(store)
+    c = campaign(org_id, ws_id, agent_id, pacing=PacingLimits(max_concurrent=1))
+    store.create_campaign(c, contacts(c.id, 3))
+    (dial,) = store.run_tick(c.id, T0, SEC, 10, plan_at(T0)).dials
+    store.set_campaign_status(c.id, CampaignStatus.CANCELLED, T0 + SEC)
+    assert store.count_contacts(c.id) == {ContactState.DIALING: 1, ContactState.CANCELLED: 2}
+    contact, _ = end_call(store, dial.attempt.id, Outcome.NO_ANSWER, T0 + 2 * SEC)
+    assert contact.state is ContactState.CANCELLED
+    assert store.count_contacts(c.id) == {ContactState.CANCELLED: 3}
 
 
 def test_the_dispatcher_lease_has_one_holder_at_a_time(store) -> None:

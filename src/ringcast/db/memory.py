@@ -169,6 +169,9 @@ class MemoryStore:
             c, config=replace(c.config, status=status), updated_at=at, updated_by=by or c.updated_by
         )
         self.wake[campaign_id] = at
+        if status is CampaignStatus.CANCELLED:
+            for k in self._waiting(campaign_id):
+                self._put_contact(lifecycle.cancel(k))
 
     def add_contacts(self, campaign_id: str, contacts: Sequence[Contact], now: datetime) -> None:
         if campaign_id not in self.campaigns:
@@ -203,13 +206,6 @@ class MemoryStore:
 
     def get_contact(self, contact_id: str) -> Contact | None:
         return self.contacts.get(contact_id)
-
-    def cancel_waiting_contacts(self, campaign_id: str, at: datetime) -> int:
-        del at  # values here carry no update stamp
-        waiting = self._waiting(campaign_id)
-        for k in waiting:
-            self._put_contact(lifecycle.cancel(k))
-        return len(waiting)
 
     def count_contacts(self, campaign_id: str) -> dict[ContactState, int]:
         return dict(

@@ -54,14 +54,22 @@ class CampaignsSql(SqlBase):
     def set_campaign_status(
         self, campaign_id: str, status: CampaignStatus, at: datetime, by: str | None = None
     ) -> None:
-        """Move the campaign to ``status``, with the lifecycle webhook the move makes."""
-        c = t.campaigns
+        """Move the campaign to ``status``, with the lifecycle webhook the move makes;
+        cancelling also cancels every waiting contact, in the same transaction."""
+        c, k = t.campaigns, t.contacts
         values: dict[str, Any] = {"status": status.value, "updated_at": at, "next_wake_at": at}
         if by is not None:
             values["updated_by"] = by
         with self._tx() as conn:
             row = conn.execute(sa.select(c).where(c.c.id == campaign_id)).first()
             conn.execute(c.update().where(c.c.id == campaign_id).values(**values))
+            if status is CampaignStatus.CANCELLED:
+                # Calls in progress finish; their contacts are cancelled when they end.
+                conn.execute(
+                    k.update()
+                    .where(k.c.campaign_id == campaign_id, k.c.state == ContactState.WAITING.value)
+                    .values(state=ContactState.CANCELLED.value, next_due_at=None, updated_at=at)
+                )
             if row is not None:
                 before = mapping.campaign(row)
                 account = outbox.account_url(conn, before.org_id)
@@ -80,16 +88,6 @@ class CampaignsSql(SqlBase):
 
     def get_contact(self, contact_id: str) -> Contact | None:
         return self._one(t.contacts, t.contacts.c.id == contact_id, mapping.contact)
-
-    def cancel_waiting_contacts(self, campaign_id: str, at: datetime) -> int:
-        k = t.contacts
-        with self._tx() as conn:
-            done = conn.execute(
-                k.update()
-                .where(k.c.campaign_id == campaign_id, k.c.state == ContactState.WAITING.value)
-                .values(state=ContactState.CANCELLED.value, next_due_at=None, updated_at=at)
-            )
-            return done.rowcount
 
     def count_contacts(self, campaign_id: str) -> dict[ContactState, int]:
         k = t.contacts

@@ -15,7 +15,7 @@ from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingLimits
 from ringcast.core.states import CampaignStatus
 from ringcast.core.step import CallResult, Dial, TickWrites
-from ringcast.records import ApiKey
+from ringcast.records import HIDDEN_MARKER, ApiKey
 
 from .factories import T0, campaign, contacts, new_id, seed_account
 
@@ -197,6 +197,22 @@ def test_cancelling_cancels_the_waiting_contacts_at_once(store) -> None:
     contact, _ = end_call(store, dial.attempt.id, Outcome.NO_ANSWER, T0 + 2 * SEC)
     assert contact.state is ContactState.CANCELLED
     assert store.count_contacts(c.id) == {ContactState.CANCELLED: 3}
+
+
+def test_the_direct_calls_campaign_is_made_once(store) -> None:
+    """Asking twice for an agent's hidden campaign gives the first one back; another agent
+    or organization gets its own."""
+    org_id, ws_id, agent_id = seed_account(store)
+    hidden = campaign(org_id, ws_id, agent_id, extra={HIDDEN_MARKER: agent_id})
+    assert store.ensure_direct_campaign(hidden) == hidden
+    second = campaign(org_id, ws_id, agent_id, extra={HIDDEN_MARKER: agent_id})
+    assert store.ensure_direct_campaign(second) == hidden
+    assert store.get_campaign(second.id) is None
+    other_org, other_ws, other_agent = seed_account(store)
+    theirs = campaign(other_org, other_ws, other_agent, extra={HIDDEN_MARKER: other_agent})
+    assert store.ensure_direct_campaign(theirs) == theirs
+    with pytest.raises(ValueError, match="not a direct-calls campaign"):
+        store.ensure_direct_campaign(campaign(org_id, ws_id, agent_id))
 
 
 def test_the_dispatcher_lease_has_one_holder_at_a_time(store) -> None:

@@ -32,6 +32,7 @@ from ringcast.core.routing import Route
 from ringcast.core.states import CampaignStatus
 from ringcast.core.windows import Slot, WeeklyWindow
 from ringcast.records import (
+    HIDDEN_MARKER,
     Agent,
     AgentType,
     ApiKey,
@@ -152,6 +153,8 @@ def campaign_values(c: Campaign) -> dict[str, Any]:
         "agent_version": c.agent_version,
         "config": config_to_json(cfg),
         "extra": dict(c.extra),
+        # the unique key of a hidden direct-calls campaign: its agent (None for the others)
+        "direct_calls_of_agent": c.extra.get(HIDDEN_MARKER),
         "timezone": cfg.schedule.weekly.zone,
         "starts_at": cfg.schedule.starts_at,
         "ends_at": cfg.schedule.ends_at,

@@ -28,6 +28,7 @@ from ringcast.core.states import LIVE_STATUSES, CampaignStatus
 from ringcast.core.step import CALL_LEASE, CallResult, Dial, Finish, TickWrites
 from ringcast.ports import Decide, End
 from ringcast.records import (
+    HIDDEN_MARKER,
     Agent,
     ApiKey,
     Campaign,
@@ -146,6 +147,18 @@ class MemoryStore:
 
     def get_campaign(self, campaign_id: str) -> Campaign | None:
         return self.campaigns.get(campaign_id)
+
+    def ensure_direct_campaign(self, campaign: Campaign) -> Campaign:
+        """The organization's hidden campaign for the agent ``campaign.extra`` names under
+        ``HIDDEN_MARKER``: the one stored, else ``campaign``, stored now."""
+        agent_id = campaign.extra.get(HIDDEN_MARKER)
+        if not agent_id:
+            raise ValueError(f"campaign {campaign.id} is not a direct-calls campaign")
+        found = self.find_campaign_by_extra(campaign.org_id, HIDDEN_MARKER, str(agent_id))
+        if found is not None:
+            return found
+        self.create_campaign(campaign, ())
+        return campaign
 
     def find_campaign_by_extra(self, org_id: str, key: str, value: str) -> Campaign | None:
         found = [

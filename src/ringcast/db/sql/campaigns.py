@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ringcast.core.errors import NotFound
+from ringcast.core.errors import Conflict, NotFound
 from ringcast.core.model import Attempt, Contact, ContactState
 from ringcast.core.states import DIALLING_STATUSES, CampaignStatus
 from ringcast.db import mapping
@@ -25,6 +25,36 @@ class CampaignsSql(SqlBase):
         with self._tx() as conn:
             conn.execute(t.campaigns.insert().values(**mapping.new_campaign_values(campaign)))
             _insert_contacts(conn, campaign.org_id, contacts, campaign.created_at)
+
+    def ensure_direct_campaign(self, campaign: Campaign) -> Campaign:
+        """The organization's hidden campaign for the agent ``campaign.extra`` names under
+        ``HIDDEN_MARKER``: the one stored, else ``campaign``, stored now.
+
+        Callers racing to make the first one all get the same: the agent is a unique key
+        of the campaigns table, so a second insert fails and reads back the first.
+        """
+        agent_id = campaign.extra.get(HIDDEN_MARKER)
+        if not agent_id:
+            raise ValueError(f"campaign {campaign.id} is not a direct-calls campaign")
+        found = self._direct_campaign(campaign.org_id, str(agent_id))
+        if found is not None:
+            return found
+        try:
+            self.create_campaign(campaign, ())
+        except Conflict:
+            found = self._direct_campaign(campaign.org_id, str(agent_id))
+            if found is None:  # another constraint refused it: not a race
+                raise
+            return found
+        return campaign
+
+    def _direct_campaign(self, org_id: str, agent_id: str) -> Campaign | None:
+        c = t.campaigns
+        return self._one(
+            c,
+            sa.and_(c.c.org_id == org_id, c.c.direct_calls_of_agent == agent_id),
+            mapping.campaign,
+        )
 
     def get_campaign(self, campaign_id: str) -> Campaign | None:
         return self._one(t.campaigns, t.campaigns.c.id == campaign_id, mapping.campaign)

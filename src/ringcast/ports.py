@@ -101,6 +101,12 @@ class CampaignStore(Protocol):
         """The organization's campaign whose ``extra[key]`` is ``value`` (oldest first)."""
         ...
 
+    def ensure_direct_campaign(self, campaign: Campaign) -> Campaign:
+        """The organization's hidden campaign for the agent ``campaign.extra`` names under
+        ``HIDDEN_MARKER``: the one stored, else ``campaign``, stored now; callers racing
+        to make it all get the same one."""
+        ...
+
     def update_campaign(self, campaign: Campaign) -> None:
         """Write a campaign's name, description, config and extras (not its status)."""
         ...
@@ -120,10 +126,6 @@ class CampaignStore(Protocol):
         ...
 
     def get_contact(self, contact_id: str) -> Contact | None: ...
-
-    def cancel_waiting_contacts(self, campaign_id: str, at: datetime) -> int:
-        """Cancel every waiting contact of the campaign; how many were cancelled."""
-        ...
 
     def count_contacts(self, campaign_id: str) -> dict[ContactState, int]: ...
 

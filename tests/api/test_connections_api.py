@@ -14,7 +14,7 @@ from ringcast.core.routing import Route
 from ringcast.dispatch import runner
 from ringcast.gateways.http import CALLBACK_PATH
 from ringcast.services import connections
-from ringcast.webhooks.deliver import new_signing_secret
+from ringcast.signing import new_secret as new_signing_secret
 from tests.support import always_open_campaign, serving
 
 from .conftest import Account

@@ -16,16 +16,25 @@ import pytest
 import sqlalchemy as sa
 from standardwebhooks import Webhook
 
+from ringcast.api.volubile.translate import call_view
 from ringcast.clock import SystemClock, VirtualClock
 from ringcast.core import step as tick
 from ringcast.core.outcomes import Outcome
 from ringcast.core.step import CallResult
-from ringcast.records import Dialect
+from ringcast.records import CallRecord, Dialect
 from ringcast.services import webhooks
 from ringcast.webhooks.deliver import Deliverer
 from tests.support import always_open_campaign
 
 ACCOUNT_SECRET = "account-secret-0123456789abcdef"
+
+
+def volubile_call(call: CallRecord) -> dict[str, Any]:
+    """Volubile's call object: the renderer the app gives the deliverer."""
+    return call_view(call).model_dump(mode="json")
+
+
+RENDERERS = {"volubile_call": volubile_call}
 
 
 class Receiver:
@@ -92,9 +101,9 @@ def ended_call(runtime, clock: VirtualClock, receiver: Receiver, outcome: Outcom
     return made.org_id
 
 
-def deliver(runtime, clock) -> None:
+def deliver(runtime, clock, renderers=RENDERERS) -> None:
     async def go() -> None:
-        d = Deliverer(runtime.store, clock, allow_private=True)
+        d = Deliverer(runtime.store, clock, allow_private=True, renderers=renderers)
         await d.deliver_due()
         await d.client.aclose()
 
@@ -160,7 +169,7 @@ def test_private_addresses_are_refused_unless_allowed(
     ended_call(runtime, now_clock, receiver, Outcome.COMPLETED)
 
     async def go() -> None:
-        d = Deliverer(runtime.store, now_clock, allow_private=False)
+        d = Deliverer(runtime.store, now_clock, allow_private=False, renderers=RENDERERS)
         await d.deliver_due()
         await d.client.aclose()
 
@@ -169,3 +178,16 @@ def test_private_addresses_are_refused_unless_allowed(
     rows = outbox(runtime)
     assert {r.status for r in rows} == {"failed"}
     assert all("not a public address" in r.last_error for r in rows)
+
+
+def test_a_kind_without_a_renderer_fails_at_once(runtime, now_clock, receiver: Receiver) -> None:
+    """A Volubile call delivery with no renderer given is failed, not sent nor retried;
+    the other deliveries go out."""
+    ended_call(runtime, now_clock, receiver, Outcome.COMPLETED)
+    deliver(runtime, now_clock, renderers=None)
+    assert sorted(path for path, _, _ in receiver.requests) == ["/sarvam", "/sarvam"]
+    by_kind = {r.kind: r for r in outbox(runtime)}
+    volubile = by_kind["volubile_call"]
+    assert (volubile.status, volubile.deliveries) == ("failed", 1)
+    assert volubile.last_error == "no renderer was given for volubile_call deliveries"
+    assert by_kind["sarvam_attempt"].status == "delivered"

@@ -7,13 +7,15 @@ from datetime import timedelta
 
 import pytest
 
-from ringcast.core.contacts import finish_attempt, start_attempt
+from ringcast.core import step as tick
+from ringcast.core.contacts import NUMBER_IN_CALL, NUMBER_IN_CALL_WAIT, start_attempt
 from ringcast.core.errors import Conflict, NotFound
 from ringcast.core.model import ContactState
 from ringcast.core.outcomes import Outcome
-from ringcast.core.pacing import PacingCounters
+from ringcast.core.pacing import PacingLimits
 from ringcast.core.states import CampaignStatus
-from ringcast.records import ApiKey
+from ringcast.core.step import CallResult, Dial, TickWrites
+from ringcast.records import HIDDEN_MARKER, ApiKey
 
 from .factories import T0, campaign, contacts, new_id, seed_account
 
@@ -99,29 +101,44 @@ def test_snapshot_returns_due_contacts_in_order(store) -> None:
     assert store.load_snapshot("missing", T0, SEC, 10) is None
 
 
+def plan_at(now):
+    """The planning step the dispatcher runs, at ``now``."""
+    return lambda snapshot, variables: tick.decide(snapshot, now, SEC, variables)
+
+
+def end_call(store, attempt_id, outcome, at, **reported):
+    """Record a call's end the way the dispatcher does (a batch of one)."""
+    result = CallResult(attempt_id, outcome, at, **reported)
+    (done,) = store.end_attempts([(result, tick.finisher(result))])
+    return done
+
+
+def dialling(*dials):
+    """A planning step that dials exactly these, whatever is due."""
+    return lambda _snapshot, _variables: TickWrites(dials=tuple(dials))
+
+
 def test_dial_then_outcome_then_retry(store) -> None:
     """An attempt is recorded before dialling; its end reschedules the contact."""
     org_id, ws_id, agent_id = seed_account(store)
     c = campaign(org_id, ws_id, agent_id)
     (person,) = contacts(c.id, 1, due_at=T0)
     store.create_campaign(c, [person])
-    dialing, attempt = start_attempt(person, new_id(), T0, T0)
-    store.record_dials(
-        c.id, [(dialing, attempt)], PacingCounters(in_flight=1, next_slot_at=T0 + SEC)
-    )
+    (dial,) = store.run_tick(c.id, T0, SEC, 10, plan_at(T0)).dials
     assert store.get_contact(person.id).state is ContactState.DIALING
-    assert store.attempts_of(person.id) == [attempt]
+    assert store.attempts_of(person.id) == [dial.attempt]
     assert store.load_snapshot(c.id, T0, SEC, 10).counters.in_flight == 1
 
-    ended = replace(
-        attempt,
-        outcome=Outcome.NO_ANSWER,
-        ended_at=T0 + 30 * SEC,
+    waiting, ended = end_call(
+        store,
+        dial.attempt.id,
+        Outcome.NO_ANSWER,
+        T0 + 30 * SEC,
         duration=timedelta(seconds=0),
         qualifiers=frozenset({"x"}),
     )
-    waiting, ended = finish_attempt(c.config, dialing, [], ended)
-    store.record_attempt_end(waiting, ended)
+    assert waiting.state is ContactState.WAITING
+    assert waiting.next_due_at == T0 + 30 * SEC + timedelta(hours=1)
     assert store.get_contact(person.id) == waiting
     assert store.attempts_of(person.id) == [ended]
     assert store.load_snapshot(c.id, T0, SEC, 10).counters.in_flight == 0
@@ -133,33 +150,78 @@ def test_an_attempt_cannot_be_recorded_twice(store) -> None:
     c = campaign(org_id, ws_id, agent_id)
     (person,) = contacts(c.id, 1)
     store.create_campaign(c, [person])
-    dialing, attempt = start_attempt(person, new_id(), T0, T0)
-    store.record_dials(c.id, [(dialing, attempt)], PacingCounters(in_flight=1))
+    (dial,) = store.run_tick(c.id, T0, SEC, 10, plan_at(T0)).dials
+    again = replace(dial, attempt=replace(dial.attempt, id=new_id()))
     with pytest.raises(Conflict):
-        store.record_dials(
-            c.id, [(dialing, replace(attempt, id=new_id()))], PacingCounters(in_flight=2)
-        )
-    assert store.attempts_of(person.id) == [attempt]
+        store.run_tick(c.id, T0 + SEC, SEC, 10, dialling(again))
+    assert store.attempts_of(person.id) == [dial.attempt]
+    assert store.load_snapshot(c.id, T0, SEC, 10).counters.in_flight == 1
 
 
 def test_a_number_is_never_in_two_calls_at_once(store) -> None:
-    """Two contacts with the same phone in one organization cannot both be dialling."""
+    """A number in one campaign's call waits in another's, cannot be dialled there, and is
+    dialled once the first call ends."""
     org_id, ws_id, agent_id = seed_account(store)
-    c = campaign(org_id, ws_id, agent_id)
-    a, b = contacts(c.id, 2)
-    b = replace(b, phone=a.phone)
-    store.create_campaign(c, [a, b])
-    da, attempt_a = start_attempt(a, new_id(), T0, T0)
-    store.record_dials(c.id, [(da, attempt_a)], PacingCounters(in_flight=1))
-    db, attempt_b = start_attempt(b, new_id(), T0, T0)
+    first, second = campaign(org_id, ws_id, agent_id), campaign(org_id, ws_id, agent_id)
+    (a,) = contacts(first.id, 1)
+    (b,) = contacts(second.id, 1)
+    store.create_campaign(first, [a])
+    store.create_campaign(second, [b])
+    (dial,) = store.run_tick(first.id, T0, SEC, 10, plan_at(T0)).dials
+    assert store.run_tick(second.id, T0, SEC, 10, plan_at(T0)).dials == ()
+    held = store.get_contact(b.id)
+    assert (held.state, held.reason) == (ContactState.WAITING, NUMBER_IN_CALL)
+    assert held.next_due_at == T0 + NUMBER_IN_CALL_WAIT
+
+    dialing, attempt = start_attempt(held, new_id(), T0, T0)
     with pytest.raises(Conflict):
-        store.record_dials(c.id, [(db, attempt_b)], PacingCounters(in_flight=2))
-    assert store.get_contact(b.id).state is ContactState.WAITING
-    # once the first call ends, the number is free again
-    ended = replace(attempt_a, outcome=Outcome.COMPLETED, ended_at=T0 + SEC)
-    store.record_attempt_end(*finish_attempt(c.config, da, [], ended))
-    store.record_dials(c.id, [(db, attempt_b)], PacingCounters(in_flight=1))
+        store.run_tick(second.id, T0, SEC, 10, dialling(Dial(dialing, attempt, T0)))
+    assert store.get_contact(b.id) == held
+
+    end_call(store, dial.attempt.id, Outcome.COMPLETED, T0 + SEC)
+    retry_at = T0 + NUMBER_IN_CALL_WAIT
+    (again,) = store.run_tick(second.id, retry_at, SEC, 10, plan_at(retry_at)).dials
+    assert again.contact.id == b.id
     assert store.get_contact(b.id).state is ContactState.DIALING
+
+
+def test_cancelling_cancels_the_waiting_contacts_at_once(store) -> None:
+    """Cancelling a campaign cancels its waiting contacts in the same step; a contact in a
+    call is cancelled when its call ends."""
+    org_id, ws_id, agent_id = seed_account(store)
+    c = campaign(org_id, ws_id, agent_id, pacing=PacingLimits(max_concurrent=1))
+    store.create_campaign(c, contacts(c.id, 3))
+    (dial,) = store.run_tick(c.id, T0, SEC, 10, plan_at(T0)).dials
+    store.set_campaign_status(c.id, CampaignStatus.CANCELLED, T0 + SEC)
+    assert store.count_contacts(c.id) == {ContactState.DIALING: 1, ContactState.CANCELLED: 2}
+    contact, _ = end_call(store, dial.attempt.id, Outcome.NO_ANSWER, T0 + 2 * SEC)
+    assert contact.state is ContactState.CANCELLED
+    assert store.count_contacts(c.id) == {ContactState.CANCELLED: 3}
+
+
+def test_the_direct_calls_campaign_is_made_once(store) -> None:
+    """Asking twice for an agent's hidden campaign gives the first one back; another agent
+    or organization gets its own."""
+    org_id, ws_id, agent_id = seed_account(store)
+    hidden = campaign(org_id, ws_id, agent_id, extra={HIDDEN_MARKER: agent_id})
+    assert store.ensure_direct_campaign(hidden) == hidden
+    second = campaign(org_id, ws_id, agent_id, extra={HIDDEN_MARKER: agent_id})
+    assert store.ensure_direct_campaign(second) == hidden
+    assert store.get_campaign(second.id) is None
+    other_org, other_ws, other_agent = seed_account(store)
+    theirs = campaign(other_org, other_ws, other_agent, extra={HIDDEN_MARKER: other_agent})
+    assert store.ensure_direct_campaign(theirs) == theirs
+    with pytest.raises(ValueError, match="not a direct-calls campaign"):
+        store.ensure_direct_campaign(campaign(org_id, ws_id, agent_id))
+
+
+def test_the_dispatcher_lease_has_one_holder_at_a_time(store) -> None:
+    """A lease is refused to others until it expires, and renewed by its holder."""
+    assert store.acquire_lease("dispatch", "a", T0, timedelta(seconds=10))
+    assert not store.acquire_lease("dispatch", "b", T0 + 5 * SEC, timedelta(seconds=10))
+    assert store.acquire_lease("dispatch", "a", T0 + 5 * SEC, timedelta(seconds=10))
+    assert not store.acquire_lease("dispatch", "b", T0 + 14 * SEC, timedelta(seconds=10))
+    assert store.acquire_lease("dispatch", "b", T0 + 16 * SEC, timedelta(seconds=10))
 
 
 def test_contacts_are_added_to_a_running_campaign(store) -> None:

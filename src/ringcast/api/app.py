@@ -18,6 +18,7 @@ from ringcast.api.native.connections import router as connections_router
 from ringcast.api.native.gateway import router as gateway_router
 from ringcast.api.native.routes import router as native_router
 from ringcast.api.ratelimit import FixedWindowLimiter
+from ringcast.api.renderers import WEBHOOK_RENDERERS
 from ringcast.api.sarvam.routes import router as sarvam_router
 from ringcast.api.volubile.routes import router as volubile_router
 from ringcast.clock import Clock
@@ -66,7 +67,9 @@ def _lifespan(
         if not dispatch:
             yield
             return
-        background = BackgroundDispatcher(build_dispatcher(runtime, clock, app.state.metrics))
+        background = BackgroundDispatcher(
+            build_dispatcher(runtime, clock, app.state.metrics, WEBHOOK_RENDERERS)
+        )
         background.start()
         try:
             yield
@@ -80,10 +83,8 @@ def _put_state(app: FastAPI, runtime: Runtime, clock: Clock) -> None:
     """What the dependencies (``api.deps``) and the routes read from ``app.state``."""
     settings = runtime.settings
     # The routes see the store through its Protocol (api.deps); the assignment makes mypy
-    # prove that the SQL store satisfies it. SqlStore.claim_webhooks still returns rows as
-    # dicts, not PendingDelivery (db/ is being changed for that): mypy's warn_unused_ignores
-    # will ask for this ignore to go once it does.
-    store: SqlStoreApi = runtime.store  # type: ignore[assignment]
+    # prove that the SQL store satisfies it.
+    store: SqlStoreApi = runtime.store
     app.state.runtime = runtime
     app.state.store = store
     app.state.clock = clock

@@ -42,12 +42,13 @@ def worker() -> None:
     import signal
 
     from ringcast import logs
+    from ringcast.api.renderers import WEBHOOK_RENDERERS
     from ringcast.dispatch.runner import build
 
     settings = load_settings()
     logs.configure(settings.log_level)
     with opened(settings) as runtime:
-        dispatcher = build(runtime, SystemClock())
+        dispatcher = build(runtime, SystemClock(), renderers=WEBHOOK_RENDERERS)
 
         async def main() -> None:
             stop = asyncio.Event()

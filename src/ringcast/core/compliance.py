@@ -9,9 +9,11 @@ the country's public holidays. The planner also refuses a number on the organiza
 do-not-call list, one called too often lately, and one that refused a call recently.
 
 Policies are data (``POLICIES``); an organization chooses one and a campaign may override
-it. Nothing here does I/O: the store loads the facts about each number (``PhoneFacts``)
-inside the planning transaction, so a number added to the do-not-call list is seen by the
-very next plan.
+it (``effective_policy``). A call that ends qualified as a refusal starts the cooldown,
+one qualified as an opt-out lists the number as do-not-call (``what_was_said``); both
+stores keep those records as this module says. Nothing here does I/O: the store loads
+the facts about each number (``PhoneFacts``) inside the planning transaction, so a number
+added to the do-not-call list is seen by the very next plan.
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ REASONS = (
 #: "never call me again" (added to the do-not-call list). Matched case-insensitively.
 REFUSAL_QUALIFIERS = frozenset({"refused", "refusal", "not_interested"})
 OPT_OUT_QUALIFIERS = frozenset({"do_not_call", "opt_out", "dnc"})
+#: The do-not-call list's ``source`` for a number whose owner opted out during a call.
+OPT_OUT_SOURCE = "opt_out"
+#: The policy in force when neither the campaign nor its organization chose one.
+NO_POLICY = "none"
 
 _WEEKDAYS = frozenset(range(5))
 
@@ -118,8 +124,19 @@ POLICIES: dict[str, CallingPolicy] = {
     # TRAI TCCCPR 2018: promotional calls 09:00-21:00.
     "in": CallingPolicy("in", (Slot(time(9), time(21)),)),
     # Only the campaign's own window.
-    "none": CallingPolicy("none"),
+    NO_POLICY: CallingPolicy(NO_POLICY),
 }
+
+
+def effective_policy_name(campaign_policy: str | None, org_policy: str | None) -> str:
+    """The name of the policy in force for a campaign: its own, else its organization's,
+    else ``none``."""
+    return campaign_policy or org_policy or NO_POLICY
+
+
+def effective_policy(campaign_policy: str | None, org_policy: str | None) -> CallingPolicy:
+    """The policy in force for a campaign (a name no longer known reads as ``none``)."""
+    return POLICIES.get(effective_policy_name(campaign_policy, org_policy), POLICIES[NO_POLICY])
 
 
 @dataclass(frozen=True)
@@ -273,3 +290,22 @@ def counts_as_refusal(qualifiers: Sequence[str] | frozenset[str]) -> bool:
 
 def counts_as_opt_out(qualifiers: Sequence[str] | frozenset[str]) -> bool:
     return any(q.lower() in OPT_OUT_QUALIFIERS for q in qualifiers)
+
+
+@dataclass(frozen=True)
+class Said:
+    """What a finished call adds to the organization's compliance records."""
+
+    refused_at: datetime | None = None  #: a refusal: its cooldown runs from then
+    opted_out_at: datetime | None = None  #: an opt-out: the number is listed as do-not-call
+
+
+def what_was_said(qualifiers: Sequence[str] | frozenset[str], ended_at: datetime | None) -> Said:
+    """The refusal and the opt-out a call's qualifiers record, dated at the call's end
+    (a call without an end records nothing)."""
+    if ended_at is None:
+        return Said()
+    return Said(
+        refused_at=ended_at if counts_as_refusal(qualifiers) else None,
+        opted_out_at=ended_at if counts_as_opt_out(qualifiers) else None,
+    )

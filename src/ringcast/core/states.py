@@ -6,6 +6,12 @@ closes, and every live status becomes ``ended`` once the end time has passed. Th
 moves are actions a person takes (pause, resume, cancel), listed in ``TRANSITIONS``; an
 action the table does not list raises ``InvalidTransition`` naming the status and the
 action. ``ended`` and ``cancelled`` are terminal: nothing leaves them.
+
+Every other status is live: a dispatcher keeps planning the campaign (a paused one too,
+so that it ends at its end time). Each move announces a lifecycle event to the
+campaign's webhooks, decided here beside the moves themselves: an action by the event
+of that action (``ACTION_EVENTS``), a move by itself by the status it reaches
+(``ADVANCE_EVENTS``).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ class CampaignStatus(StrEnum):
     @property
     def dials(self) -> bool:
         """Whether calls may be placed in this status (the window decides the rest)."""
-        return self in (CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE)
+        return self in DIALLING_STATUSES
 
 
 class CampaignAction(StrEnum):
@@ -39,6 +45,10 @@ class CampaignAction(StrEnum):
 
 
 TERMINAL = frozenset({CampaignStatus.ENDED, CampaignStatus.CANCELLED})
+#: Statuses a dispatcher still plans: every one that is not terminal.
+LIVE_STATUSES = frozenset(CampaignStatus) - TERMINAL
+#: Statuses in which calls may be placed (the window decides the rest).
+DIALLING_STATUSES = frozenset({CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE})
 
 S, A = CampaignStatus, CampaignAction
 
@@ -50,6 +60,20 @@ TRANSITIONS: dict[tuple[CampaignStatus, CampaignAction], CampaignStatus] = {
     (S.SCHEDULED, A.CANCEL): S.CANCELLED,
     (S.ACTIVE, A.CANCEL): S.CANCELLED,
     (S.PAUSED, A.CANCEL): S.CANCELLED,
+}
+
+#: The lifecycle event each action announces.
+ACTION_EVENTS: dict[CampaignAction, str] = {
+    A.PAUSE: "campaign.paused",
+    A.RESUME: "campaign.resumed",
+    A.CANCEL: "campaign.cancelled",
+}
+
+#: The lifecycle event each move a campaign makes by itself announces. Falling back to
+#: ``scheduled`` when its window closes announces nothing.
+ADVANCE_EVENTS: dict[CampaignStatus, str] = {
+    S.ACTIVE: "campaign.activated",
+    S.ENDED: "campaign.ended",
 }
 
 
@@ -74,3 +98,17 @@ def advance(status: CampaignStatus, *, window_open: bool, past_end: bool) -> Cam
     if status is S.PAUSED:
         return status
     return S.ACTIVE if window_open else S.SCHEDULED
+
+
+def action_event(old: CampaignStatus, new: CampaignStatus) -> str | None:
+    """The event a person's move from ``old`` to ``new`` announces: that of the action
+    ``TRANSITIONS`` lists for the move; None for a move no action makes."""
+    for (status, action), to in TRANSITIONS.items():
+        if status is old and to is new:
+            return ACTION_EVENTS[action]
+    return None
+
+
+def advance_event(new: CampaignStatus) -> str | None:
+    """The event a campaign's move to ``new`` by itself (``advance``) announces, if any."""
+    return ADVANCE_EVENTS.get(new)

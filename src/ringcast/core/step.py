@@ -92,10 +92,6 @@ Finish = Callable[
 #: than any call, so a live call is never taken for a lost one.
 CALL_LEASE = timedelta(hours=2)
 
-#: How long a contact waits when its number is already in another call.
-NUMBER_IN_CALL_WAIT = timedelta(seconds=5)
-
-
 #: attempt ids are uuid5(contact, number): a re-plan after a crash produces the same id,
 #: which the unique constraint then refuses instead of dialling twice.
 ATTEMPT_NAMESPACE = uuid.UUID("6f1d3c2e-9a57-4b0e-8d7c-3b1f7c0a9e21")

@@ -1,7 +1,10 @@
 """``MemoryStore``: the in-memory twin of ``SqlStore``, for the forecast and unit tests.
 
 It keeps the same promises as the SQL store (the contract tests run on both): the same
-uniqueness rules, the same due order, all-or-nothing writes.
+uniqueness rules, the same due order, all-or-nothing writes. What to write is decided
+by the same core rules the SQL store applies (``core.step``, ``core.contacts``,
+``core.compliance``, ``core.states``); only where the values live differs. It keeps no
+webhook outbox: the forecast and the unit tests send none.
 """
 
 from __future__ import annotations
@@ -14,15 +17,18 @@ from datetime import datetime, timedelta
 from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
 from ringcast.core import compliance
+from ringcast.core import contacts as lifecycle
 from ringcast.core.compliance import POLICIES, CallingPolicy, PhoneFacts
 from ringcast.core.errors import Conflict, NotFound
 from ringcast.core.lines import Line
 from ringcast.core.model import Attempt, Contact, ContactState
 from ringcast.core.pacing import PacingCounters, PacingLimits
 from ringcast.core.planner import CampaignSnapshot, contacts_wanted
-from ringcast.core.states import CampaignStatus
-from ringcast.core.step import CALL_LEASE, NUMBER_IN_CALL_WAIT, CallResult, Finish, TickWrites
+from ringcast.core.states import LIVE_STATUSES, CampaignStatus
+from ringcast.core.step import CALL_LEASE, CallResult, Dial, Finish, TickWrites
+from ringcast.ports import Decide, End
 from ringcast.records import (
+    HIDDEN_MARKER,
     Agent,
     ApiKey,
     Campaign,
@@ -60,6 +66,7 @@ class MemoryStore:
         self.connections: dict[tuple[str, str], Connection] = {}
         self.line_counters: dict[tuple[str, str], PacingCounters] = {}
         self.secrets: dict[str, str] = {}  #: webhook signing secrets, by organization
+        self.dispatcher_leases: dict[str, tuple[str, datetime]] = {}  #: name -> holder, until
 
     # --- accounts ---------------------------------------------------------------
     def ensure_organization(self, org_id: str, name: str, now: datetime) -> Organization:
@@ -141,6 +148,18 @@ class MemoryStore:
     def get_campaign(self, campaign_id: str) -> Campaign | None:
         return self.campaigns.get(campaign_id)
 
+    def ensure_direct_campaign(self, campaign: Campaign) -> Campaign:
+        """The organization's hidden campaign for the agent ``campaign.extra`` names under
+        ``HIDDEN_MARKER``: the one stored, else ``campaign``, stored now."""
+        agent_id = campaign.extra.get(HIDDEN_MARKER)
+        if not agent_id:
+            raise ValueError(f"campaign {campaign.id} is not a direct-calls campaign")
+        found = self.find_campaign_by_extra(campaign.org_id, HIDDEN_MARKER, str(agent_id))
+        if found is not None:
+            return found
+        self.create_campaign(campaign, ())
+        return campaign
+
     def find_campaign_by_extra(self, org_id: str, key: str, value: str) -> Campaign | None:
         found = [
             c for c in self.campaigns.values() if c.org_id == org_id and c.extra.get(key) == value
@@ -163,6 +182,9 @@ class MemoryStore:
             c, config=replace(c.config, status=status), updated_at=at, updated_by=by or c.updated_by
         )
         self.wake[campaign_id] = at
+        if status is CampaignStatus.CANCELLED:
+            for k in self._waiting(campaign_id):
+                self._put_contact(lifecycle.cancel(k))
 
     def add_contacts(self, campaign_id: str, contacts: Sequence[Contact], now: datetime) -> None:
         if campaign_id not in self.campaigns:
@@ -188,88 +210,60 @@ class MemoryStore:
             self._due[new.campaign_id].add((new.next_due_at, new.id))
         self.contacts[new.id] = new
 
-    def get_contact(self, contact_id: str) -> Contact | None:
-        return self.contacts.get(contact_id)
-
-    def cancel_waiting_contacts(self, campaign_id: str, at: datetime) -> int:
-        del at  # values here carry no update stamp
-        waiting = [
+    def _waiting(self, campaign_id: str) -> list[Contact]:
+        return [
             k
             for k in self.contacts.values()
             if k.campaign_id == campaign_id and k.state is ContactState.WAITING
         ]
-        for k in waiting:
-            self._put_contact(replace(k, state=ContactState.CANCELLED, next_due_at=None))
-        return len(waiting)
+
+    def get_contact(self, contact_id: str) -> Contact | None:
+        return self.contacts.get(contact_id)
 
     def count_contacts(self, campaign_id: str) -> dict[ContactState, int]:
         return dict(
             Counter(k.state for k in self.contacts.values() if k.campaign_id == campaign_id)
         )
 
-    # --- dispatch -------------------------------------------------------------------
-    def load_snapshot(
-        self, campaign_id: str, now: datetime, horizon: timedelta, limit: int
-    ) -> CampaignSnapshot | None:
-        campaign = self.campaigns.get(campaign_id)
-        if campaign is None:
-            return None
-        queue = self._due[campaign_id]
-        cutoff = queue.bisect_right((now + horizon, "\uffff"))
-        due = [self.contacts[cid] for _, cid in queue.islice(0, min(cutoff, limit))]
-        next_due_at = (
-            queue[limit][0]
-            if cutoff > limit
-            else (queue[cutoff][0] if cutoff < len(queue) else None)
+    def attempts_of(self, contact_id: str) -> list[Attempt]:
+        return sorted(
+            (self.attempts[i] for i in self._attempts_by_contact[contact_id]),
+            key=lambda a: a.number,
         )
-        return CampaignSnapshot(campaign.config, self.counters[campaign_id], due, next_due_at)
 
-    def record_dials(
-        self, campaign_id: str, dials: Sequence[tuple[Contact, Attempt]], counters: PacingCounters
-    ) -> None:
-        org_id = self.campaigns[campaign_id].org_id
-        taken: dict[tuple[str, str], str] = {}  # checked in full before anything is written
-        for contact, attempt in dials:
-            numbers = [self.attempts[i].number for i in self._attempts_by_contact[contact.id]]
-            if attempt.id in self.attempts or attempt.number in numbers:
-                raise Conflict(f"attempt {attempt.number} of contact {contact.id} exists")
-            key = (org_id, contact.phone)
-            if key in taken or key in self._live_phones:
-                raise Conflict(f"{contact.phone} is already in a call")
-            taken[key] = attempt.id
-        self._live_phones.update(taken)
-        for contact, attempt in dials:
-            self.attempts[attempt.id] = attempt
-            self._attempts_by_contact[contact.id].append(attempt.id)
-            if attempt.dialed_at is not None:
-                self._dials_by_phone[(org_id, contact.phone)].append(attempt.dialed_at)
-            self._put_contact(contact)
-        self.counters[campaign_id] = counters
+    def campaign_contacts(self, campaign_id: str) -> list[Contact]:
+        return sorted(
+            (k for k in self.contacts.values() if k.campaign_id == campaign_id),
+            key=lambda k: k.id,
+        )
 
-    def record_attempt_end(self, contact: Contact, attempt: Attempt) -> None:
-        full = self._is_full(attempt.campaign_id)
-        self._record_end(contact, attempt)
-        self._wake_after_end(attempt.campaign_id, contact, attempt, full)
+    def campaign_attempts(self, campaign_id: str) -> list[Attempt]:
+        return sorted(
+            (a for a in self.attempts.values() if a.campaign_id == campaign_id),
+            key=lambda a: a.id,
+        )
 
-    def _record_end(self, contact: Contact, attempt: Attempt) -> None:
-        org_id = self.campaigns[attempt.campaign_id].org_id
-        if self._live_phones.get((org_id, contact.phone)) == attempt.id:
-            del self._live_phones[(org_id, contact.phone)]
-        self.attempts[attempt.id] = attempt
-        self._put_contact(contact)
-        c = self.counters[attempt.campaign_id]
-        self.counters[attempt.campaign_id] = replace(c, in_flight=max(c.in_flight - 1, 0))
-        self._release_line(org_id, attempt.connection_id)
+    def set_contact_zone(self, contact_id: str, zone: str | None, now: datetime) -> Contact | None:
+        contact = self.contacts.get(contact_id)
+        if contact is None:
+            return None
+        changed = replace(contact, zone=zone)
+        if contact.state is ContactState.WAITING and contact.next_due_at is None:
+            changed = replace(changed, next_due_at=now, reason=None)
+            self._wake_by(contact.campaign_id, now)
+        self._put_contact(changed)
+        return changed
 
-    def _release_line(self, org_id: str, connection_id: str | None) -> None:
-        key = (org_id, connection_id or "")
-        if key in self.line_counters:
-            c = self.line_counters[key]
-            self.line_counters[key] = replace(c, in_flight=max(c.in_flight - 1, 0))
-
-    def signing_secret(self, org_id: str, make: Callable[[], str]) -> str:
-        """The organization's webhook signing secret, made on first use."""
-        return self.secrets.setdefault(org_id, make())
+    def restore_attempts(self, campaign: Campaign, attempts: Sequence[Attempt]) -> list[Attempt]:
+        """Load a stored campaign's attempts (for a forecast); returns those still live."""
+        live: list[Attempt] = []
+        for a in sorted(attempts, key=lambda a: a.number):
+            self.attempts[a.id] = a
+            self._attempts_by_contact[a.contact_id].append(a.id)
+            if a.ended_at is None:
+                live.append(a)
+                self._live_phones[(campaign.org_id, self.contacts[a.contact_id].phone)] = a.id
+        return live
 
     # --- connections (see SqlStore) -----------------------------------------------------
     def put_connection(self, connection: Connection) -> bool:
@@ -305,150 +299,11 @@ class MemoryStore:
                 )
         return lines
 
-    def attempts_of(self, contact_id: str) -> list[Attempt]:
-        return sorted(
-            (self.attempts[i] for i in self._attempts_by_contact[contact_id]),
-            key=lambda a: a.number,
-        )
-
-    def campaign_contacts(self, campaign_id: str) -> list[Contact]:
-        return sorted(
-            (k for k in self.contacts.values() if k.campaign_id == campaign_id),
-            key=lambda k: k.id,
-        )
-
-    def campaign_attempts(self, campaign_id: str) -> list[Attempt]:
-        return sorted(
-            (a for a in self.attempts.values() if a.campaign_id == campaign_id),
-            key=lambda a: a.id,
-        )
-
-    def restore_attempts(self, campaign: Campaign, attempts: Sequence[Attempt]) -> list[Attempt]:
-        """Load a stored campaign's attempts (for a forecast); returns those still live."""
-        live: list[Attempt] = []
-        for a in sorted(attempts, key=lambda a: a.number):
-            self.attempts[a.id] = a
-            self._attempts_by_contact[a.contact_id].append(a.id)
-            if a.ended_at is None:
-                live.append(a)
-                self._live_phones[(campaign.org_id, self.contacts[a.contact_id].phone)] = a.id
-        return live
-
-    def earliest_wake(self) -> datetime | None:
-        live = (CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE, CampaignStatus.PAUSED)
-        return min(
-            (
-                at
-                for cid, at in self.wake.items()
-                if at is not None and self.campaigns[cid].config.status in live
-            ),
-            default=None,
-        )
-
-    def _wake_by(self, campaign_id: str, at: datetime) -> None:
-        current = self.wake.get(campaign_id)
-        self.wake[campaign_id] = at if current is None else min(current, at)
-
-    def campaigns_to_plan(self, now: datetime, limit: int) -> list[str]:
-        live = (CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE, CampaignStatus.PAUSED)
-        due = [
-            (at, cid)
-            for cid, at in self.wake.items()
-            if at is not None and at <= now and self.campaigns[cid].config.status in live
-        ]
-        return [cid for _, cid in sorted(due)[:limit]]
-
-    def run_tick(
-        self,
-        campaign_id: str,
-        now: datetime,
-        horizon: timedelta,
-        limit: int,
-        decide: Callable[[CampaignSnapshot, Sequence[str]], TickWrites],
-        lease: timedelta = CALL_LEASE,
-    ) -> TickWrites | None:
-        campaign = self.campaigns.get(campaign_id)
-        if campaign is None:
-            return None
-        limit = contacts_wanted(campaign.config, self.counters[campaign_id], now, horizon, limit)
-        snapshot = self.load_snapshot(campaign_id, now, horizon, limit)
-        assert snapshot is not None
-        live = self._live_phones
-        held = [k for k in snapshot.due if (campaign.org_id, k.phone) in live]
-        if held:
-            snapshot = replace(
-                snapshot, due=[k for k in snapshot.due if (campaign.org_id, k.phone) not in live]
-            )
-        policy = self._policy(campaign)
-        if snapshot.due and (policy is not POLICIES["none"] or self.do_not_call):
-            snapshot = replace(
-                snapshot,
-                policy=policy,
-                facts=self._phone_facts(campaign.org_id, snapshot.due, policy, now),
-            )
-        if snapshot.due and self.connections:
-            snapshot = replace(snapshot, lines=self._lines(campaign))
-        agent = self.agents.get(campaign.agent_id)
-        writes = decide(snapshot, agent.variables if agent else ())
-        for connection_id, line in writes.lines.items():
-            self.line_counters[(campaign.org_id, connection_id)] = line
-        self.wake[campaign_id] = writes.next_wake_at
-        if held:
-            retry_at = now + NUMBER_IN_CALL_WAIT
-            for k in held:
-                self._put_contact(replace(k, next_due_at=retry_at, reason="number_in_call"))
-            self.wake[campaign_id] = min(retry_at, writes.next_wake_at or retry_at)
-        if writes.status is not None:
-            c = self.campaigns[campaign_id]
-            self.campaigns[campaign_id] = replace(c, config=replace(c.config, status=writes.status))
-        self.record_dials(
-            campaign_id,
-            [(d.contact, d.attempt) for d in writes.dials],
-            writes.counters or self.counters[campaign_id],
-        )
-        for k in writes.deferred:
-            self._put_contact(k)
-        for d in writes.dials:
-            self.leases[d.attempt.id] = d.dial_at + lease
-        return replace(
-            writes,
-            agent_id=campaign.agent_id,
-            agent_version=campaign.agent_version,
-            org_id=campaign.org_id,
-        )
-
-    def _policy(self, campaign: Campaign) -> CallingPolicy:
-        org = self.organizations.get(campaign.org_id)
-        name = campaign.config.policy or (org.calling_policy if org else None)
-        return POLICIES.get(name or "none", POLICIES["none"])
-
-    def _phone_facts(
-        self, org_id: str, due: Sequence[Contact], policy: CallingPolicy, now: datetime
-    ) -> dict[str, PhoneFacts]:
-        facts: dict[str, PhoneFacts] = {}
-        for phone in {k.phone for k in due}:
-            key = (org_id, phone)
-            dials = (
-                tuple(d for d in self._dials_by_phone.get(key, ()) if d > now - policy.period)
-                if policy.max_attempts is not None
-                else ()
-            )
-            refused = self.refusals.get(key) if policy.refusal_cooldown is not None else None
-            listed = key in self.do_not_call
-            if dials or refused or listed:
-                facts[phone] = PhoneFacts(dials, refused, listed)
-        return facts
-
-    def set_contact_zone(self, contact_id: str, zone: str | None, now: datetime) -> Contact | None:
-        contact = self.contacts.get(contact_id)
-        if contact is None:
-            return None
-        changed = replace(contact, zone=zone)
-        if contact.state is ContactState.WAITING and contact.next_due_at is None:
-            changed = replace(changed, next_due_at=now, reason=None)
-            self._wake_by(contact.campaign_id, now)
-        self._put_contact(changed)
-        return changed
+    def _release_line(self, org_id: str, connection_id: str | None) -> None:
+        key = (org_id, connection_id or "")
+        if key in self.line_counters:
+            c = self.line_counters[key]
+            self.line_counters[key] = replace(c, in_flight=max(c.in_flight - 1, 0))
 
     # --- compliance (see SqlStore) ---------------------------------------------------
     def load_phone_facts(self, org_id: str, facts: Mapping[str, PhoneFacts], now: datetime) -> None:
@@ -475,12 +330,189 @@ class MemoryStore:
     def remove_do_not_call(self, org_id: str, phone: str) -> bool:
         return self.do_not_call.pop((org_id, phone), None) is not None
 
+    def _policy(self, campaign: Campaign) -> CallingPolicy:
+        org = self.organizations.get(campaign.org_id)
+        return compliance.effective_policy(
+            campaign.config.policy, org.calling_policy if org else None
+        )
+
+    def _phone_facts(
+        self, org_id: str, due: Sequence[Contact], policy: CallingPolicy, now: datetime
+    ) -> dict[str, PhoneFacts]:
+        facts: dict[str, PhoneFacts] = {}
+        for phone in {k.phone for k in due}:
+            key = (org_id, phone)
+            dials = (
+                tuple(d for d in self._dials_by_phone.get(key, ()) if d > now - policy.period)
+                if policy.max_attempts is not None
+                else ()
+            )
+            refused = self.refusals.get(key) if policy.refusal_cooldown is not None else None
+            listed = key in self.do_not_call
+            if dials or refused or listed:
+                facts[phone] = PhoneFacts(dials, refused, listed)
+        return facts
+
+    def _record_what_was_said(self, org_id: str, phone: str, ended: Attempt) -> None:
+        said = compliance.what_was_said(ended.qualifiers, ended.ended_at)
+        key = (org_id, phone)
+        if said.refused_at is not None:
+            self.refusals[key] = max(said.refused_at, self.refusals.get(key, said.refused_at))
+        if said.opted_out_at is not None:
+            self.add_do_not_call(org_id, [phone], compliance.OPT_OUT_SOURCE, said.opted_out_at)
+
+    # --- the dispatcher's transactions (see SqlStore's sql/planning.py, sql/ends.py) -----
+    def earliest_wake(self) -> datetime | None:
+        return min(
+            (
+                at
+                for cid, at in self.wake.items()
+                if at is not None and self.campaigns[cid].config.status in LIVE_STATUSES
+            ),
+            default=None,
+        )
+
+    def _wake_by(self, campaign_id: str, at: datetime | None) -> None:
+        self.wake[campaign_id] = lifecycle.earliest(self.wake.get(campaign_id), at)
+
+    def campaigns_to_plan(self, now: datetime, limit: int) -> list[str]:
+        due = [
+            (at, cid)
+            for cid, at in self.wake.items()
+            if at is not None and at <= now and self.campaigns[cid].config.status in LIVE_STATUSES
+        ]
+        return [cid for _, cid in sorted(due)[:limit]]
+
+    def load_snapshot(
+        self, campaign_id: str, now: datetime, horizon: timedelta, limit: int
+    ) -> CampaignSnapshot | None:
+        campaign = self.campaigns.get(campaign_id)
+        if campaign is None:
+            return None
+        queue = self._due[campaign_id]
+        cutoff = queue.bisect_right((now + horizon, "\uffff"))
+        due = [self.contacts[cid] for _, cid in queue.islice(0, min(cutoff, limit))]
+        next_due_at = (
+            queue[limit][0]
+            if cutoff > limit
+            else (queue[cutoff][0] if cutoff < len(queue) else None)
+        )
+        return CampaignSnapshot(campaign.config, self.counters[campaign_id], due, next_due_at)
+
+    def run_tick(
+        self,
+        campaign_id: str,
+        now: datetime,
+        horizon: timedelta,
+        limit: int,
+        decide: Decide,
+        lease: timedelta = CALL_LEASE,
+    ) -> TickWrites | None:
+        campaign = self.campaigns.get(campaign_id)
+        if campaign is None:
+            return None
+        limit = contacts_wanted(campaign.config, self.counters[campaign_id], now, horizon, limit)
+        snapshot = self.load_snapshot(campaign_id, now, horizon, limit)
+        assert snapshot is not None
+        live = self._live_phones
+        held = [k for k in snapshot.due if (campaign.org_id, k.phone) in live]
+        if held:
+            snapshot = replace(
+                snapshot, due=[k for k in snapshot.due if (campaign.org_id, k.phone) not in live]
+            )
+        policy = self._policy(campaign)
+        if snapshot.due and (policy is not POLICIES["none"] or self.do_not_call):
+            snapshot = replace(
+                snapshot,
+                policy=policy,
+                facts=self._phone_facts(campaign.org_id, snapshot.due, policy, now),
+            )
+        if snapshot.due and self.connections:
+            snapshot = replace(snapshot, lines=self._lines(campaign))
+        agent = self.agents.get(campaign.agent_id)
+        writes = decide(snapshot, agent.variables if agent else ())
+        self._check_dials(campaign.org_id, writes.dials)  # all or nothing, as a transaction
+        for connection_id, line in writes.lines.items():
+            self.line_counters[(campaign.org_id, connection_id)] = line
+        waiting_held, self.wake[campaign_id] = lifecycle.hold_numbers_in_call(
+            held, writes.next_wake_at, now
+        )
+        for k in waiting_held:
+            self._put_contact(k)
+        if writes.status is not None:
+            c = self.campaigns[campaign_id]
+            self.campaigns[campaign_id] = replace(c, config=replace(c.config, status=writes.status))
+        self._record_dials(campaign.org_id, writes.dials)
+        self.counters[campaign_id] = writes.counters or self.counters[campaign_id]
+        for k in writes.deferred:
+            self._put_contact(k)
+        for d in writes.dials:
+            self.leases[d.attempt.id] = d.dial_at + lease
+        return replace(
+            writes,
+            agent_id=campaign.agent_id,
+            agent_version=campaign.agent_version,
+            org_id=campaign.org_id,
+        )
+
+    def _check_dials(self, org_id: str, dials: Sequence[Dial]) -> None:
+        """Refuse, before anything is written, the dials the SQL store's unique keys would:
+        an attempt number a contact already has, a number already in a call."""
+        taken: set[tuple[str, str]] = set()
+        for d in dials:
+            numbers = [self.attempts[i].number for i in self._attempts_by_contact[d.contact.id]]
+            if d.attempt.id in self.attempts or d.attempt.number in numbers:
+                raise Conflict(f"attempt {d.attempt.number} of contact {d.contact.id} exists")
+            key = (org_id, d.contact.phone)
+            if key in taken or key in self._live_phones:
+                raise Conflict(f"{d.contact.phone} is already in a call")
+            taken.add(key)
+
+    def _record_dials(self, org_id: str, dials: Sequence[Dial]) -> None:
+        for d in dials:
+            contact, attempt = d.contact, d.attempt
+            self._live_phones[(org_id, contact.phone)] = attempt.id
+            self.attempts[attempt.id] = attempt
+            self._attempts_by_contact[contact.id].append(attempt.id)
+            if attempt.dialed_at is not None:
+                self._dials_by_phone[(org_id, contact.phone)].append(attempt.dialed_at)
+            self._put_contact(contact)
+
+    def end_attempt(self, result: CallResult, finish: Finish) -> tuple[Contact, Attempt] | None:
+        attempt = self.attempts.get(result.attempt_id)
+        if attempt is None or attempt.ended_at is not None:
+            return None
+        contact = self.contacts[attempt.contact_id]
+        history = [a for a in self.attempts_of(contact.id) if a.number < attempt.number]
+        campaign = self.campaigns[attempt.campaign_id]
+        new_contact, ended = finish(
+            campaign.config.status, campaign.config, contact, history, attempt
+        )
+        org_id = campaign.org_id
+        if self._live_phones.get((org_id, new_contact.phone)) == ended.id:
+            del self._live_phones[(org_id, new_contact.phone)]
+        self.attempts[ended.id] = ended
+        self._put_contact(new_contact)
+        self._record_what_was_said(org_id, new_contact.phone, ended)
+        counters = self.counters[campaign.id]
+        in_flight, wake_at = lifecycle.wake_after_ends(
+            campaign.config.pacing.max_concurrent, counters.in_flight, [(new_contact, ended)]
+        )
+        self.counters[campaign.id] = replace(counters, in_flight=in_flight)
+        self._wake_by(campaign.id, wake_at)
+        self._release_line(org_id, ended.connection_id)
+        return new_contact, ended
+
+    def end_attempts(self, ends: Sequence[End]) -> list[tuple[Contact, Attempt] | None]:
+        return [self.end_attempt(result, finish) for result, finish in ends]
+
     def withdraw_attempt(self, attempt_id: str, until: datetime, reason: str) -> bool:
         attempt = self.attempts.get(attempt_id)
         if attempt is None or attempt.ended_at is not None:
             return False
         campaign = self.campaigns[attempt.campaign_id]
         contact = self.contacts[attempt.contact_id]
+        back = lifecycle.withdraw(contact, attempt, campaign.config.status, until, reason)
         del self.attempts[attempt_id]
         self._attempts_by_contact[contact.id].remove(attempt_id)
         self.leases.pop(attempt_id, None)
@@ -489,22 +521,9 @@ class MemoryStore:
         dials = self._dials_by_phone[(campaign.org_id, contact.phone)]
         if attempt.dialed_at in dials:
             dials.remove(attempt.dialed_at)
-        cancelled = campaign.config.status is CampaignStatus.CANCELLED
-        self._put_contact(
-            replace(
-                contact,
-                state=ContactState.CANCELLED if cancelled else ContactState.WAITING,
-                attempts=attempt.number,
-                next_due_at=None if cancelled else until,
-                reason=reason,
-            )
-        )
-        c = self.counters[campaign.id]
-        handed_back = c.day == campaign.config.pacing.local_day(attempt.dialed_at or attempt.due_at)
-        self.counters[campaign.id] = replace(
-            c,
-            in_flight=max(c.in_flight - 1, 0),
-            dialed_today=max(c.dialed_today - 1, 0) if handed_back else c.dialed_today,
+        self._put_contact(back)
+        self.counters[campaign.id] = lifecycle.counters_after_withdrawal(
+            self.counters[campaign.id], campaign.config.pacing, attempt
         )
         self._release_line(campaign.org_id, attempt.connection_id)
         self._wake_by(campaign.id, until)
@@ -518,46 +537,14 @@ class MemoryStore:
         )
         return [aid for _, aid in expired[:limit]]
 
-    def end_attempt(
-        self,
-        result: CallResult,
-        finish: Finish,
-    ) -> tuple[Contact, Attempt] | None:
-        attempt = self.attempts.get(result.attempt_id)
-        if attempt is None or attempt.ended_at is not None:
-            return None
-        contact = self.contacts[attempt.contact_id]
-        history = [a for a in self.attempts_of(contact.id) if a.number < attempt.number]
-        campaign = self.campaigns[attempt.campaign_id]
-        new_contact, ended = finish(
-            campaign.config.status, campaign.config, contact, history, attempt
-        )
-        self.record_attempt_end(new_contact, ended)
-        if ended.ended_at is not None:
-            key = (campaign.org_id, new_contact.phone)
-            if compliance.counts_as_refusal(ended.qualifiers):
-                self.refusals[key] = max(ended.ended_at, self.refusals.get(key, ended.ended_at))
-            if compliance.counts_as_opt_out(ended.qualifiers):
-                self.add_do_not_call(
-                    campaign.org_id, [new_contact.phone], "opt_out", ended.ended_at
-                )
-        return new_contact, ended
+    def acquire_lease(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+        """Take or renew the named lease; False while someone else holds it."""
+        current = self.dispatcher_leases.get(name)
+        if current is not None and current[0] != holder and current[1] > now:
+            return False
+        self.dispatcher_leases[name] = (holder, now + ttl)
+        return True
 
-    def end_attempts(
-        self, ends: Sequence[tuple[CallResult, Finish]]
-    ) -> list[tuple[Contact, Attempt] | None]:
-        return [self.end_attempt(result, finish) for result, finish in ends]
-
-    def _is_full(self, campaign_id: str) -> bool:
-        cap = self.campaigns[campaign_id].config.pacing.max_concurrent
-        return cap is not None and self.counters[campaign_id].in_flight >= cap
-
-    def _wake_after_end(
-        self, campaign_id: str, contact: Contact, ended: Attempt, full: bool
-    ) -> None:
-        # As SqlStore's _write_end: at once if the call held the last free place, and by
-        # the contact's retry; other ends change nothing the planner waits for.
-        if full and ended.ended_at is not None:
-            self._wake_by(campaign_id, ended.ended_at)
-        if contact.state is ContactState.WAITING and contact.next_due_at is not None:
-            self._wake_by(campaign_id, contact.next_due_at)
+    def signing_secret(self, org_id: str, make: Callable[[], str]) -> str:
+        """The organization's webhook signing secret, made on first use."""
+        return self.secrets.setdefault(org_id, make())

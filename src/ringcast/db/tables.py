@@ -123,7 +123,7 @@ campaigns = sa.Table(
     sa.Column("status", sa.String(16), nullable=False),
     #: which API created it: volubile, sarvam or native (each reads it back its own way)
     sa.Column("dialect", sa.String(16), nullable=False),
-    #: the core configuration (schedule, pacing, retry), see db.codec
+    #: the core configuration (schedule, pacing, retry), see db.mapping
     sa.Column("config", JSON, nullable=False),
     #: the vendor fields the core does not model, echoed back by that vendor's surface
     sa.Column("extra", JSON, nullable=False),
@@ -141,8 +141,17 @@ campaigns = sa.Table(
     sa.Column("day", sa.Date, nullable=True),
     sa.Column("dialed_today", sa.Integer, nullable=False, server_default="0"),
     sa.Column("in_flight", sa.Integer, nullable=False, server_default="0"),
+    #: the agent whose direct calls this hidden campaign holds (``extra``'s
+    #: ``direct_calls_of_agent``); None for every other campaign
+    sa.Column("direct_calls_of_agent", ID, nullable=True),
     sa.Index(None, "workspace_id", "created_at"),
     sa.Index(None, "status", "next_wake_at"),
+    # One hidden campaign per agent and organization, however many callers race to make
+    # it. NULLs never collide in a unique index (SQLite and PostgreSQL alike), so the
+    # other campaigns are not constrained. (A partial index on the JSON value itself
+    # would need no column, but SQLAlchemy cannot reflect expression indexes on SQLite,
+    # and the schema tests compare the two backends by reflection.)
+    sa.Index(None, "org_id", "direct_calls_of_agent", unique=True),
 )
 
 contacts = sa.Table(

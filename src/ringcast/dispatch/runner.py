@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Mapping
 from datetime import timedelta
 
 from ringcast.clock import Clock
@@ -18,13 +19,17 @@ from ringcast.ports import DispatchStore
 from ringcast.records import Connection
 from ringcast.runtime import Runtime
 from ringcast.services.connections import outcome_model
-from ringcast.webhooks.deliver import Deliverer
+from ringcast.webhooks.deliver import Deliverer, Renderer
 
 
 def build(
-    runtime: Runtime, clock: Clock, metrics: Metrics | None = None
+    runtime: Runtime,
+    clock: Clock,
+    metrics: Metrics | None = None,
+    renderers: Mapping[str, Renderer] | None = None,
 ) -> Dispatcher[DispatchStore]:
-    """A dispatcher over the runtime's store, dialling through the simulator gateway."""
+    """A dispatcher over the runtime's store, dialling through the simulator gateway;
+    ``renderers`` draw the webhook bodies of the API surfaces (``api.renderers``)."""
     settings = runtime.settings
     dispatcher: Dispatcher[DispatchStore] = Dispatcher(
         runtime.store,
@@ -41,6 +46,7 @@ def build(
         clock,
         allow_private=settings.webhooks_allow_private,
         metrics=dispatcher.metrics,
+        renderers=renderers,
     )
     model = OutcomeModel.parse(
         settings.simulator_outcomes,

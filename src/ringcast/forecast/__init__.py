@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ringcast.core.compliance import POLICIES
+from ringcast.core import compliance
 from ringcast.core.model import Attempt, Contact
 from ringcast.core.states import CampaignStatus
 from ringcast.db.memory import MemoryStore
@@ -121,9 +121,16 @@ def from_store(
     attempts = source.campaign_attempts(campaign_id)
     # the policy in force now, and what the organization's records say about the numbers
     org = source.get_organization(campaign.org_id)
-    policy = campaign.config.policy or (org.calling_policy if org else None) or "none"
-    campaign = replace(campaign, config=replace(campaign.config, policy=policy))
-    facts = source.phone_facts(campaign.org_id, [k.phone for k in contacts], POLICIES[policy], now)
+    org_policy = org.calling_policy if org else None
+    policy = compliance.effective_policy(campaign.config.policy, org_policy)
+    campaign = replace(
+        campaign,
+        config=replace(
+            campaign.config,
+            policy=compliance.effective_policy_name(campaign.config.policy, org_policy),
+        ),
+    )
+    facts = source.phone_facts(campaign.org_id, [k.phone for k in contacts], policy, now)
     store = MemoryStore()
     store.create_campaign(campaign, contacts)
     store.counters[campaign_id] = snapshot.counters

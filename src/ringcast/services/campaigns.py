@@ -133,11 +133,10 @@ def get(store: Store, campaign_id: str, org_id: str, workspace_id: str | None = 
 def act(
     store: Store, clock: Clock, campaign: Campaign, action: CampaignAction, by: str | None
 ) -> Campaign:
-    """Apply pause, resume or cancel; cancelling also cancels every waiting contact."""
+    """Apply pause, resume or cancel; cancelling also cancels every waiting contact (the
+    store does both in one transaction: nobody is dialled after the cancel is seen)."""
     status = apply_action(campaign.config.status, action)
     store.set_campaign_status(campaign.id, status, clock.now(), by=by)
-    if status is CampaignStatus.CANCELLED:
-        store.cancel_waiting_contacts(campaign.id, clock.now())
     refreshed = store.get_campaign(campaign.id)
     assert refreshed is not None  # we just wrote it
     return refreshed

@@ -3,7 +3,8 @@
 A direct call is a contact in a hidden campaign per agent that is always open and never
 retries, so it goes through the same planner, pacing and dispatch as everything else.
 The id handed back is the contact's: before the first dial it reads as a pending call,
-afterwards as that call.
+afterwards as that call. The hidden campaign is made by the first call to the agent; the
+store keeps it unique, so first calls racing each other share it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ringcast.core.retry import RetryPolicy
 from ringcast.core.states import CampaignStatus
 from ringcast.core.windows import Slot, WeeklyWindow
 from ringcast.ports import CallLog, Store
-from ringcast.records import HIDDEN_MARKER, CallRecord, Campaign, Dialect
+from ringcast.records import HIDDEN_MARKER, Agent, CallRecord, Campaign, Dialect
 from ringcast.services import campaigns
 
 ALWAYS = WeeklyWindow("UTC", (Slot(time(0), time.max),))
@@ -51,32 +52,36 @@ class DirectCallStore(Store, CallLog, Protocol):
 
 
 def place(store: DirectCallStore, clock: Clock, call: DirectCall, pacing: PacingLimits) -> Pending:
-    campaign = store.find_campaign_by_extra(call.org_id, DIRECT, call.agent_id)
-    if campaign is None:
-        campaign = campaigns.create(
-            store,
-            clock,
-            campaigns.NewCampaign(
-                org_id=call.org_id,
-                workspace_id=call.workspace_id,
-                name="Direct calls",
-                agent_id=call.agent_id,
-                agent_field=call.agent_field,
-                dialect=Dialect.NATIVE,
-                config=CampaignConfig(
-                    "", CampaignStatus.SCHEDULED, Schedule(ALWAYS), pacing, RetryPolicy()
-                ),
-                extra={DIRECT: call.agent_id},
-                created_by=call.actor,
-            ),
-        )
-    else:
-        agent = store.get_agent(call.agent_id)
-        campaigns.check_agent(agent, call.org_id, call.agent_id, call.agent_field)
+    agent = store.get_agent(call.agent_id)
+    campaigns.check_agent(agent, call.org_id, call.agent_id, call.agent_field)
+    campaign = store.ensure_direct_campaign(_hidden_campaign(call, pacing, agent, clock))
     (contact,) = campaigns.add_recipients(
         store, clock, campaign, [campaigns.Recipient(call.phone, call.context)]
     )
     return Pending(contact, campaign, clock.now())
+
+
+def _hidden_campaign(
+    call: DirectCall, pacing: PacingLimits, agent: Agent | None, clock: Clock
+) -> Campaign:
+    """The agent's hidden campaign as ``campaigns.create`` would make it (no contacts)."""
+    now = clock.now()
+    return Campaign(
+        config=CampaignConfig(
+            campaigns.new_id(), CampaignStatus.SCHEDULED, Schedule(ALWAYS), pacing, RetryPolicy()
+        ),
+        org_id=call.org_id,
+        workspace_id=call.workspace_id,
+        name="Direct calls",
+        agent_id=call.agent_id,
+        dialect=Dialect.NATIVE,
+        created_at=now,
+        updated_at=now,
+        agent_version=campaigns.agent_version(agent),
+        extra={DIRECT: call.agent_id},
+        created_by=call.actor,
+        updated_by=call.actor,
+    )
 
 
 def find(store: DirectCallStore, org_id: str, call_id: str) -> CallRecord | Pending:

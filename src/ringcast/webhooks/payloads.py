@@ -9,6 +9,7 @@ from typing import Any
 
 from ringcast.core.outcomes import SARVAM_STATUS
 from ringcast.records import CallRecord, Campaign
+from ringcast.webhooks.outbox import sarvam_hook
 
 #: Sarvam's next_action_status for each retry rule name; None when the contact is final.
 NEXT_ACTION = {
@@ -25,7 +26,6 @@ def sarvam_attempt(
     """The per-attempt payload of Sarvam's reference, field for field."""
     a = call.attempt
     connectivity, completion = SARVAM_STATUS[a.outcome]
-    hook = campaign.extra.get("webhook_config") or {}
     return {
         "app_id": campaign.agent_id,
         "app_version": campaign.agent_version,
@@ -46,5 +46,5 @@ def sarvam_attempt(
         "initial_agent_variables": dict(a.variables) or None,
         "final_agent_variables": dict(call.extracted) or None,
         "interaction_transcript": [dict(t) for t in call.transcript] or None,
-        "metadata": hook.get("metadata"),
+        "metadata": sarvam_hook(campaign).get("metadata"),
     }

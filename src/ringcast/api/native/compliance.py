@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from ringcast.api.deps import ClockDep, PrincipalDep, StoreDep
-from ringcast.core.compliance import POLICIES, REASONS
+from ringcast.core.compliance import POLICIES, REASONS, effective_policy_name
 from ringcast.core.errors import NotFound
 from ringcast.core.model import Contact, PredialHook
 from ringcast.records import DoNotCall
@@ -74,7 +74,9 @@ def _compliance_view(store: Any, campaign: Any) -> CampaignComplianceOut:
     hook = campaign.config.predial
     return CampaignComplianceOut(
         policy=campaign.config.policy,
-        effective_policy=campaign.config.policy or (org.calling_policy if org else None) or "none",
+        effective_policy=effective_policy_name(
+            campaign.config.policy, org.calling_policy if org else None
+        ),
         predial=None
         if hook is None
         else PredialIn(

@@ -1,0 +1,13 @@
+"""The SQL store's parts, one job each; ``db.store.SqlStore`` assembles them.
+
+base         the engine, the transaction, reading rows into values
+bulk         PostgreSQL's one-statement IN, UPDATE and INSERT over arrays
+accounts     organizations, workspaces, API keys, agents
+campaigns    campaigns, contacts, cohorts: writes and the lists the API shows
+compliance   calling policies, the do-not-call list, refusals, facts about numbers
+connections  telephone connections
+planning     the planning transaction (and what the dispatcher asks before it)
+ends         the call-end transaction, withdrawal and reconciliation
+outbox       webhook deliveries: queued with their change, claimed, recorded
+calls        calls as the API surfaces read them back, and the operator's figures
+"""

@@ -1,0 +1,123 @@
+"""PostgreSQL's way with long lists: one statement over arrays instead of one per row.
+
+The dispatcher's batches (ends, dials) are hundreds of rows. On PostgreSQL each helper
+sends one statement whose shape does not depend on the batch's length, so it is neither
+compiled nor planned again for each batch; elsewhere (SQLite) it does the plain thing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY
+
+from ringcast.db.sql.base import is_postgres
+from ringcast.db.types import UTCDateTime
+
+
+def among(conn: sa.Connection, column: sa.Column[Any], values: Iterable[str]) -> Any:
+    """``column IN values`` for the hot paths' long lists (hundreds of ids or numbers).
+
+    PostgreSQL takes them as one array parameter (``= ANY(:array)``): the statement is the
+    same whatever the list's length, so it is neither compiled nor planned again for
+    each batch. Elsewhere, a plain IN.
+    """
+    wanted = list(values)
+    if is_postgres(conn):
+        return column == sa.any_(sa.bindparam(None, wanted, type_=ARRAY(sa.String)))
+    return column.in_(wanted)
+
+
+def update_rows(
+    conn: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    key: str = "id",
+    only_if: tuple[str, str] | None = None,
+) -> None:
+    """Update many rows, each matched by ``key``, to the values in its dict; with
+    ``only_if`` (a text column and a value), only the rows that hold that value.
+
+    On PostgreSQL this is one statement, ``UPDATE .. FROM unnest(arrays)``: one array per
+    column, planned once, instead of one statement per row (the dispatcher's batches of
+    ends and dials are hundreds of rows). Elsewhere, one statement run for each row.
+    """
+    if not rows:
+        return
+    columns = [c for c in rows[0] if c != key]
+    guard = [] if only_if is None else [table.c[only_if[0]] == only_if[1]]
+    if not is_postgres(conn):
+        conn.execute(
+            table.update()
+            .where(table.c[key] == sa.bindparam(f"b_{key}"), *guard)
+            .values({c: sa.bindparam(f"b_{c}") for c in columns}),
+            [{f"b_{c}": v for c, v in row.items()} for row in rows],
+        )
+        return
+    unnest, arrays, values = _unnest(table, [key, *columns], rows)
+    assignments = [f"{c} = {v}" for c, v in zip(columns, values[1:], strict=True)]
+    conn.execute(
+        sa.text(
+            f"UPDATE {table.name} AS t SET {', '.join(assignments)} "  # noqa: S608
+            f"FROM {unnest} WHERE t.{key} = v.{key}"
+            + ("" if only_if is None else f" AND t.{table.c[only_if[0]].name} = :only_if")
+        ),
+        arrays if only_if is None else {**arrays, "only_if": only_if[1]},
+    )
+
+
+def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert many rows; on PostgreSQL as one ``INSERT .. SELECT FROM unnest(arrays)``
+    (see ``update_rows``; psycopg would otherwise send one INSERT per row), elsewhere
+    as SQLAlchemy's executemany."""
+    if not rows:
+        return
+    if not is_postgres(conn):
+        conn.execute(table.insert(), list(rows))
+        return
+    columns = list(rows[0])
+    unnest, arrays, values = _unnest(table, columns, rows)
+    conn.execute(
+        sa.text(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
+            f"SELECT {', '.join(values)} FROM {unnest}"
+        ),
+        arrays,
+    )
+
+
+def _unnest(
+    table: sa.Table, columns: Sequence[str], rows: Sequence[dict[str, Any]]
+) -> tuple[str, dict[str, list[Any]], list[str]]:
+    """For PostgreSQL: ``unnest(...) AS v(columns)`` over one bound array per column,
+    those arrays, and each column's value as stored (``v.col``, cast where needed).
+
+    Every name in the SQL is one of ``table``'s own columns (``table.c[c]`` refuses any
+    other); every value travels as a bound array.
+    """
+    arrays: dict[str, list[Any]] = {}
+    sources, values = [], []
+    for c in columns:
+        element, convert, stored_as = _pg_array(table.c[c].type)
+        arrays[f"p_{c}"] = [convert(row[c]) for row in rows]
+        sources.append(f"CAST(:p_{c} AS {element}[])")
+        values.append(f"v.{c}{stored_as}")
+    return f"unnest({', '.join(sources)}) AS v({', '.join(columns)})", arrays, values
+
+
+def _pg_array(kind: Any) -> tuple[str, Callable[[Any], Any], str]:
+    """For a column type: the PostgreSQL array element to send its values in, how to
+    convert one value for it, and the cast that stores an element in the column."""
+    if isinstance(kind, UTCDateTime):
+        return "timestamptz", lambda v: None if v is None else v.astimezone(UTC), ""
+    if isinstance(kind, sa.Float):
+        return "float8", lambda v: v, ""
+    if isinstance(kind, sa.Integer):
+        return "int8", lambda v: v, ""
+    if isinstance(kind, sa.JSON):  # JSONB on PostgreSQL, sent as text
+        return "text", lambda v: None if v is None else json.dumps(v), "::jsonb"
+    return "text", lambda v: v, ""

@@ -1,0 +1,83 @@
+"""Calls as the API surfaces and the gateways read them back, and the figures an operator
+watches (``/metrics``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from ringcast.core.model import ContactState
+from ringcast.db import mapping
+from ringcast.db import tables as t
+from ringcast.db.sql.base import SqlBase
+from ringcast.records import CallFilter, CallRecord
+
+
+class CallsSql(SqlBase):
+    def get_call(self, attempt_id: str) -> CallRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(_call_query().where(t.attempts.c.id == attempt_id)).first()
+        return None if row is None else mapping.call(row)
+
+    def list_calls(
+        self, where: CallFilter, offset: int, limit: int
+    ) -> tuple[list[CallRecord], int]:
+        a, c = t.attempts, t.campaigns
+        conditions: list[Any] = [a.c.org_id == where.org_id]
+        if where.agent_id is not None:
+            conditions.append(c.c.agent_id == where.agent_id)
+        if where.phone is not None:
+            conditions.append(a.c.phone == where.phone)
+        if where.campaign_name is not None:
+            conditions.append(c.c.name == where.campaign_name)
+        if where.since is not None:
+            conditions.append(a.c.created_at >= where.since)
+        if where.until is not None:
+            conditions.append(a.c.created_at < where.until)
+        column = {
+            "created": a.c.created_at,
+            "duration": a.c.duration_s,
+            "phone": a.c.phone,
+            "status": a.c.outcome,
+        }[where.sort_by]
+        order = column.desc() if where.descending else column.asc()
+        with self.engine.connect() as conn:
+            total = conn.execute(
+                sa.select(sa.func.count())
+                .select_from(a.join(c, c.c.id == a.c.campaign_id))
+                .where(*conditions)
+            ).scalar_one()
+            rows = conn.execute(
+                _call_query().where(*conditions).order_by(order, a.c.id).offset(offset).limit(limit)
+            ).all()
+        return [mapping.call(r) for r in rows], total
+
+    def backlog(self, now: datetime) -> dict[str, int]:
+        """Operator figures: due contacts, calls in flight, webhook deliveries pending."""
+        k, a, o = t.contacts, t.attempts, t.webhook_outbox
+        with self.engine.connect() as conn:
+            due = conn.execute(
+                sa.select(sa.func.count()).where(
+                    k.c.state == ContactState.WAITING.value, k.c.next_due_at <= now
+                )
+            ).scalar_one()
+            live = conn.execute(
+                sa.select(sa.func.count()).where(a.c.state == mapping.DIALING)
+            ).scalar_one()
+            pending = conn.execute(
+                sa.select(sa.func.count()).where(o.c.status == "pending")
+            ).scalar_one()
+        return {"due_contacts": due, "in_flight_calls": live, "webhook_backlog": pending}
+
+
+def _call_query() -> sa.Select[Any]:
+    """Attempts joined with their campaign (agent, name) and contact (context)."""
+    a, c, k = t.attempts, t.campaigns, t.contacts
+    return sa.select(
+        a,
+        c.c.agent_id.label("agent_id"),
+        c.c.name.label("campaign_name"),
+        k.c.context.label("contact_context"),
+    ).select_from(a.join(c, c.c.id == a.c.campaign_id).join(k, k.c.id == a.c.contact_id))

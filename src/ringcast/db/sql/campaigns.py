@@ -1,0 +1,287 @@
+"""Campaigns, their contacts and cohorts: what every surface writes, and the lists and
+figures the API surfaces show."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+
+from ringcast.core.errors import Conflict, NotFound
+from ringcast.core.model import Attempt, Contact, ContactState
+from ringcast.core.states import DIALLING_STATUSES, CampaignStatus
+from ringcast.db import mapping
+from ringcast.db import tables as t
+from ringcast.db.sql import outbox
+from ringcast.db.sql.base import SqlBase
+from ringcast.records import HIDDEN_MARKER, Campaign, CampaignQuery, Cohort
+from ringcast.webhooks import outbox as fan_out
+
+
+class CampaignsSql(SqlBase):
+    def create_campaign(self, campaign: Campaign, contacts: Sequence[Contact]) -> None:
+        with self._tx() as conn:
+            conn.execute(t.campaigns.insert().values(**mapping.new_campaign_values(campaign)))
+            _insert_contacts(conn, campaign.org_id, contacts, campaign.created_at)
+
+    def ensure_direct_campaign(self, campaign: Campaign) -> Campaign:
+        """The organization's hidden campaign for the agent ``campaign.extra`` names under
+        ``HIDDEN_MARKER``: the one stored, else ``campaign``, stored now.
+
+        Callers racing to make the first one all get the same: the agent is a unique key
+        of the campaigns table, so a second insert fails and reads back the first.
+        """
+        agent_id = campaign.extra.get(HIDDEN_MARKER)
+        if not agent_id:
+            raise ValueError(f"campaign {campaign.id} is not a direct-calls campaign")
+        found = self._direct_campaign(campaign.org_id, str(agent_id))
+        if found is not None:
+            return found
+        try:
+            self.create_campaign(campaign, ())
+        except Conflict:
+            found = self._direct_campaign(campaign.org_id, str(agent_id))
+            if found is None:  # another constraint refused it: not a race
+                raise
+            return found
+        return campaign
+
+    def _direct_campaign(self, org_id: str, agent_id: str) -> Campaign | None:
+        c = t.campaigns
+        return self._one(
+            c,
+            sa.and_(c.c.org_id == org_id, c.c.direct_calls_of_agent == agent_id),
+            mapping.campaign,
+        )
+
+    def get_campaign(self, campaign_id: str) -> Campaign | None:
+        return self._one(t.campaigns, t.campaigns.c.id == campaign_id, mapping.campaign)
+
+    def find_campaign_by_extra(self, org_id: str, key: str, value: str) -> Campaign | None:
+        c = t.campaigns
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                sa.select(c)
+                .where(c.c.org_id == org_id, c.c.extra[key].as_string() == value)
+                .order_by(c.c.created_at, c.c.id)
+                .limit(1)
+            ).first()
+        return None if row is None else mapping.campaign(row)
+
+    def update_campaign(self, campaign: Campaign) -> None:
+        c = t.campaigns
+        with self._tx() as conn:
+            done = conn.execute(
+                c.update()
+                .where(c.c.id == campaign.id)
+                .values(**mapping.campaign_values(campaign), next_wake_at=campaign.updated_at)
+            )
+            if done.rowcount == 0:
+                raise NotFound("campaign", campaign.id)
+
+    def set_campaign_status(
+        self, campaign_id: str, status: CampaignStatus, at: datetime, by: str | None = None
+    ) -> None:
+        """Move the campaign to ``status``, with the lifecycle webhook the move makes;
+        cancelling also cancels every waiting contact, in the same transaction."""
+        c, k = t.campaigns, t.contacts
+        values: dict[str, Any] = {"status": status.value, "updated_at": at, "next_wake_at": at}
+        if by is not None:
+            values["updated_by"] = by
+        with self._tx() as conn:
+            row = conn.execute(sa.select(c).where(c.c.id == campaign_id)).first()
+            conn.execute(c.update().where(c.c.id == campaign_id).values(**values))
+            if status is CampaignStatus.CANCELLED:
+                # Calls in progress finish; their contacts are cancelled when they end.
+                conn.execute(
+                    k.update()
+                    .where(k.c.campaign_id == campaign_id, k.c.state == ContactState.WAITING.value)
+                    .values(state=ContactState.CANCELLED.value, next_due_at=None, updated_at=at)
+                )
+            if row is not None:
+                before = mapping.campaign(row)
+                account = outbox.account_url(conn, before.org_id)
+                outbox.queue(conn, fan_out.after_action(before, status, at, account))
+
+    def add_contacts(self, campaign_id: str, contacts: Sequence[Contact], now: datetime) -> None:
+        c = t.campaigns
+        with self._tx() as conn:
+            org_id = conn.execute(
+                sa.select(c.c.org_id).where(c.c.id == campaign_id)
+            ).scalar_one_or_none()
+            if org_id is None:
+                raise NotFound("campaign", campaign_id)
+            _insert_contacts(conn, org_id, contacts, now)
+            conn.execute(c.update().where(c.c.id == campaign_id).values(next_wake_at=now))
+
+    def get_contact(self, contact_id: str) -> Contact | None:
+        return self._one(t.contacts, t.contacts.c.id == contact_id, mapping.contact)
+
+    def count_contacts(self, campaign_id: str) -> dict[ContactState, int]:
+        k = t.contacts
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(k.c.state, sa.func.count())
+                .where(k.c.campaign_id == campaign_id)
+                .group_by(k.c.state)
+            ).all()
+        return {ContactState(state): n for state, n in rows}
+
+    def contact_figures(self, campaign_id: str) -> dict[tuple[ContactState, str | None], int]:
+        """Contacts by state and reason (why they wait, or why they were skipped)."""
+        k = t.contacts
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(k.c.state, k.c.reason, sa.func.count())
+                .where(k.c.campaign_id == campaign_id)
+                .group_by(k.c.state, k.c.reason)
+            ).all()
+        return {(ContactState(state), reason): n for state, reason, n in rows}
+
+    def list_contacts(
+        self, campaign_id: str, reason: str | None, offset: int, limit: int
+    ) -> tuple[list[Contact], int]:
+        k = t.contacts
+        where = [k.c.campaign_id == campaign_id]
+        if reason is not None:
+            where.append(k.c.reason == reason)
+        return self._page(
+            sa.select(k), where, [k.c.created_at, k.c.id], offset, limit, mapping.contact
+        )
+
+    def set_contact_zone(self, contact_id: str, zone: str | None, now: datetime) -> Contact | None:
+        """Give a contact its zone; one waiting for want of a zone becomes due at once."""
+        k = t.contacts
+        with self._tx() as conn:
+            row = conn.execute(sa.select(k).where(k.c.id == contact_id)).first()
+            if row is None:
+                return None
+            contact = mapping.contact(row)
+            values: dict[str, Any] = {"timezone": zone, "updated_at": now}
+            if contact.state is ContactState.WAITING and contact.next_due_at is None:
+                values.update(next_due_at=now, reason=None)
+                conn.execute(
+                    t.campaigns.update()
+                    .where(t.campaigns.c.id == contact.campaign_id)
+                    .values(next_wake_at=now)
+                )
+            conn.execute(k.update().where(k.c.id == contact_id).values(**values))
+            return mapping.contact(conn.execute(sa.select(k).where(k.c.id == contact_id)).one())
+
+    def attempts_of(self, contact_id: str) -> list[Attempt]:
+        a = t.attempts
+        return self._all(
+            sa.select(a).where(a.c.contact_id == contact_id).order_by(a.c.number),
+            mapping.attempt,
+        )
+
+    def campaign_contacts(self, campaign_id: str) -> list[Contact]:
+        k = t.contacts
+        return self._all(
+            sa.select(k).where(k.c.campaign_id == campaign_id).order_by(k.c.id), mapping.contact
+        )
+
+    def campaign_attempts(self, campaign_id: str) -> list[Attempt]:
+        a = t.attempts
+        return self._all(
+            sa.select(a).where(a.c.campaign_id == campaign_id).order_by(a.c.id), mapping.attempt
+        )
+
+    # --- what the API surfaces list ------------------------------------------------------
+    def list_campaigns(
+        self, where: CampaignQuery, offset: int, limit: int
+    ) -> tuple[list[Campaign], int]:
+        c = t.campaigns
+        conditions: list[Any] = [c.c.workspace_id == where.workspace_id, _not_hidden()]
+        if where.status is not None:
+            conditions.append(c.c.status == where.status)
+        if where.search:
+            conditions.append(
+                sa.func.lower(c.c.name).contains(where.search.lower(), autoescape=True)
+            )
+        column = {
+            "created_at": c.c.created_at,
+            "updated_at": c.c.updated_at,
+            "name": c.c.name,
+            "start_timestamp": c.c.starts_at,
+        }[where.sort_by]
+        order = column.desc() if where.descending else column.asc()
+        with self.engine.connect() as conn:
+            total = conn.execute(sa.select(sa.func.count()).where(*conditions)).scalar_one()
+            rows = conn.execute(
+                sa.select(c).where(*conditions).order_by(order, c.c.id).offset(offset).limit(limit)
+            ).all()
+        return [mapping.campaign(r) for r in rows], total
+
+    def count_live_campaigns(self, workspace_id: str) -> int:
+        """Campaigns of the workspace that may dial (scheduled or active)."""
+        c = t.campaigns
+        with self.engine.connect() as conn:
+            return int(
+                conn.execute(
+                    sa.select(sa.func.count()).where(
+                        c.c.workspace_id == workspace_id,
+                        c.c.status.in_(sorted(s.value for s in DIALLING_STATUSES)),
+                        _not_hidden(),
+                    )
+                ).scalar_one()
+            )
+
+    def phones_in_campaign(self, campaign_id: str, phones: Sequence[str]) -> set[str]:
+        k = t.contacts
+        if not phones:
+            return set()
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(k.c.phone).where(
+                    k.c.campaign_id == campaign_id, k.c.phone.in_(list(phones))
+                )
+            ).all()
+        return {r.phone for r in rows}
+
+    def add_cohort(self, cohort: Cohort) -> None:
+        with self._tx() as conn:
+            conn.execute(t.cohorts.insert().values(**mapping.fields(cohort)))
+
+    def get_cohort(self, cohort_id: str) -> Cohort | None:
+        return self._one(t.cohorts, t.cohorts.c.id == cohort_id, mapping.cohort)
+
+    def list_cohorts(self, campaign_id: str) -> list[Cohort]:
+        h = t.cohorts
+        return self._all(
+            sa.select(h).where(h.c.campaign_id == campaign_id).order_by(h.c.created_at, h.c.id),
+            mapping.cohort,
+        )
+
+    def finish_cohort(self, cohort: Cohort) -> None:
+        h = t.cohorts
+        with self._tx() as conn:
+            conn.execute(
+                h.update()
+                .where(h.c.id == cohort.id)
+                .values(
+                    status=cohort.status,
+                    total_records=cohort.total_records,
+                    valid_records=cohort.valid_records,
+                    rejected_records=cohort.rejected_records,
+                    failure_reason=cohort.failure_reason,
+                    updated_at=cohort.updated_at,
+                    updated_by=cohort.updated_by,
+                )
+            )
+
+
+def _insert_contacts(
+    conn: sa.Connection, org_id: str, contacts: Sequence[Contact], now: datetime
+) -> None:
+    if contacts:
+        conn.execute(
+            t.contacts.insert(), [mapping.new_contact_values(org_id, k, now) for k in contacts]
+        )
+
+
+def _not_hidden() -> Any:
+    """Not a hidden direct-calls campaign: those are never listed or counted."""
+    return t.campaigns.c.extra[HIDDEN_MARKER].as_string().is_(None)

@@ -82,6 +82,9 @@ class LocalServer(ThreadingHTTPServer):
 
     daemon_threads = False
     block_on_close = True
+    #: socketserver's default backlog of 5 makes a burst of dials wait for SYN
+    #: retransmits (1 s, 3 s, ...) on a loaded machine, past a gateway's 5 s timeout
+    request_queue_size = 128
 
     def __init__(self, handler: type[BaseHTTPRequestHandler]) -> None:
         super().__init__(("127.0.0.1", 0), handler)

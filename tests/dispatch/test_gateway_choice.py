@@ -12,7 +12,7 @@ from ringcast.core.step import CallResult
 from ringcast.db.memory import MemoryStore
 from ringcast.gateways.base import Accepted, CallGateway, DialRequest
 from ringcast.gateways.by_connection import ConnectionGateways
-from ringcast.records import Connection
+from ringcast.records import CallRecord, Connection
 
 T0 = datetime(2026, 6, 1, 9, tzinfo=UTC)
 
@@ -35,6 +35,7 @@ class Recording(CallGateway):
         self.name = name
         self.client = Client()
         self.dialled: list[str] = []
+        self.records: list[CallRecord | None] = []  #: what reconciliation was told
         self.drained = False
 
     async def aclose(self) -> None:
@@ -47,7 +48,10 @@ class Recording(CallGateway):
         self.dialled.append(request.attempt_id)
         return Accepted(f"{self.name}-{request.attempt_id}")
 
-    async def call_state(self, attempt_id: str, now: datetime) -> CallResult | None:
+    async def call_state(
+        self, attempt_id: str, now: datetime, call: CallRecord | None = None
+    ) -> CallResult | None:
+        self.records.append(call)
         if attempt_id not in self.dialled:
             return None
         return CallResult(attempt_id, Outcome.BUSY, now, failure_reason=self.name)

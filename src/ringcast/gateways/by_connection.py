@@ -19,7 +19,7 @@ from ringcast.core.step import CallResult
 from ringcast.gateways.base import Accepted, CallGateway, DialRequest
 from ringcast.gateways.http import DIAL_TIMEOUT
 from ringcast.ports import CallLog, ConnectionRegistry
-from ringcast.records import Connection
+from ringcast.records import CallRecord, Connection
 
 #: How long a looked-up connection is used before it is read again.
 CONNECTION_TTL = timedelta(seconds=5)
@@ -60,13 +60,15 @@ class ConnectionGateways(CallGateway):
         gateway = await self._gateway(request.org_id, request.connection_id)
         return await gateway.place_call(request)
 
-    async def call_state(self, attempt_id: str, now: datetime) -> CallResult | None:
-        """Ask the gateway the attempt went out through, if it can say."""
-        call = await asyncio.to_thread(self.store.get_call, attempt_id)
-        if call is None:
+    async def call_state(
+        self, attempt_id: str, now: datetime, call: CallRecord | None = None
+    ) -> CallResult | None:
+        """Ask the gateway the attempt went out through, with the store's record of it."""
+        record = call or await asyncio.to_thread(self.store.get_call, attempt_id)
+        if record is None:
             return None
-        gateway = await self._gateway(call.org_id, call.attempt.connection_id)
-        return await gateway.call_state(attempt_id, now)
+        gateway = await self._gateway(record.org_id, record.attempt.connection_id)
+        return await gateway.call_state(attempt_id, now, record)
 
     async def drain(self) -> None:
         for gateway in self._held():

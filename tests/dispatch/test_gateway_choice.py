@@ -1,9 +1,11 @@
-"""Which gateway a dial goes out through, what happens to one whose settings changed, and
-how provider gateways are built from a connection."""
+"""Which gateway a dial goes out through, what happens to one whose settings changed, how
+provider gateways are built from a connection, and how a dial that ended at once is
+recorded."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
@@ -12,13 +14,17 @@ import pytest
 from twilio.request_validator import RequestValidator
 
 from ringcast.clock import VirtualClock
-from ringcast.core.model import Attempt
+from ringcast.core.model import Attempt, ContactState, Schedule
 from ringcast.core.outcomes import Outcome
+from ringcast.core.pacing import PacingLimits
 from ringcast.core.step import CallResult
+from ringcast.core.windows import WHOLE_DAY, WeeklyWindow
 from ringcast.db.memory import MemoryStore
+from ringcast.dispatch.loop import Dispatcher
 from ringcast.gateways.base import (
     Accepted,
     CallGateway,
+    DialEnded,
     DialRequest,
     GatewayRejected,
     GatewayUnavailable,
@@ -29,6 +35,7 @@ from ringcast.gateways.livekit import LiveKitGateway
 from ringcast.gateways.retell import RetellGateway
 from ringcast.gateways.twilio import TwilioGateway
 from ringcast.records import CallRecord, Connection
+from tests.integration.factories import campaign, contacts, seed_account
 
 T0 = datetime(2026, 6, 1, 9, tzinfo=UTC)
 PUBLIC_URL = "https://ringcast.example.com/"
@@ -363,3 +370,51 @@ def test_a_provider_connection_without_a_public_url_or_usable_settings_places_no
                 await gateways.place_call(request("a2", connection_id))
 
     asyncio.run(scenario())
+
+
+# --- a dial that ended at once ----------------------------------------------------------
+
+
+class EndsAtDial(CallGateway):
+    """A provider that answers the dial itself with busy, as LiveKit does with SIP 486."""
+
+    async def place_call(self, request: DialRequest) -> Accepted:
+        raise DialEnded(
+            CallResult(
+                request.attempt_id,
+                Outcome.BUSY,
+                T0 + timedelta(seconds=20),
+                failure_reason="SIP 486 Busy Here",
+                provider_code="486",
+            )
+        )
+
+
+def test_a_dial_that_ended_at_once_is_recorded_as_its_own_end(store: Any) -> None:
+    """A ``DialEnded`` from the gateway ends the attempt with the outcome it carries (busy,
+    retried by the campaign's busy rule), not as a provider error."""
+    org_id, ws_id, agent_id = seed_account(store)
+    c = campaign(org_id, ws_id, agent_id)
+    c = replace(
+        c,
+        config=replace(
+            c.config,
+            schedule=Schedule(WeeklyWindow("UTC", (WHOLE_DAY,))),
+            pacing=PacingLimits(attempts_per_second=50),
+        ),
+    )
+    (k,) = contacts(c.id, 1, due_at=T0)
+    store.create_campaign(c, [k])
+    dispatcher = Dispatcher(store, VirtualClock(T0), EndsAtDial())
+
+    async def one_pass() -> None:
+        await dispatcher.step()
+        await dispatcher.drain()
+
+    asyncio.run(one_pass())
+    (attempt,) = store.attempts_of(k.id)
+    assert attempt.outcome is Outcome.BUSY
+    assert attempt.ended_at == T0 + timedelta(seconds=20)
+    assert attempt.failure_reason == "SIP 486 Busy Here"
+    contact = store.get_contact(k.id)
+    assert contact.state is ContactState.WAITING  # the busy rule schedules a retry

@@ -102,7 +102,7 @@ from retell.lib.webhook_auth import symmetric as _retell_webhooks
 
 from ringcast.core.outcomes import Outcome
 from ringcast.core.step import CallResult
-from ringcast.gateways._wire import header, text
+from ringcast.gateways._wire import header, signed_text, text
 from ringcast.gateways.base import (
     Accepted,
     CallbackReading,
@@ -411,10 +411,7 @@ class RetellGateway(CallGateway):
         signature = header(headers, SIGNATURE_HEADER)
         if not signature:
             raise SignatureInvalid(f"no {SIGNATURE_HEADER} header")
-        try:
-            decoded = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise SignatureInvalid("the body is not UTF-8 text") from None
+        decoded = signed_text(body)
         # The SDK's own verifier, told the time by ringcast's clock rather than the wall's.
         verified = _retell_webhooks["verify"](
             decoded, self.settings.api_key, signature, {"timestamp": _ms(now)}

@@ -25,7 +25,7 @@ from livekit.protocol.webhook import WebhookEvent
 
 from ringcast.core.outcomes import Outcome
 from ringcast.core.step import CallResult
-from ringcast.gateways._wire import header, instant, text
+from ringcast.gateways._wire import header, instant, signed_text, text
 from ringcast.gateways.base import CallbackReading, CallbackUnreadable, SignatureInvalid
 from ringcast.gateways.livekit_agent import AGENT_OUTCOMES, AGENT_REPORT_EVENT, ANSWERED_BY
 
@@ -108,10 +108,7 @@ class Reports:
         token = (header(headers, "authorization") or "").removeprefix("Bearer ").strip()
         if not token:
             raise SignatureInvalid("no Authorization header")
-        try:
-            raw = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise SignatureInvalid("the body is not the UTF-8 JSON LiveKit signs") from None
+        raw = signed_text(body)
         try:
             # verifies the token and that its sha256 claim is this body's hash, and only
             # then parses the body

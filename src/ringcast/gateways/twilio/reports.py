@@ -24,7 +24,7 @@ from twilio.request_validator import RequestValidator
 
 from ringcast.core.outcomes import Outcome
 from ringcast.core.step import CallResult
-from ringcast.gateways._wire import header
+from ringcast.gateways._wire import header, signed_text
 from ringcast.gateways.base import CallbackReading, CallbackUnreadable, SignatureInvalid
 
 #: Where the asynchronous answering-machine verdict goes, under the callback URL.
@@ -112,10 +112,7 @@ class Reports:
         signature = header(headers, SIGNATURE_HEADER)
         if not signature:
             raise SignatureInvalid("no X-Twilio-Signature header")
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise SignatureInvalid("the body is not the form Twilio signs") from None
+        text = signed_text(body)
         # Blank values are signed too (Twilio sends e.g. an empty CallerCity).
         pairs = parse_qsl(text, keep_blank_values=True)
         parts = urlsplit(url)

@@ -45,9 +45,6 @@ from ringcast.gateways.base import (
     GatewayRejected,
     GatewayUnavailable,
 )
-from ringcast.gateways.livekit import LiveKitGateway, LiveKitSettings
-from ringcast.gateways.retell import RETELL_API, RetellGateway, RetellSettings
-from ringcast.gateways.twilio import TWILIO_API, TwilioGateway, TwilioSettings
 from ringcast.ports import CallLog, ConnectionRegistry
 from ringcast.records import CallRecord, Connection
 
@@ -62,8 +59,6 @@ CONNECTION_TTL = timedelta(seconds=5)
 PROVIDER_GATEWAYS = ("twilio", "livekit", "retell")
 #: Where providers report, under the deployment's public URL.
 CALLBACK_PREFIX = "/ringcast/v1/gateway"
-#: The providers' own public APIs: trusted as they are, not checked before each request.
-_OFFICIAL_APIS = frozenset({TWILIO_API, RETELL_API})
 
 #: What a built gateway was built from: a changed one is rebuilt.
 Fingerprint = tuple[str, list[tuple[str, object]]]
@@ -86,25 +81,42 @@ def provider_gateway(
 
     Raises ``ValueError`` when the settings are not ones the gateway can work with.
     """
+    # Each provider's SDK is imported by the first connection that uses it: together they
+    # take over a second to import (Retell's models above all), which every server and
+    # worker of a deployment that uses none of them would pay at start.
     url = callback_url(public_url, connection.gateway, connection.id)
     given = connection.settings
     if connection.gateway == "twilio":
+        from ringcast.gateways.twilio import TwilioGateway, TwilioSettings
+
         return TwilioGateway(_settings(TwilioSettings, given), url, clock_now=clock_now)
     if connection.gateway == "livekit":
+        from ringcast.gateways.livekit import LiveKitGateway, LiveKitSettings
+
         return LiveKitGateway(LiveKitSettings.from_mapping(given), url, clock_now=clock_now)
     if connection.gateway == "retell":
+        from ringcast.gateways.retell import RetellGateway, RetellSettings
+
         return RetellGateway(_settings(RetellSettings, given), url, clock_now=clock_now)
     raise ValueError(f"{connection.gateway!r} is not one of {', '.join(PROVIDER_GATEWAYS)}")
 
 
 def provider_api(connection: Connection) -> str | None:
     """The address a provider gateway sends its requests to, when the customer chose it
-    (None: the provider's own public API, or not a provider gateway)."""
-    key = "url" if connection.gateway == "livekit" else "api_base_url"
-    if connection.gateway not in PROVIDER_GATEWAYS:
+    (None: the provider's own public API, which is trusted, or not a provider gateway)."""
+    official: str | None = None  # a LiveKit server is always the customer's own
+    if connection.gateway == "twilio":
+        from ringcast.gateways.twilio import TWILIO_API
+
+        official = TWILIO_API
+    elif connection.gateway == "retell":
+        from ringcast.gateways.retell import RETELL_API
+
+        official = RETELL_API
+    elif connection.gateway != "livekit":
         return None
-    api = connection.settings.get(key)
-    if not isinstance(api, str) or api.rstrip("/") in _OFFICIAL_APIS:
+    api = connection.settings.get("url" if connection.gateway == "livekit" else "api_base_url")
+    if not isinstance(api, str) or api.rstrip("/") == official:
         return None
     return api
 

@@ -62,7 +62,8 @@ from livekit.protocol.room import (
 from livekit.protocol.sip import CreateSIPParticipantRequest, SIPParticipantInfo
 from livekit.protocol.webhook import WebhookEvent
 
-from ringcast.gateways.livekit import agent_report_headers, agent_report_payload, read_record
+from ringcast.gateways.livekit import read_record
+from ringcast.gateways.livekit_agent import agent_report_headers, agent_report_payload
 
 API_KEY = "APItestkey"
 API_SECRET = "test-secret-that-is-long-enough-for-hs256"

@@ -17,21 +17,17 @@ from ringcast.core.outcomes import Outcome
 from ringcast.core.step import CallResult
 from ringcast.gateways.base import (
     Accepted,
+    CallbackReading,
+    CallbackUnreadable,
+    DialEnded,
     DialRequest,
     GatewayError,
     GatewayRejected,
     GatewayUnavailable,
-)
-from ringcast.gateways.livekit import (
-    CallbackMalformed,
-    CallbackReading,
-    DialEnded,
-    LiveKitGateway,
-    LiveKitSettings,
     SignatureInvalid,
-    agent_report_headers,
-    agent_report_payload,
 )
+from ringcast.gateways.livekit import LiveKitGateway, LiveKitSettings
+from ringcast.gateways.livekit_agent import agent_report_headers, agent_report_payload
 from tests.fakes import livekit_fake as lk
 from tests.fakes.livekit_fake import Delivery, FakeLiveKit, Scenario
 
@@ -230,6 +226,34 @@ def test_a_final_report_that_never_comes_is_found_by_reconciliation(fake: FakeLi
     assert {f.outcome for f in finals(read_all(fake.take_deliveries()))} == {Outcome.COMPLETED}
 
 
+def test_a_fresh_gateway_reconciles_a_call_another_worker_placed(fake: FakeLiveKit) -> None:
+    """A worker that did not place the call (the dialler died) finds it by the attempt's
+    room alone: live while the callee is on the line, then completed, and lets the room go;
+    a room whose gateway ended it reads that end (no agent ever joined)."""
+    fake.scenarios["+33612345684"] = Scenario(lk.NO_FINAL)
+    fake.scenarios["+33612345685"] = Scenario(lk.AGENT_NEVER_JOINS)
+
+    async def dial_and_die(gateway: LiveKitGateway) -> None:
+        await gateway.place_call(dial("+33612345684", "a1"))
+        await gateway.place_call(dial("+33612345685", "a2"))
+
+    run(fake.url, dial_and_die, drain=False, agent_join_timeout_s=60)
+    assert run(fake.url, lambda g: g.call_state("a1", NOW + timedelta(minutes=1))) is None
+    fake.play("a1")
+    ended = run(fake.url, lambda g: g.call_state("a1", NOW + timedelta(hours=2)))
+    alone = run(
+        fake.url,
+        lambda g: g.call_state("a2", NOW + timedelta(seconds=61)),
+        agent_join_timeout_s=60,
+    )
+
+    assert ended is not None
+    assert (ended.outcome, ended.provider_code) == (Outcome.COMPLETED, "callee_left")
+    assert alone is not None
+    assert (alone.outcome, alone.provider_code) == (Outcome.PROVIDER_ERROR, "agent_never_joined")
+    assert sorted(fake.deleted) == ["rc-a1", "rc-a2"]
+
+
 def test_reconciliation_of_a_room_that_is_gone_cannot_say(fake: FakeLiveKit) -> None:
     """A call whose room LiveKit has closed leaves no record of how it went: None."""
 
@@ -411,14 +435,14 @@ def test_a_webhook_about_another_room_is_acknowledged_and_ignored(fake: FakeLive
 
 
 def test_a_signed_report_ringcast_cannot_read_is_malformed() -> None:
-    """An agent's report with an outcome the agent cannot give is CallbackMalformed, after
+    """An agent's report with an outcome the agent cannot give is CallbackUnreadable, after
     its signature checked out; the helper refuses to build one."""
     body = json.dumps(
         {"event": "ringcast_agent_report", "attempt_id": "a1", "outcome": "busy"}
     ).encode()
     report = Delivery(CALLBACK, agent_report_headers(body, lk.API_KEY, lk.API_SECRET), body)
 
-    with pytest.raises(CallbackMalformed):
+    with pytest.raises(CallbackUnreadable):
         read_all([report])
     with pytest.raises(ValueError, match="outcome"):
         agent_report_payload("a1", "busy")

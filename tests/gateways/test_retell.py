@@ -19,16 +19,16 @@ from retell.types.phone_call_response import PhoneCallResponse
 
 from ringcast.core.outcomes import Outcome
 from ringcast.core.step import CallResult
-from ringcast.gateways.base import Accepted, DialRequest, GatewayRejected, GatewayUnavailable
-from ringcast.gateways.retell import (
-    _REASONS,
+from ringcast.gateways.base import (
+    Accepted,
     CallbackReading,
     CallbackUnreadable,
-    RetellGateway,
-    RetellSettings,
+    DialRequest,
+    GatewayRejected,
+    GatewayUnavailable,
     SignatureInvalid,
-    dynamic_variables,
 )
+from ringcast.gateways.retell import _REASONS, RetellGateway, RetellSettings, dynamic_variables
 from tests.fakes.retell_fake import (
     AGENT_NEVER_JOINS,
     BUSY,
@@ -273,6 +273,22 @@ def test_reconciliation_finds_the_end_of_a_call_whose_reports_never_came(
     assert (result.outcome, result.answered_by) == (Outcome.COMPLETED, "human")
     assert result.duration == timedelta(seconds=42) and result.qualifiers == {"interested"}
     assert len(result.transcript) == 3
+
+
+def test_a_fresh_gateway_reconciles_a_call_another_worker_placed(
+    fake: RetellFake, gateway: RetellGateway, clock: Clock
+) -> None:
+    """A worker that did not place the call finds it by the attempt id in Retell's metadata
+    and reads how it ended, with nothing remembered from the dial."""
+    _, readings = play(fake, gateway, replace(BUSY, final_lost=True), clock)
+    assert finals(readings) == []
+    fresh = gateway_for(fake.base_url, clock)
+    try:
+        result = asyncio.run(fresh.call_state("att-1", clock()))
+    finally:
+        asyncio.run(fresh.aclose())
+    assert result is not None
+    assert (result.outcome, result.provider_code) == (Outcome.BUSY, "dial_busy")
 
 
 def test_call_state_says_nothing_for_a_live_call_or_an_unknown_attempt(

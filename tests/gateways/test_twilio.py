@@ -17,16 +17,20 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
+from ringcast.core.model import Attempt
 from ringcast.core.outcomes import Outcome
 from ringcast.core.step import CallResult
-from ringcast.gateways.base import Accepted, DialRequest, GatewayRejected, GatewayUnavailable
-from ringcast.gateways.twilio import (
-    CallbackMalformed,
+from ringcast.gateways.base import (
+    Accepted,
     CallbackReading,
+    CallbackUnreadable,
+    DialRequest,
+    GatewayRejected,
+    GatewayUnavailable,
     SignatureInvalid,
-    TwilioGateway,
-    TwilioSettings,
 )
+from ringcast.gateways.twilio import TwilioGateway, TwilioSettings
+from ringcast.records import CallRecord
 from tests.fakes.twilio_fake import SCENARIOS, SignedCallback, TwilioFake
 from tests.support import answer, serving
 
@@ -107,6 +111,24 @@ def request(to: str = NUMBER, attempt_id: str = "attempt-1") -> DialRequest:
         agent_id="agent-1",
         agent_version=1,
     )
+
+
+def record_of(
+    attempt_id: str, *, phone: str = NUMBER, dialled_at: datetime = START, sid: str | None = None
+) -> CallRecord:
+    """The store's record of an attempt dialled from CALLER, as reconciliation reads it."""
+    attempt = Attempt(
+        attempt_id,
+        "contact-1",
+        "campaign-1",
+        0,
+        dialled_at,
+        dialed_at=dialled_at,
+        connection_id="paris",
+        caller_number=CALLER,
+        gateway_call_id=sid,
+    )
+    return CallRecord(attempt, "org-1", "agent-1", "campaign", phone, {}, dialled_at)
 
 
 def read_all(gateway: TwilioGateway, fake: TwilioFake, clock: Clock) -> list[CallbackReading]:
@@ -253,7 +275,7 @@ def test_reconciliation_finds_the_end_whose_report_never_came(
     fake: TwilioFake, gateways: Gateways, clock: Clock
 ) -> None:
     """When the final report is lost, call_state fetches the call and finds how it ended,
-    in the process that placed it and in another one given the call sid."""
+    in the process that placed it and in a fresh one given the store's record."""
     gateway = gateways()
     accepted, readings = dial(gateway, fake, clock, "final_never_comes")
     assert finals(readings) == []
@@ -265,10 +287,44 @@ def test_reconciliation_finds_the_end_whose_report_never_came(
     assert result.gateway_call_id == accepted.gateway_call_id
     other = gateways()
     assert asyncio.run(other.call_state("attempt-1", clock.now())) is None
-    again = asyncio.run(
-        other.call_state("attempt-1", clock.now(), gateway_call_id=accepted.gateway_call_id)
-    )
+    again = asyncio.run(other.call_state("attempt-1", clock.now(), record_of("attempt-1")))
     assert again == result
+
+
+def test_a_fresh_gateway_finds_the_attempts_own_call_among_calls_to_the_number(
+    fake: TwilioFake, gateways: Gateways, clock: Clock
+) -> None:
+    """A worker that did not place the call finds it from the number and caller number in
+    the store's record, confirmed by the attempt's callback URL in Twilio's Events log:
+    an earlier attempt's call to the same number is not taken for it."""
+    dialler = gateways()
+    first, _ = dial(dialler, fake, clock, "human", attempt_id="attempt-1")
+    clock.at += timedelta(minutes=2)  # both calls are recent enough to be candidates
+    second, _ = dial(dialler, fake, clock, "final_never_comes", attempt_id="attempt-2")
+    clock.at += timedelta(hours=2)
+
+    found = asyncio.run(gateways().call_state("attempt-2", clock.now(), record_of("attempt-2")))
+    assert found is not None
+    assert found.gateway_call_id == second.gateway_call_id != first.gateway_call_id
+    assert found.outcome is Outcome.COMPLETED
+    elsewhere = record_of("attempt-2", phone="+15551239999")
+    assert asyncio.run(gateways().call_state("attempt-2", clock.now(), elsewhere)) is None
+
+
+def test_a_recorded_call_sid_is_fetched_without_a_lookup(
+    fake: TwilioFake, gateways: Gateways, clock: Clock
+) -> None:
+    """When the store recorded the attempt's call sid, a fresh gateway fetches that call
+    directly, without listing the calls to the number."""
+    accepted, _ = dial(gateways(), fake, clock, "final_never_comes")
+    clock.at += timedelta(hours=2)
+    record = record_of("attempt-1", sid=accepted.gateway_call_id)
+    before = len(fake.requests)
+    result = asyncio.run(gateways().call_state("attempt-1", clock.now(), record))
+    assert result is not None and result.gateway_call_id == accepted.gateway_call_id
+    assert [path.rsplit("/", 1)[-1] for _, path, _ in fake.requests[before:]] == [
+        f"{accepted.gateway_call_id}.json"
+    ]
 
 
 def test_reconciliation_says_nothing_while_the_call_is_live(
@@ -428,7 +484,7 @@ def test_a_signed_callback_without_an_attempt_is_malformed(
     """A genuinely signed callback to a URL that names no attempt is malformed, not read."""
     gateway = gateways()
     signed = fake._sign(CALLBACK_URL, {"CallSid": "CA" + "0" * 32, "CallStatus": "completed"})
-    with pytest.raises(CallbackMalformed):
+    with pytest.raises(CallbackUnreadable):
         gateway.read_callback(signed.url, signed.headers, signed.body, clock.now())
 
 

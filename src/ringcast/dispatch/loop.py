@@ -37,7 +37,13 @@ from ringcast.core.step import CallResult, Dial, TickWrites
 from ringcast.dispatch import storecalls
 from ringcast.dispatch.ends import CallEnds, EndNotRecorded
 from ringcast.dispatch.predial import PredialClient
-from ringcast.gateways.base import CallGateway, DialRequest, GatewayError, GatewayRejected
+from ringcast.gateways.base import (
+    CallGateway,
+    DialEnded,
+    DialRequest,
+    GatewayError,
+    GatewayRejected,
+)
 from ringcast.metrics import Metrics
 from ringcast.ports import DispatchStore
 
@@ -229,6 +235,10 @@ class Dispatcher(Generic[StoreT]):
         )
         try:
             await self.gateway.place_call(request)
+        except DialEnded as exc:
+            # The provider dialled and the call ended at once (busy, no answer): that end
+            # is the attempt's, with the provider's evidence.
+            await self.report(exc.result)
         except GatewayError as exc:
             # Nothing was placed: the attempt ends now, and the retry policy decides.
             outcome = Outcome.FAILED if isinstance(exc, GatewayRejected) else Outcome.PROVIDER_ERROR

@@ -27,6 +27,7 @@ from ringcast import signing
 from ringcast.core.outcomes import Outcome
 from ringcast.core.step import CallResult
 from ringcast.egress import AddressRefused, check_destination
+from ringcast.gateways._wire import instant
 from ringcast.gateways.base import (
     Accepted,
     CallGateway,
@@ -34,6 +35,7 @@ from ringcast.gateways.base import (
     GatewayRejected,
     GatewayUnavailable,
 )
+from ringcast.records import CallRecord
 
 #: The runtime's answer to a dial request must come within this.
 DIAL_TIMEOUT = timedelta(seconds=5)
@@ -123,7 +125,12 @@ class HttpGateway(CallGateway):
             call_id = request.attempt_id
         return Accepted(call_id)
 
-    async def call_state(self, attempt_id: str, now: datetime) -> CallResult | None:
+    async def call_state(
+        self,
+        attempt_id: str,
+        now: datetime,
+        call: CallRecord | None = None,  # noqa: ARG002 (the runtime knows its calls by id)
+    ) -> CallResult | None:
         """How the call ended, if the runtime knows (None: it does not say, or its URL
         now resolves to an address the guard refuses)."""
         try:
@@ -141,7 +148,7 @@ class HttpGateway(CallGateway):
 
 def result_from_event(attempt_id: str, event: dict[str, object], now: datetime) -> CallResult:
     """A runtime's ``completed`` or ``failed`` report as a call result."""
-    ended_at = _instant(event.get("at")) or now
+    ended_at = instant(event.get("at")) or now
     if event.get("event") == "failed":
         reason = str(event.get("reason") or "failed")
         outcome = _FAILURES.get(reason, Outcome.FAILED)
@@ -155,7 +162,7 @@ def result_from_event(attempt_id: str, event: dict[str, object], now: datetime) 
         attempt_id,
         Outcome.COMPLETED,
         ended_at,
-        answered_at=_instant(event.get("answered_at")) or ended_at - timedelta(seconds=seconds),
+        answered_at=instant(event.get("answered_at")) or ended_at - timedelta(seconds=seconds),
         duration=timedelta(seconds=seconds),
         qualifiers=frozenset(str(q) for q in qualifiers)
         if isinstance(qualifiers, list)
@@ -174,13 +181,3 @@ _FAILURES = {
     "unreachable": Outcome.UNREACHABLE,
     "provider_error": Outcome.PROVIDER_ERROR,
 }
-
-
-def _instant(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        at = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return at if at.tzinfo is not None else None

@@ -69,8 +69,10 @@ names. The summary is ``call_summary``. Transcript entries are built from
 ``transcript_object``: ``{"role", "actor", "action", "time", "message"}``, the shape the
 Volubile transcript endpoint serves.
 
-Errors::
+Errors (``ringcast.gateways.base``)::
 
+    GatewayRejected       Retell refused this call (a 4xx other than 401, 403, 408, 409, 429)
+    GatewayUnavailable    429, a refused API key, unreachable, or a lost create found unplaced
     SignatureInvalid      the report is not signed with this connection's key (answer 401)
     CallbackUnreadable    signed, but not a Retell call report (answer 400)
 """
@@ -100,8 +102,21 @@ from retell.lib.webhook_auth import symmetric as _retell_webhooks
 
 from ringcast.core.outcomes import Outcome
 from ringcast.core.step import CallResult
-from ringcast.gateways.base import Accepted, DialRequest, GatewayRejected, GatewayUnavailable
+from ringcast.gateways._wire import header, signed_text, text
+from ringcast.gateways.base import (
+    Accepted,
+    CallbackReading,
+    CallbackUnreadable,
+    CallGateway,
+    DialRequest,
+    GatewayRejected,
+    GatewayUnavailable,
+    SignatureInvalid,
+)
+from ringcast.records import CallRecord
 
+#: Retell's own API: what ``api_base_url`` is when nothing else is said.
+RETELL_API = "https://api.retellai.com"
 #: The header Retell puts its webhook signature in (docs.retellai.com/features/secure-webhook).
 SIGNATURE_HEADER = "x-retell-signature"
 #: How long Retell may take to answer a create before the call is looked up instead.
@@ -202,14 +217,6 @@ _SPEAKERS = {
 _T = TypeVar("_T")
 
 
-class SignatureInvalid(Exception):
-    """The report is not signed with this connection's API key (or the signature is stale)."""
-
-
-class CallbackUnreadable(ValueError):
-    """The report is signed but is not a Retell call report ringcast can read."""
-
-
 @dataclass(frozen=True)
 class RetellSettings:
     """A connection's ``"retell"`` settings, named as in its body.
@@ -223,22 +230,10 @@ class RetellSettings:
 
     api_key: str
     agent_id: str
-    api_base_url: str = "https://api.retellai.com"
+    api_base_url: str = RETELL_API
 
     def __repr__(self) -> str:  # the API key must never reach a log line
         return f"RetellSettings(agent_id={self.agent_id!r}, api_base_url={self.api_base_url!r})"
-
-
-class CallbackReading(NamedTuple):
-    """What one Retell report says about one attempt."""
-
-    #: None for a call ringcast did not place (no ``metadata.attempt_id``): acknowledge it
-    attempt_id: str | None
-    #: how the call ended, on ``call_ended`` and (complete with the analysis) ``call_analyzed``
-    final: CallResult | None
-    #: ``answered`` / ``in-progress`` for a report that is not final; ``analyzed`` beside
-    #: the final of ``call_analyzed``
-    progress: str | None
 
 
 class _Lookup(NamedTuple):
@@ -246,7 +241,7 @@ class _Lookup(NamedTuple):
     answered: bool  #: whether any lookup answered at all
 
 
-class RetellGateway:
+class RetellGateway(CallGateway):
     supports_idempotency = False  # Retell keeps an idempotency key for one hour only
 
     def __init__(
@@ -356,8 +351,14 @@ class RetellGateway:
         return _Lookup(None, answered)
 
     # --- reconciliation ---------------------------------------------------------------
-    async def call_state(self, attempt_id: str, now: datetime) -> CallResult | None:
-        """How the attempt's call ended, if Retell says it is over (None otherwise)."""
+    async def call_state(
+        self,
+        attempt_id: str,
+        now: datetime,
+        call: CallRecord | None = None,  # noqa: ARG002 - Retell lists calls by metadata
+    ) -> CallResult | None:
+        """How the attempt's call ended, if Retell says it is over (None otherwise). Any
+        process can ask: the call is found by the attempt id in its metadata."""
         found = await self._lookup(attempt_id, (timedelta(0),))
         if found.call_id is None:
             return None
@@ -365,10 +366,10 @@ class RetellGateway:
             self._client.call.retrieve, found.call_id, timeout=READ_TIMEOUT.total_seconds()
         )
         try:
-            call = await self._sdk(retrieve)
+            retrieved = await self._sdk(retrieve)
         except RetellError:
             return None
-        data = call.to_dict(mode="json")
+        data = retrieved.to_dict(mode="json")
         if data.get("call_status") not in _OVER:
             return None
         return call_result(attempt_id, data, now)
@@ -395,26 +396,25 @@ class RetellGateway:
             raise CallbackUnreadable("the report has no event or no call")
         attempt_id = _metadata_attempt(call.get("metadata"))
         if event == "call_started":
-            return CallbackReading(attempt_id, None, ANSWERED)
+            return CallbackReading(attempt_id, progress=ANSWERED)
         if event not in ("call_ended", "call_analyzed"):
-            return CallbackReading(attempt_id, None, IN_PROGRESS)
+            return CallbackReading(attempt_id, progress=IN_PROGRESS)
         if attempt_id is None:
-            return CallbackReading(None, None, None)
-        result = call_result(attempt_id, call, now)
-        return CallbackReading(attempt_id, result, ANALYZED if event == "call_analyzed" else None)
+            return CallbackReading(None)
+        final = call_result(attempt_id, call, now)
+        return CallbackReading(
+            attempt_id, final, progress=ANALYZED if event == "call_analyzed" else None
+        )
 
     def verify(self, headers: Mapping[str, str], body: bytes, now: datetime) -> None:
         """Raise ``SignatureInvalid`` unless Retell signed ``body`` with the API key."""
-        signature = next((v for k, v in headers.items() if k.lower() == SIGNATURE_HEADER), None)
+        signature = header(headers, SIGNATURE_HEADER)
         if not signature:
             raise SignatureInvalid(f"no {SIGNATURE_HEADER} header")
-        try:
-            text = body.decode("utf-8")
-        except UnicodeDecodeError:
-            raise SignatureInvalid("the body is not UTF-8 text") from None
+        decoded = signed_text(body)
         # The SDK's own verifier, told the time by ringcast's clock rather than the wall's.
         verified = _retell_webhooks["verify"](
-            text, self.settings.api_key, signature, {"timestamp": _ms(now)}
+            decoded, self.settings.api_key, signature, {"timestamp": _ms(now)}
         )
         if verified is not True:
             raise SignatureInvalid("the signature does not match, or is over five minutes old")
@@ -457,15 +457,15 @@ def dynamic_variables(variables: Mapping[str, Any]) -> dict[str, str]:
 
 def call_result(attempt_id: str, call: Mapping[str, Any], now: datetime) -> CallResult:
     """A Retell call object (webhook ``call``, or ``get-call``) that is over, as a result."""
-    reason = _text(call.get("disconnection_reason"))
-    status = _text(call.get("call_status"))
+    reason = text(call.get("disconnection_reason"))
+    status = text(call.get("call_status"))
     outcome, answered_by = _outcome(reason, status)
     analysis = call.get("call_analysis")
     analysis = analysis if isinstance(analysis, dict) else {}
     if analysis.get("in_voicemail") is True and outcome.connected:
         outcome, answered_by = O.VOICEMAIL, "machine"
-    started_at = _instant(call.get("start_timestamp"))
-    ended_at = _instant(call.get("end_timestamp")) or now
+    started_at = _from_ms(call.get("start_timestamp"))
+    ended_at = _from_ms(call.get("end_timestamp")) or now
     answered = outcome.connected or outcome is O.VOICEMAIL
     duration: timedelta | None = None
     if answered:
@@ -485,10 +485,10 @@ def call_result(attempt_id: str, call: Mapping[str, Any], now: datetime) -> Call
         answered_at=(started_at or ended_at - (duration or timedelta(0))) if answered else None,
         duration=duration,
         qualifiers=_qualifiers(reason, custom),
-        gateway_call_id=_text(call.get("call_id")),
+        gateway_call_id=text(call.get("call_id")),
         failure_reason=None if answered else (reason or status),
         transcript=_transcript(call.get("transcript_object"), started_at or ended_at, outcome),
-        summary=_text(analysis.get("call_summary")),
+        summary=text(analysis.get("call_summary")),
         extracted=_extracted(analysis, custom),
         answered_by=answered_by,
         provider_code=reason or status,
@@ -533,7 +533,7 @@ def _transcript(
     for utterance in utterances:
         if not isinstance(utterance, dict):
             continue
-        role = _text(utterance.get("role")) or "user"
+        role = text(utterance.get("role")) or "user"
         actor, action = _SPEAKERS.get(role, ("UNKNOWN", "HUMAN_SPEAK"))
         if role == "user" and outcome is O.VOICEMAIL:
             actor = "ANSWERING_MACHINE"  # the greeting the agent heard was a machine's
@@ -549,7 +549,7 @@ def _transcript(
                 "actor": actor,
                 "action": action,
                 "time": at.isoformat(),
-                "message": _text(utterance.get("content")) or "",
+                "message": text(utterance.get("content")) or "",
             }
         )
     return tuple(entries)
@@ -563,11 +563,7 @@ def _metadata_attempt(metadata: object) -> str | None:
     return None
 
 
-def _text(value: object) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
-def _instant(ms: object) -> datetime | None:
+def _from_ms(ms: object) -> datetime | None:
     """Retell's timestamps are milliseconds since the epoch."""
     if isinstance(ms, int | float) and not isinstance(ms, bool):
         return datetime.fromtimestamp(ms / 1000, tz=UTC)

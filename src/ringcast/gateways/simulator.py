@@ -1,7 +1,9 @@
 """The simulator gateway: a seeded mix of outcomes and call durations, on the injected clock.
 
 ``OutcomeModel`` is pure: each attempt's outcome and durations come from a stable hash of
-(seed, attempt id), so the forecast can draw the very same calls without a gateway.
+(seed, attempt id), so the forecast can draw the very same calls without a gateway. Its
+calls carry the evidence a real provider gives: ``answered_by`` is ``human`` for a call
+that connected and ``machine`` for a voicemail, so forecasts count machines as reports do.
 """
 
 from __future__ import annotations
@@ -128,7 +130,16 @@ class OutcomeModel:
             duration=d.talk,
             gateway_call_id=f"sim-{attempt_id}",
             failure_reason="simulated failure" if d.outcome is Outcome.FAILED else None,
+            answered_by=simulated_answerer(d.outcome),
         )
+
+
+def simulated_answerer(outcome: Outcome) -> str | None:
+    """Who picked up a simulated call, as a provider's answering-machine detection would
+    say: a person for a call that connected, a machine for a voicemail, nobody else."""
+    if outcome is Outcome.VOICEMAIL:
+        return "machine"
+    return "human" if outcome.connected else None
 
 
 class SimulatorGateway(CallGateway):

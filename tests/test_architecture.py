@@ -69,3 +69,21 @@ def test_no_core_function_is_longer_than_60_lines() -> None:
     assert seen > 50, f"only {seen} functions found under {CORE}: is the walk looking elsewhere?"
     offenders = "\n".join(too_long)
     assert not too_long, f"core functions over {MAX_CORE_FUNCTION_LINES} lines:\n{offenders}"
+
+
+MAX_SOURCE_FILE_LINES = 600  #: a module longer than this holds more than one job
+MAX_SQL_STORE_LINES = 150  #: db/store.py only assembles SqlStore from db/sql/
+
+
+def test_no_source_file_is_longer_than_600_lines() -> None:
+    """No module under src/ is over 600 lines, and db/store.py only assembles the store."""
+    sizes = {
+        path: len(path.read_text().splitlines()) for path in python_files(ROOT / "src" / "ringcast")
+    }
+    assert len(sizes) > 50, f"only {len(sizes)} modules found: is the walk looking elsewhere?"
+    too_long = [
+        f"{p.relative_to(ROOT)}: {n} lines" for p, n in sizes.items() if n > MAX_SOURCE_FILE_LINES
+    ]
+    assert not too_long, "modules over 600 lines:\n" + "\n".join(too_long)
+    store = ROOT / "src" / "ringcast" / "db" / "store.py"
+    assert sizes[store] < MAX_SQL_STORE_LINES, f"db/store.py has {sizes[store]} lines"

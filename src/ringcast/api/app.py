@@ -17,6 +17,7 @@ from ringcast.api.native.compliance import router as compliance_router
 from ringcast.api.native.connections import router as connections_router
 from ringcast.api.native.gateway import router as gateway_router
 from ringcast.api.native.routes import router as native_router
+from ringcast.api.native.voicemail import router as voicemail_router
 from ringcast.api.ratelimit import FixedWindowLimiter
 from ringcast.api.renderers import WEBHOOK_RENDERERS
 from ringcast.api.sarvam.routes import router as sarvam_router
@@ -55,6 +56,7 @@ def create_app(runtime: Runtime, clock: Clock, *, dispatch: bool = False) -> Fas
     app.include_router(compliance_router)
     app.include_router(gateway_router)
     app.include_router(connections_router)
+    app.include_router(voicemail_router)
     openapi.install(app)
     return app
 

@@ -50,6 +50,27 @@ class Schedule:
         return self.ends_at is not None and now >= self.ends_at
 
 
+class VoicemailAction(StrEnum):
+    HANGUP = "hangup"  #: end the call as soon as a machine is detected
+    #: play the campaign's message (or hand it to the agent to say), then end the call
+    LEAVE_MESSAGE = "leave_message"
+    AGENT = "agent"  #: let the agent handle it as it would any callee (the default)
+
+
+@dataclass(frozen=True)
+class VoicemailPolicy:
+    """What a call does when an answering machine picks up; the gateway carries it out.
+
+    ``leave_message`` comes with exactly one of ``message_text`` and
+    ``message_audio_url`` (``services.voicemail`` refuses anything else). Whether the
+    contact is called again after a voicemail is the retry policy's to say, not this.
+    """
+
+    action: VoicemailAction = VoicemailAction.AGENT
+    message_text: str | None = None  #: said by the gateway's voice or the agent
+    message_audio_url: str | None = None  #: a recording the gateway plays
+
+
 @dataclass(frozen=True)
 class CampaignConfig:
     """What the planner needs to know about a campaign."""
@@ -65,6 +86,8 @@ class CampaignConfig:
     policy: str | None = None
     #: asked before each dial whether the contact may be called now
     predial: PredialHook | None = None
+    #: what a call does when an answering machine picks up
+    voicemail: VoicemailPolicy = VoicemailPolicy()
 
 
 @dataclass(frozen=True)

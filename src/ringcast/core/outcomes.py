@@ -10,6 +10,8 @@ lossless from either side). Each vendor has exactly one table here:
 Retry conditions (Sarvam's ``busy``, ``no_answer``, ``failed``, ``provider_error``,
 ``internal_error``) are sets of outcomes, kept in ``SARVAM_RETRY_CONDITION``;
 ``short_duration`` is decided from the duration of a connected call, not the outcome.
+A declined call (``REJECTED``) is in no Sarvam condition: it is retried only when a
+campaign asks for it by name (Volubile's ``retryOn: ["REJECTED"]``, or the native API).
 Qualifiers (labels an agent puts on a call, e.g. ``callback_requested``) travel beside the
 outcome, never inside it.
 """
@@ -50,7 +52,9 @@ CONNECTED = frozenset({Outcome.COMPLETED, Outcome.PARTIAL, Outcome.TRANSFERRED, 
 O = Outcome  # noqa: E741 - a one-letter alias keeps the tables below readable
 
 #: Outcome -> Volubile call status. Volubile has no BUSY; a busy line reads NO_ANSWER,
-#: which is what a Volubile client retrying on NO_ANSWER expects to be retried.
+#: which is what a Volubile client retrying on NO_ANSWER expects to be retried. Voicemail
+#: has a status of its own, VOICE_BOX: ``retryOn: ["NO_ANSWER"]`` does not retry an
+#: answering machine, ``retryOn: ["VOICE_BOX"]`` does (and nothing else).
 VOLUBILE_STATUS: dict[Outcome, str] = {
     O.IN_PROGRESS: "IN_PROGRESS",
     O.COMPLETED: "COMPLETED",
@@ -114,7 +118,13 @@ FROM_SARVAM: dict[tuple[str | None, str | None], Outcome] = {
 
 #: Sarvam retry condition -> the outcomes that trigger it (``short_duration`` aside).
 SARVAM_RETRY_CONDITION: dict[str, frozenset[Outcome]] = {
-    "busy": frozenset({O.BUSY, O.REJECTED}),
+    # A declined call still reads ``busy`` in Sarvam's status (SARVAM_STATUS), but ``busy``
+    # does not retry it: a callee who declined should not be rung again unless the
+    # campaign asks for that explicitly, which Sarvam's body has no word for.
+    "busy": frozenset({O.BUSY}),
+    # Sarvam has no voicemail status: an answering machine reads ``no_answer`` (nobody
+    # answered in person), so a Sarvam client enabling ``no_answer`` expects voicemail
+    # to be retried too.
     "no_answer": frozenset({O.NO_ANSWER, O.VOICEMAIL}),
     "failed": frozenset({O.FAILED, O.UNREACHABLE, O.DROPPED}),
     "provider_error": frozenset({O.PROVIDER_ERROR}),

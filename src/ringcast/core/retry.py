@@ -13,12 +13,19 @@ A rule with its own budget counts only the retries it triggered; the others shar
 policy's budget. A retry that falls outside the calling window moves to the next
 opening; if the window never opens again the contact stays waiting at its earliest
 moment, visible, rather than being dropped.
+
+Voicemail and a declined call are retried like any other outcome: when a rule names
+them. Neither vendor's body can say "retry voicemail but not a missed call" or "retry a
+declined call" in Sarvam's words, so ``with_retry_on`` adds or removes one outcome in
+a policy, on the shared budget, whichever vendor's body made it (the native API's
+``retry_on_voicemail`` and ``retry_on_rejected``). A declined call is never retried
+unless a rule names ``REJECTED``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from ringcast.core.outcomes import Outcome
@@ -26,6 +33,10 @@ from ringcast.core.windows import Window
 
 #: Wait used when a policy gives no interval at all (Sarvam's ``retry_interval_minutes: []``).
 DEFAULT_RETRY_INTERVAL = timedelta(minutes=30)
+
+#: The rule both vendors' plain outcomes retry under (a Sarvam webhook shows the name as
+#: ``next_action_status``); an outcome added on the shared budget joins it.
+SHARED_RULE = "retry"
 
 
 @dataclass(frozen=True)
@@ -120,3 +131,45 @@ def decide(
         opening = window.next_open(earliest)
         return Retry(due_at=opening or earliest, rule=rule.name, earliest_at=earliest)
     return Final(reached=latest.outcome.connected)
+
+
+def retries_on(policy: RetryPolicy, outcome: Outcome) -> bool:
+    """Whether a rule of the policy names ``outcome`` (its budget may still be spent)."""
+    return any(outcome in rule.outcomes for rule in policy.rules)
+
+
+def retry_budget(policy: RetryPolicy, outcome: Outcome) -> int:
+    """How many retries the first rule naming ``outcome`` allows; 0 when none names it."""
+    for rule in policy.rules:
+        if outcome in rule.outcomes:
+            return policy.max_retries if rule.max_retries is None else rule.max_retries
+    return 0
+
+
+def with_retry_on(policy: RetryPolicy, outcome: Outcome, enabled: bool) -> RetryPolicy:
+    """The policy retrying ``outcome`` on the shared budget, or (not ``enabled``) by no rule.
+
+    Enabling an outcome some rule already names changes nothing. Otherwise the outcome
+    joins the ``SHARED_RULE`` rule, made at the end if the policy has none: it cannot
+    shadow an earlier rule, since no other rule names the outcome. Disabling empties no
+    rule out of the policy: a rule left matching nothing stays, so the retries it made
+    earlier still count against the shared budget. Every other outcome is decided as
+    before either way (given a history that this policy's own rules made).
+    """
+    if enabled:
+        if retries_on(policy, outcome):
+            return policy
+        names = [rule.name for rule in policy.rules]
+        if SHARED_RULE not in names:
+            added = RetryRule(SHARED_RULE, frozenset({outcome}))
+            return replace(policy, rules=(*policy.rules, added))
+        rules = tuple(
+            replace(rule, outcomes=rule.outcomes | {outcome}) if rule.name == SHARED_RULE else rule
+            for rule in policy.rules
+        )
+        return replace(policy, rules=rules)
+    rules = tuple(
+        replace(rule, outcomes=rule.outcomes - {outcome}) if outcome in rule.outcomes else rule
+        for rule in policy.rules
+    )
+    return replace(policy, rules=rules)

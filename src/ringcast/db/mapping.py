@@ -24,6 +24,8 @@ from ringcast.core.model import (
     ContactState,
     PredialHook,
     Schedule,
+    VoicemailAction,
+    VoicemailPolicy,
 )
 from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingCounters, PacingLimits
@@ -489,6 +491,11 @@ def config_to_json(config: CampaignConfig) -> Json:
             "intervals_s": [i.total_seconds() for i in config.retry.intervals],
             "rules": [_rule_to_json(r) for r in config.retry.rules],
         },
+        "voicemail": {
+            "action": config.voicemail.action.value,
+            "message_text": config.voicemail.message_text,
+            "message_audio_url": config.voicemail.message_audio_url,
+        },
     }
 
 
@@ -525,6 +532,7 @@ def config_from_json(
         ),
         policy=data.get("policy"),
         predial=_predial(data.get("predial")),
+        voicemail=_voicemail(data.get("voicemail")),
     )
 
 
@@ -535,6 +543,17 @@ def _predial(data: Json | None) -> PredialHook | None:
         data["url"],
         timeout=timedelta(seconds=data["timeout_s"]),
         retry_after=timedelta(seconds=data["retry_after_s"]),
+    )
+
+
+def _voicemail(data: Json | None) -> VoicemailPolicy:
+    # rows written before voicemail policies existed have none: the agent handles it
+    if not data:
+        return VoicemailPolicy()
+    return VoicemailPolicy(
+        VoicemailAction(data["action"]),
+        message_text=data.get("message_text"),
+        message_audio_url=data.get("message_audio_url"),
     )
 
 

@@ -53,14 +53,16 @@ def test_sarvam_values_stay_in_the_documented_enums() -> None:
 
 
 def test_retry_conditions_do_not_overlap_and_miss_only_connected_outcomes() -> None:
-    """Each unconnected outcome triggers exactly one Sarvam condition."""
+    """Each unconnected outcome but a declined call triggers exactly one Sarvam condition."""
     seen: dict[Outcome, str] = {}
     for name, outcomes in SARVAM_RETRY_CONDITION.items():
         for o in outcomes:
             assert o not in seen, f"{o} in {seen[o]} and {name}"
             seen[o] = name
     unconnected = {o for o in Outcome if not o.connected} - {Outcome.IN_PROGRESS, Outcome.CANCELLED}
-    assert set(seen) == unconnected | {Outcome.DROPPED}
+    # a declined call reads busy, but no Sarvam condition retries it: the campaign must ask
+    assert set(seen) == unconnected - {Outcome.REJECTED} | {Outcome.DROPPED}
+    assert SARVAM_STATUS[Outcome.REJECTED] == ("busy", "failed")
 
 
 def test_volubile_status_inverse_image() -> None:

@@ -5,6 +5,10 @@ Choices where Sarvam's documentation is silent (see README, "Sarvam surface"):
 * ``retry_on``: ``busy``, ``no_answer`` and ``failed`` default to enabled, the others to
   disabled; a policy retries only while ``max_retries`` allows. ``provider_error`` and
   ``internal_error`` keep budgets and intervals of their own.
+* Voicemail: Sarvam has no status for it; an answering machine reads ``no_answer``, so
+  enabling ``no_answer`` retries voicemail too, and disabling it retries neither.
+* A declined call reads ``busy``, yet ``busy`` does not retry it: a callee who declined
+  is rung again only when the campaign asks (the native API's ``retry_on_rejected``).
 * An empty ``retry_interval_minutes`` waits 30 minutes between retries.
 * A campaign made through Volubile reads here with its earliest slot start and latest slot
   end as the allowed window, and no end timestamp.

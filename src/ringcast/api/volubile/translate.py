@@ -8,7 +8,10 @@ Volubile client expects; see README, "Volubile surface"):
 * ``scheduled`` and ``active`` both read ``ACTIVE``; ``ended`` reads ``CANCELLED`` (a
   Volubile campaign never ends by itself, and neither can be resumed).
 * ``retryOn`` takes call statuses (``NO_ANSWER`` also covers busy lines) and, for any
-  other string, qualifier labels the agent put on the call.
+  other string, qualifier labels the agent put on the call. For voicemail: ``VOICE_BOX``
+  retries a call an answering machine took, and only that; ``NO_ANSWER`` does not cover
+  it. ``REJECTED`` is the campaign asking for declined calls to be retried: they are
+  retried on no other status.
 * ``batchSize`` is the daily cap; a campaign with no cap (made through Sarvam) shows 0.
 """
 

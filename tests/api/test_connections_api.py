@@ -24,10 +24,11 @@ BASE = "/ringcast/v1/connections"
 
 
 def test_register_list_replace_and_forget_a_connection(
-    client, account: Account, other_account: Account
+    runtime, client, account: Account, other_account: Account
 ) -> None:
     """A connection is registered, replaced in place, listed per organization and removed, and its
     secret is never shown."""
+    runtime.settings.webhooks_allow_private = True  # runtime.example.com cannot be resolved here
     body = {
         "name": "Paris trunk",
         "gateway": "http",
@@ -163,3 +164,150 @@ def test_each_connection_dials_through_its_own_gateway(runtime, clock, client) -
     (ended,) = [a for a in runtime.store.campaign_attempts(campaign.id) if a.id == first]
     assert ended.outcome is Outcome.BUSY and ended.ended_at is not None
     assert timedelta(0) <= ended.ended_at - clock.now() < timedelta(minutes=1)
+
+
+TWILIO_TOKEN = "twilio-auth-token-kept-secret"
+LIVEKIT_KEY, LIVEKIT_SECRET = "APIlivekitkey", "livekit-secret-kept-secret"
+RETELL_KEY = "key_retell_kept_secret"
+PROVIDERS: dict[str, dict[str, object]] = {
+    "twilio": {
+        "account_sid": "AC" + "0123456789abcdef" * 2,
+        "auth_token": TWILIO_TOKEN,
+        "answer_url": "https://agent.example.com/twiml",
+        "twiml": None,
+        "machine_detection": "DetectMessageEnd",
+        "api_base_url": "http://127.0.0.1:9",
+    },
+    "livekit": {
+        "url": "http://127.0.0.1:7880",
+        "api_key": LIVEKIT_KEY,
+        "api_secret": LIVEKIT_SECRET,
+        "sip_trunk_id": "ST_trunk",
+        "agent_name": "ringcast-agent",
+        "ringing_timeout_s": 25,
+        "max_call_duration_s": 900,
+    },
+    "retell": {
+        "api_key": RETELL_KEY,
+        "agent_id": "agent_123",
+        "api_base_url": "http://127.0.0.1:9",
+    },
+}
+SECRET_VALUES = (TWILIO_TOKEN, LIVEKIT_KEY, LIVEKIT_SECRET, RETELL_KEY)
+
+
+def test_register_each_provider_connection_and_hide_its_secrets(
+    runtime, client, account: Account
+) -> None:
+    """A twilio, livekit or retell connection is registered (201) and replaced (200); its block is
+    stored flat with the dataclass's defaults, the caller-number caps under their own keys, and
+    no GET ever shows a secret, only that it is set."""
+    runtime.settings.webhooks_allow_private = True  # the base URLs point at loopback fakes
+    for gateway, block in PROVIDERS.items():
+        body = {
+            "gateway": gateway,
+            "caller_numbers": ["+33186950000"],
+            "caller_number_max_per_hour": 30,
+            "caller_number_max_per_day": 100,
+            gateway: block,
+        }
+        r = client.put(f"{BASE}/{gateway}-1", json=body, headers=account.headers)
+        assert r.status_code == 201, r.text
+        again = client.put(
+            f"{BASE}/{gateway}-1",
+            json={**body, "caller_number_max_per_day": None},
+            headers=account.headers,
+        )
+        assert again.status_code == 200, again.text
+        shown = client.get(f"{BASE}/{gateway}-1", headers=account.headers).json()
+        assert shown["gateway"] == gateway
+        assert shown["caller_number_max_per_hour"] == 30
+        assert shown["caller_number_max_per_day"] is None
+        for name, value in block.items():
+            if name in ("auth_token", "api_key", "api_secret"):
+                assert shown[gateway][f"{name}_set"] is True and name not in shown[gateway]
+            else:
+                assert shown[gateway][name] == value, (gateway, name)
+        stored = runtime.store.get_connection(account.org_id, f"{gateway}-1")
+        assert {k: stored.settings[k] for k in block} == block  # flat, as the http gateway's
+        assert stored.settings["caller_number_max_per_hour"] == 30
+        assert "caller_number_max_per_day" not in stored.settings
+    assert (
+        client.get(f"{BASE}/twilio-1", headers=account.headers).json()["twilio"]["ring_timeout_s"]
+        == 30
+    )  # a field left out takes the settings dataclass's default
+    listed = client.get(BASE, headers=account.headers).text
+    assert not any(secret in listed for secret in SECRET_VALUES)
+
+
+def test_bad_provider_settings_are_refused_naming_the_field_never_echoing_a_secret(
+    runtime, client, account: Account
+) -> None:
+    """Each refused provider setting is a 422 naming ``<gateway>.<field>`` with the rejected
+    value, except a secret, shown as ***; nothing is stored."""
+    runtime.settings.webhooks_allow_private = True
+    # (gateway, changes to its block (None: no block), extra body fields, field, echoed value)
+    cases: list[tuple[str, dict[str, object] | None, dict[str, object], str, object]] = [
+        ("twilio", None, {}, "twilio", None),
+        ("twilio", {"account_sid": "AC12"}, {}, "twilio.account_sid", "AC12"),
+        ("twilio", {"auth_token": 12345678}, {}, "twilio.auth_token", "***"),
+        ("twilio", {"twiml": "<Response/>"}, {}, "twilio.answer_url", "https://agent.example.com/twiml"),
+        ("twilio", {"machine_detection": "Maybe"}, {}, "twilio.machine_detection", "Maybe"),
+        ("twilio", {"ring_timeout_s": 900}, {}, "twilio.ring_timeout_s", 900),
+        ("twilio", {"api_base_url": "api.twilio.com"}, {}, "twilio.api_base_url", "api.twilio.com"),
+        ("twilio", {"callback": "x"}, {}, "twilio.callback", "x"),
+        ("livekit", {"api_secret": ""}, {}, "livekit.api_secret", ""),
+        ("livekit", {"url": "ftp://lk"}, {}, "livekit.url", "ftp://lk"),
+        ("livekit", {"ringing_timeout_s": 0}, {}, "livekit.ringing_timeout_s", 0),
+        ("livekit", {"agent_join_timeout_s": "soon"}, {}, "livekit.agent_join_timeout_s", "soon"),
+        ("retell", {"agent_id": None}, {}, "retell.agent_id", None),
+        ("retell", {"api_key": ["k"]}, {}, "retell.api_key", "***"),
+        ("retell", {}, {"caller_number_max_per_hour": 0}, "caller_number_max_per_hour", 0),
+        ("retell", {}, {"caller_number_max_per_day": -5}, "caller_number_max_per_day", -5),
+    ]  # fmt: skip
+    for gateway, changes, extra, field, rejected in cases:
+        body: dict[str, object] = {"gateway": gateway, **extra}
+        if changes is not None:
+            body[gateway] = {**PROVIDERS[gateway], **changes}
+        r = client.put(f"{BASE}/bad", json=body, headers=account.headers)
+        assert r.status_code == 422, (body, r.text)
+        (error,) = r.json()["detail"]
+        assert ".".join(str(x) for x in error["loc"][1:]) == field, (field, r.text)
+        assert error["input"] == rejected, (field, r.text)
+        assert not any(secret in r.text for secret in SECRET_VALUES), r.text
+        assert "12345678" not in r.text
+    assert client.get(f"{BASE}/bad", headers=account.headers).status_code == 404
+
+
+def test_a_private_base_url_is_refused_unless_the_deployment_allows_it(
+    runtime, client, account: Account
+) -> None:
+    """Every base URL a gateway calls (twilio's and retell's api_base_url, livekit's url, the http
+    runtime's url) is refused on a loopback, private or unresolvable host, naming the field
+    without saying how the name resolved; a public address, a provider's own default, or
+    RINGCAST_WEBHOOKS_ALLOW_PRIVATE lets it through."""
+    twilio, livekit, retell = PROVIDERS["twilio"], PROVIDERS["livekit"], PROVIDERS["retell"]
+    cases = [
+        ("twilio", {**twilio, "api_base_url": "http://127.0.0.1:4010"}, "api_base_url"),
+        ("livekit", {**livekit, "url": "wss://192.168.1.20"}, "url"),
+        ("retell", {**retell, "api_base_url": "https://nowhere.invalid"}, "api_base_url"),
+        ("http", {"url": "https://10.1.2.3", "secret": "s" * 32}, "url"),
+    ]
+    for gateway, block, field in cases:
+        body = {"gateway": gateway, gateway: block}
+        r = client.put(f"{BASE}/{gateway}", json=body, headers=account.headers)
+        assert r.status_code == 422, r.text
+        (error,) = r.json()["detail"]
+        assert error["loc"][1:] == [gateway, field] and error["input"] == block[field]
+        assert error["msg"] == "must be a public address ringcast may reach"
+        assert "resolve" not in r.text and "127.0.0.1 " not in r.text
+    public = {"gateway": "retell", "retell": {**retell, "api_base_url": "https://93.184.215.14"}}
+    assert client.put(f"{BASE}/public", json=public, headers=account.headers).status_code == 201
+    default = {"gateway": "twilio", "twilio": {**twilio, "api_base_url": None}}
+    r = client.put(f"{BASE}/default", json=default, headers=account.headers)
+    assert r.status_code == 201 and r.json()["twilio"]["api_base_url"] == "https://api.twilio.com"
+    runtime.settings.webhooks_allow_private = True
+    for gateway, block, _ in cases:
+        body = {"gateway": gateway, gateway: block}
+        r = client.put(f"{BASE}/{gateway}", json=body, headers=account.headers)
+        assert r.status_code == 201, r.text

@@ -200,19 +200,78 @@ def test_connections_set_list_and_remove(env: dict[str, str]) -> None:
     assert "Traceback" not in bad.stderr
     no_secret = run(
         env, "connections", "set", "--org", "acme", "rt", "--gateway", "http",
-        "--url", "https://runtime.example.com", "--secret-env", "RT_SECRET",
+        "--url", "https://93.184.215.14", "--secret-env", "RT_SECRET",
     )  # fmt: skip
     assert no_secret.returncode == 2 and "http.secret" in no_secret.stderr
     secret = "whsec_" + "k" * 32
     ok = run(
         {**env, "RT_SECRET": secret}, "connections", "set", "--org", "acme", "rt",
-        "--gateway", "http", "--url", "https://runtime.example.com", "--secret-env", "RT_SECRET",
+        "--gateway", "http", "--url", "https://93.184.215.14", "--secret-env", "RT_SECRET",
     )  # fmt: skip
     assert ok.returncode == 0, ok.stderr
     listed = run(env, "connections", "list", "--org", "acme", "--json").stdout
     assert '"secret_set": true' in listed and secret not in listed
     assert run(env, "connections", "remove", "--org", "acme", "trunk-1").returncode == 0
     assert run(env, "connections", "remove", "--org", "acme", "trunk-1").returncode == 1
+
+
+def test_connections_set_a_provider_from_a_file_and_the_environment(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """A provider connection takes its block from --settings-json and its secrets only from the
+    environment variables named with the --*-env options; a secret in the file, a bad field or a
+    private base URL exits 2 naming the field, and no secret is ever printed."""
+    token, key, secret = "tw-token-kept-secret", "APIlkkey", "lk-secret-kept-secret"
+    twilio = tmp_path / "twilio.json"
+    twilio.write_text(json.dumps({
+        "account_sid": "AC" + "0" * 32, "answer_url": "https://agent.example.com/twiml",
+        "machine_detection": "Enable",
+    }))  # fmt: skip
+    done = run(
+        {**env, "TW_TOKEN": token}, "connections", "set", "--org", "acme", "tw",
+        "--gateway", "twilio", "--settings-json", str(twilio), "--auth-token-env", "TW_TOKEN",
+        "--caller", "+33186950000", "--caller-max-per-hour", "30", "--caller-max-per-day", "100",
+    )  # fmt: skip
+    assert done.returncode == 0 and "registered tw" in done.stdout, done.stderr
+    livekit = tmp_path / "livekit.json"
+    livekit.write_text(json.dumps({
+        "url": "wss://127.0.0.1:7880", "sip_trunk_id": "ST_1", "agent_name": "agent",
+    }))  # fmt: skip
+    lk = [
+        "connections", "set", "--org", "acme", "lk", "--gateway", "livekit",
+        "--settings-json", str(livekit), "--api-key-env", "LK_KEY", "--api-secret-env", "LK_SECRET",
+    ]  # fmt: skip
+    private = run({**env, "LK_KEY": key, "LK_SECRET": secret}, *lk)
+    assert private.returncode == 2 and "livekit.url" in private.stderr, private.stderr
+    allowed = {**env, "LK_KEY": key, "LK_SECRET": secret, "RINGCAST_WEBHOOKS_ALLOW_PRIVATE": "1"}
+    assert run(allowed, *lk).returncode == 0
+    shown = {
+        c["connection_id"]: c
+        for c in map(json.loads, run(env, "connections", "list", "--org", "acme", "--json")
+                     .stdout.splitlines())
+    }  # fmt: skip
+    assert shown["tw"]["twilio"]["auth_token_set"] is True
+    assert shown["tw"]["twilio"]["machine_detection"] == "Enable"
+    assert shown["tw"]["caller_number_max_per_hour"] == 30
+    assert shown["tw"]["caller_number_max_per_day"] == 100
+    assert shown["lk"]["livekit"]["api_key_set"] and shown["lk"]["livekit"]["api_secret_set"]
+    twilio.write_text(json.dumps({**json.loads(twilio.read_text()), "auth_token": token}))
+    in_file = run(
+        env, "connections", "set", "--org", "acme", "tw2", "--gateway", "twilio",
+        "--settings-json", str(twilio),
+    )  # fmt: skip
+    assert in_file.returncode == 2 and "twilio.auth_token" in in_file.stderr
+    assert "--auth-token-env" in in_file.stderr
+    wrong_block = run(
+        env, "connections", "set", "--org", "acme", "tw2", "--gateway", "retell",
+        "--settings-json", str(livekit), "--api-key-env", "LK_KEY",
+    )  # fmt: skip
+    assert wrong_block.returncode == 2 and "retell.url" in wrong_block.stderr
+    printed = (
+        "".join(r.stdout + r.stderr for r in (done, private, in_file, wrong_block))
+        + run(env, "connections", "list", "--org", "acme", "--json").stdout
+    )
+    assert token not in printed and key not in printed and secret not in printed
 
 
 def test_refused_values_exit_as_each_command_always_has(env: dict[str, str]) -> None:

@@ -2,10 +2,16 @@
 
 A connection's id is the customer's own, the one its campaigns name (Sarvam's
 ``connection_configs[].connection_id``). ``PUT`` registers or replaces it: which gateway
-its calls go out through (``simulator`` with its outcome mix and durations, or ``http``
-with the runtime's URL and signing secret), its caller numbers, and its limits on
-attempts per second and calls at once, shared by every campaign that uses it. A route to
-a connection nobody registered goes out through the deployment's gateway, unlimited.
+its calls go out through (``simulator`` with its outcome mix and durations, ``http`` with
+the runtime's URL and signing secret, or a provider: ``twilio``, ``livekit``, ``retell``
+with the provider's block), its caller numbers, its limits on attempts per second and
+calls at once, and its caps on each caller number per hour and per day, all shared by
+every campaign that uses it. A route to a connection nobody registered goes out through
+the deployment's gateway, unlimited.
+
+Secrets (``secret``, ``auth_token``, ``api_key``, ``api_secret``) are never shown back:
+``GET`` says ``<name>_set`` instead, and a refused secret is not echoed. A provider calls
+ringcast back at ``{RINGCAST_PUBLIC_URL}/ringcast/v1/gateway/<gateway>/<connection_id>``.
 """
 
 from __future__ import annotations
@@ -14,9 +20,9 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from ringcast.api.deps import ClockDep, PrincipalDep, StoreDep
+from ringcast.api.deps import ClockDep, PrincipalDep, SettingsDep, StoreDep
 from ringcast.core.errors import NotFound
 from ringcast.services import connections as service
 
@@ -40,14 +46,71 @@ class HttpIn(BaseModel):
     secret: str = Field(description="Signs dial requests and verifies the runtime's reports")
 
 
+class ProviderIn(BaseModel):
+    """A provider's block. Its fields are documented here but checked by the provider
+    gateway's own settings dataclass (the one rule), so each is any JSON value to the
+    schema: a type refused here would echo a refused secret."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class TwilioIn(ProviderIn):
+    account_sid: JsonValue = Field(default=None, description="AC followed by 32 hex digits")
+    auth_token: JsonValue = Field(
+        default=None, description="Authenticates calls.create and keys X-Twilio-Signature"
+    )
+    answer_url: JsonValue = Field(
+        default=None, description="Where Twilio fetches the answered call's TwiML (or twiml)"
+    )
+    twiml: JsonValue = Field(default=None, description="The answered call's TwiML itself")
+    machine_detection: JsonValue = Field(
+        default=None, description="Enable, DetectMessageEnd or null (no detection)"
+    )
+    api_base_url: JsonValue = Field(default=None, description="https://api.twilio.com")
+    ring_timeout_s: JsonValue = Field(default=None, description="1-600, default 30")
+    time_limit_s: JsonValue = Field(default=None, description="1-14400, default 1800")
+
+
+class LiveKitIn(ProviderIn):
+    url: JsonValue = Field(default=None, description="The LiveKit server, https:// or wss://")
+    api_key: JsonValue = Field(default=None, description="The project's API key")
+    api_secret: JsonValue = Field(default=None, description="The project's API secret")
+    sip_trunk_id: JsonValue = Field(default=None, description="The outbound trunk, ST_...")
+    agent_name: JsonValue = Field(default=None, description="The agent dispatched to each call")
+    ringing_timeout_s: JsonValue = Field(default=None, description="Default 30")
+    max_call_duration_s: JsonValue = Field(default=None, description="Default 1800")
+    agent_join_timeout_s: JsonValue = Field(
+        default=None, description="An answered call no agent joins by then ends; default 20"
+    )
+
+
+class RetellIn(ProviderIn):
+    api_key: JsonValue = Field(
+        default=None, description="Places calls and verifies Retell's webhooks"
+    )
+    agent_id: JsonValue = Field(default=None, description="The Retell agent that talks")
+    api_base_url: JsonValue = Field(default=None, description="https://api.retellai.com")
+
+
 class ConnectionIn(BaseModel):
     name: str | None = Field(default=None, max_length=200)
-    gateway: str = Field(default="simulator", description="simulator or http")
+    gateway: str = Field(
+        default="simulator", description="simulator, http, twilio, livekit or retell"
+    )
     caller_numbers: list[str] = Field(default_factory=list, max_length=1000)
     max_attempts_per_second: float | None = None
     max_concurrent: int | None = None
+    caller_number_max_per_hour: int | None = Field(
+        default=None, description="Calls each caller number may place per hour (null: no cap)"
+    )
+    caller_number_max_per_day: int | None = Field(
+        default=None, description="Calls each caller number may place per day (null: no cap)"
+    )
     simulator: SimulatorIn | None = None
     http: HttpIn | None = None
+    twilio: TwilioIn | None = None
+    livekit: LiveKitIn | None = None
+    retell: RetellIn | None = None
 
 
 class ConnectionOut(BaseModel):
@@ -57,8 +120,13 @@ class ConnectionOut(BaseModel):
     caller_numbers: list[str]
     max_attempts_per_second: float | None
     max_concurrent: int | None
+    caller_number_max_per_hour: int | None = None
+    caller_number_max_per_day: int | None = None
     simulator: dict[str, Any] | None = None
     http: dict[str, Any] | None = None
+    twilio: dict[str, Any] | None = None
+    livekit: dict[str, Any] | None = None
+    retell: dict[str, Any] | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -74,6 +142,7 @@ def put_connection(
     principal: PrincipalDep,
     store: StoreDep,
     clock: ClockDep,
+    settings: SettingsDep,
     response: Response,
 ) -> ConnectionOut:
     """Register or replace a connection (201 when new); running calls keep their counts."""
@@ -86,8 +155,21 @@ def put_connection(
         max_concurrent=body.max_concurrent,
         simulator=body.simulator.model_dump() if body.simulator else None,
         http=body.http.model_dump() if body.http else None,
+        # only what the client sent: a field left out takes the dataclass's default
+        twilio=body.twilio.model_dump(exclude_unset=True) if body.twilio else None,
+        livekit=body.livekit.model_dump(exclude_unset=True) if body.livekit else None,
+        retell=body.retell.model_dump(exclude_unset=True) if body.retell else None,
+        caller_number_max_per_hour=body.caller_number_max_per_hour,
+        caller_number_max_per_day=body.caller_number_max_per_day,
     )
-    registered = service.register(store, principal.org_id, connection_id, wanted, clock.now())
+    registered = service.register(
+        store,
+        principal.org_id,
+        connection_id,
+        wanted,
+        clock.now(),
+        allow_private=settings.webhooks_allow_private,
+    )
     if registered.created:
         response.status_code = 201
     return ConnectionOut(**service.public_view(registered.connection))

@@ -1,7 +1,9 @@
-"""Where the http gateway's runtime reports on calls: ``POST /ringcast/v1/gateway/events``.
+"""Where gateways report on calls: an http runtime at ``POST /ringcast/v1/gateway/events``,
+a provider at ``POST /ringcast/v1/gateway/{twilio,livekit,retell}/{connection_id}`` (the
+provider routes' work is in ``provider_callbacks``).
 
-The body is one event, signed with Standard Webhooks headers under the secret of the
-runtime that placed the call (its connection's, or the deployment's gateway secret)::
+An http runtime's body is one event, signed with Standard Webhooks headers under the secret
+of the runtime that placed the call (its connection's, or the deployment's gateway secret)::
 
     {"attempt_id", "event": "ringing" | "answered" | "completed" | "failed", "at",
      "duration_s", "qualifiers", "transcript", "extracted", "reason"}
@@ -22,7 +24,13 @@ from fastapi import APIRouter, Depends, Request, Response
 
 from ringcast import signing
 from ringcast.api.auth import AuthFailed
-from ringcast.api.deps import ClockDep, StoreDep
+from ringcast.api.deps import ClockDep, SettingsDep, StoreDep
+from ringcast.api.native.provider_callbacks import (
+    AMD_PATH,
+    CallbackReceiver,
+    ConnectionDirectoryDep,
+    ProviderGatewaysDep,
+)
 from ringcast.core.errors import NotFound, ValidationFailed
 from ringcast.dispatch.ends import CallEnds
 from ringcast.gateways.http import CALLBACK_PATH, result_from_event
@@ -91,3 +99,70 @@ async def report_gateway_event(
     if kind in ("completed", "failed"):
         await ends.record(result_from_event(call.attempt.id, event, clock.now()))
     return Response(status_code=204)
+
+
+def get_receiver(
+    directory: ConnectionDirectoryDep,
+    gateways: ProviderGatewaysDep,
+    store: StoreDep,
+    ends: CallEndsDep,
+    settings: SettingsDep,
+) -> CallbackReceiver:
+    return CallbackReceiver(directory, gateways, store, ends, settings.public_url)
+
+
+ReceiverDep = Annotated[CallbackReceiver, Depends(get_receiver)]
+#: Each provider's callback URL under RINGCAST_PUBLIC_URL (the gateways give it out).
+TWILIO_PATH = "/ringcast/v1/gateway/twilio/{connection_id}"
+LIVEKIT_PATH = "/ringcast/v1/gateway/livekit/{connection_id}"
+RETELL_PATH = "/ringcast/v1/gateway/retell/{connection_id}"
+
+
+@router.post(
+    TWILIO_PATH,
+    status_code=204,
+    operation_id="reportTwilioStatus",
+)
+async def report_twilio_status(
+    connection_id: str, request: Request, receiver: ReceiverDep
+) -> Response:
+    """Twilio's status callback for a call placed on this connection (X-Twilio-Signature
+    over the URL ringcast gave Twilio and the form body)."""
+    return await receiver.take(request, "twilio", connection_id)
+
+
+@router.post(
+    TWILIO_PATH + AMD_PATH,
+    status_code=204,
+    operation_id="reportTwilioAnsweringMachine",
+)
+async def report_twilio_answering_machine(
+    connection_id: str, request: Request, receiver: ReceiverDep
+) -> Response:
+    """Twilio's asynchronous answering-machine verdict for a call on this connection."""
+    return await receiver.take(request, "twilio", connection_id)
+
+
+@router.post(
+    LIVEKIT_PATH,
+    status_code=204,
+    operation_id="reportLiveKitEvent",
+)
+async def report_livekit_event(
+    connection_id: str, request: Request, receiver: ReceiverDep
+) -> Response:
+    """A LiveKit webhook, or the agent's own report, for this connection (a JWT signed
+    with the project's key pair whose sha256 claim is the body's hash)."""
+    return await receiver.take(request, "livekit", connection_id)
+
+
+@router.post(
+    RETELL_PATH,
+    status_code=204,
+    operation_id="reportRetellEvent",
+)
+async def report_retell_event(
+    connection_id: str, request: Request, receiver: ReceiverDep
+) -> Response:
+    """A Retell agent's webhook (x-retell-signature, keyed with the connection's API key)."""
+    return await receiver.take(request, "retell", connection_id)

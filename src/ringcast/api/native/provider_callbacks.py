@@ -1,0 +1,195 @@
+"""Provider callbacks: how Twilio, LiveKit and Retell report on the calls they place.
+
+Each connection's gateway gives its provider one callback URL,
+``{RINGCAST_PUBLIC_URL}/ringcast/v1/gateway/<gateway>/<connection_id>`` (Twilio's
+asynchronous answering-machine verdict goes to the same URL plus ``/amd``). The routes are
+in ``api/native/gateway.py``; this module does the work.
+
+Theory of operation
+-------------------
+1. The body is read as raw bytes, at most ``MAX_BODY``: a larger one is refused (413) as
+   soon as its declared length or the bytes read so far say so, without reading the rest.
+2. Connection ids are the customers' own, so several organizations may have registered the
+   one in the URL, and the URL names no organization. Each connection registered with this
+   id and this gateway is tried in turn (there are few): its gateway's ``read_callback``
+   verifies the signature with that connection's secret BEFORE it parses anything, and the
+   first connection whose secret verifies is the one the report came through. None: 401.
+   A report signed but unreadable: 400.
+3. A report about a call ringcast did not place (no attempt id: a LiveKit project or a
+   Retell agent reports on all of its calls) is acknowledged: 204.
+4. The attempt named must belong to that connection's organization and have gone out on
+   that connection id; otherwise the answer is the one an unknown attempt gets (404), so
+   that a tenant cannot end another tenant's call by registering the same connection id
+   and signing with its own secret.
+5. A final reading goes to the one sink for calls' ends (``dispatch.ends.CallEnds``);
+   a repeated one changes nothing. Progress is acknowledged (204).
+
+Twilio signs the URL it was given, so the URL handed to ``read_callback`` is built from
+``RINGCAST_PUBLIC_URL`` and the request's path and query, never from its Host header.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Protocol
+
+from fastapi import Depends, HTTPException, Request, Response
+
+from ringcast import signing
+from ringcast.api.auth import AuthFailed
+from ringcast.api.deps import StoreDep
+from ringcast.core.errors import NotFound
+from ringcast.core.step import CallResult
+from ringcast.dispatch.ends import CallEnds
+from ringcast.gateways import livekit, retell, twilio
+from ringcast.ports import CallLog
+from ringcast.records import Connection
+from ringcast.services import connections as service
+
+#: The largest report accepted. Twilio's form posts and LiveKit's webhooks are a few KiB;
+#: a Retell ``call_analyzed`` carries the whole transcript, which stays far below this.
+MAX_BODY = 1024 * 1024
+AMD_PATH = "/amd"
+
+# The gateways' callback errors, one pair per provider module until they share the ones
+# of gateways.base (SignatureInvalid, CallbackUnreadable: issue 13, part 1).
+SIGNATURE_INVALID = (twilio.SignatureInvalid, livekit.SignatureInvalid, retell.SignatureInvalid)
+UNREADABLE = (twilio.CallbackMalformed, livekit.CallbackMalformed, retell.CallbackUnreadable)
+
+
+class Reading(Protocol):
+    """What one verified report says (``gateways.base.CallbackReading``)."""
+
+    @property
+    def attempt_id(self) -> str | None: ...
+
+    @property
+    def final(self) -> CallResult | None: ...
+
+    @property
+    def progress(self) -> str | None: ...
+
+
+class CallbackReader(Protocol):
+    """A gateway that verifies and reads its provider's reports."""
+
+    def read_callback(
+        self, url: str, headers: Mapping[str, str], body: bytes, now: datetime
+    ) -> Reading: ...
+
+
+class ProviderGateways(Protocol):
+    """The gateway each registered connection's calls go out through, as the deployment
+    builds it (``gateways.by_connection.ConnectionGateways.gateway_for``)."""
+
+    async def gateway_for(self, org_id: str, connection_id: str) -> CallbackReader | None: ...
+
+
+class BodyTooLarge(Exception):
+    """The request's body is over ``MAX_BODY``."""
+
+
+def get_provider_gateways(request: Request) -> ProviderGateways:
+    """The server's connection gateways (``app.state.provider_gateways``).
+
+    They must be the server's own, made on its event loop: an embedded dispatcher's
+    gateways live on another thread and loop.
+    """
+    gateways: ProviderGateways | None = getattr(request.app.state, "provider_gateways", None)
+    if gateways is None:
+        raise HTTPException(503, "provider callbacks are not set up on this server")
+    return gateways
+
+
+def get_connection_directory(store: StoreDep) -> service.ConnectionsById:
+    """The store, seen as the place to find every organization's connection with an id."""
+    if not isinstance(store, service.ConnectionsById):
+        raise HTTPException(503, "this store cannot find connections by id")
+    return store
+
+
+ProviderGatewaysDep = Annotated[ProviderGateways, Depends(get_provider_gateways)]
+ConnectionDirectoryDep = Annotated[service.ConnectionsById, Depends(get_connection_directory)]
+
+
+async def read_bounded(request: Request, limit: int = MAX_BODY) -> bytes:
+    """The body's raw bytes; ``BodyTooLarge`` as soon as it is known to exceed ``limit``,
+    without reading the rest (its declared length, else the bytes read so far)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge
+    received = bytearray()
+    async for chunk in request.stream():
+        received += chunk
+        if len(received) > limit:
+            raise BodyTooLarge
+    return bytes(received)
+
+
+@dataclass(frozen=True)
+class CallbackReceiver:
+    """Everything a provider callback is checked against and recorded through."""
+
+    directory: service.ConnectionsById
+    gateways: ProviderGateways
+    calls: CallLog
+    ends: CallEnds
+    public_url: str
+
+    async def take(self, request: Request, gateway: str, connection_id: str) -> Response:
+        """Verify, authorize and record one report (see the module docstring)."""
+        try:
+            body = await read_bounded(request)
+        except BodyTooLarge:
+            raise HTTPException(413, f"a report may not exceed {MAX_BODY} bytes") from None
+        url = self.public_url.rstrip("/") + request.url.path
+        if request.url.query:
+            url += "?" + request.url.query
+        # The signature's freshness is judged against the wall clock, the provider's own.
+        now = signing.wall_clock()
+        candidates = await asyncio.to_thread(
+            service.callback_candidates, self.directory, connection_id, gateway
+        )
+        for connection in candidates:
+            reading = await self._read(connection, url, request.headers, body, now)
+            if reading is not None:
+                return await self._record(connection, reading)
+        raise AuthFailed(401, "missing or invalid signature")
+
+    async def _read(
+        self,
+        connection: Connection,
+        url: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        now: datetime,
+    ) -> Reading | None:
+        """The report as this connection's gateway reads it; None when the connection's
+        secret does not verify it."""
+        reader = await self.gateways.gateway_for(connection.org_id, connection.id)
+        if reader is None:
+            return None
+        try:
+            return reader.read_callback(url, headers, body, now)
+        except SIGNATURE_INVALID:
+            return None
+        except UNREADABLE as exc:
+            raise HTTPException(400, f"unreadable report: {exc}"[:300]) from None
+
+    async def _record(self, connection: Connection, reading: Reading) -> Response:
+        attempt_id = reading.attempt_id
+        if attempt_id is None:
+            return Response(status_code=204)  # a call ringcast did not place
+        call = await asyncio.to_thread(self.calls.get_call, attempt_id)
+        if (
+            call is None
+            or call.org_id != connection.org_id
+            or call.attempt.connection_id != connection.id
+        ):
+            raise NotFound("attempt", attempt_id)
+        if reading.final is not None:
+            await self.ends.record(reading.final)
+        return Response(status_code=204)

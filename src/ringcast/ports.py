@@ -213,6 +213,11 @@ class ConnectionRegistry(Protocol):
 
     def list_connections(self, org_id: str) -> list[Connection]: ...
 
+    def connections_with_id(self, connection_id: str) -> list[Connection]:
+        """Every organization's connection with this id: a provider's callback URL names
+        the connection, not its organization."""
+        ...
+
     def remove_connection(self, org_id: str, connection_id: str) -> bool: ...
 
 

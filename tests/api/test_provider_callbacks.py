@@ -16,7 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from ringcast import signing
-from ringcast.api.native.provider_callbacks import MAX_BODY, get_connection_directory
+from ringcast.api.native.provider_callbacks import MAX_BODY
 from ringcast.clock import VirtualClock
 from ringcast.core.model import Attempt
 from ringcast.core.outcomes import Outcome
@@ -24,12 +24,8 @@ from ringcast.core.pacing import PacingLimits
 from ringcast.core.routing import Route
 from ringcast.dispatch.loop import Dispatcher
 from ringcast.gateways.base import Accepted, CallGateway, DialRequest
-from ringcast.gateways.livekit import (
-    LiveKitGateway,
-    LiveKitSettings,
-    agent_report_headers,
-    agent_report_payload,
-)
+from ringcast.gateways.livekit import LiveKitGateway, LiveKitSettings
+from ringcast.gateways.livekit_agent import agent_report_headers, agent_report_payload
 from ringcast.gateways.retell import RetellGateway, RetellSettings
 from ringcast.gateways.twilio import TwilioGateway, TwilioSettings
 from ringcast.records import Connection
@@ -107,30 +103,15 @@ class Gateways:
             asyncio.run(built.gateway.aclose())
 
 
-class Directory:
-    """Each organization's connection with an id, read through the store's per-organization
-    lookup (the store's own ``connections_with_id`` is not written yet)."""
-
-    def __init__(self, runtime: Runtime, org_ids: list[str]) -> None:
-        self.runtime = runtime
-        self.org_ids = org_ids
-
-    def connections_with_id(self, connection_id: str) -> list[Connection]:
-        found = (self.runtime.store.get_connection(o, connection_id) for o in self.org_ids)
-        return [c for c in found if c is not None]
-
-
 @pytest.fixture
 def wired(
     app: FastAPI, runtime: Runtime, clock: VirtualClock, account: Account, other_account: Account
 ) -> Iterator[Gateways]:
-    """The app's provider gateways and connection directory, on loopback fakes."""
+    """The app's provider gateways, on loopback fakes (connections are found by the store)."""
     runtime.settings.webhooks_allow_private = True
     runtime.settings.public_url = PUBLIC_URL
     gateways = Gateways(runtime, clock)
     app.state.provider_gateways = gateways
-    directory = Directory(runtime, [account.org_id, other_account.org_id])
-    app.dependency_overrides[get_connection_directory] = lambda: directory
     yield gateways
     gateways.close()
 

@@ -279,6 +279,10 @@ class MemoryStore:
     def list_connections(self, org_id: str) -> list[Connection]:
         return [c for (o, _), c in sorted(self.connections.items()) if o == org_id]
 
+    def connections_with_id(self, connection_id: str) -> list[Connection]:
+        found = [c for (_, i), c in self.connections.items() if i == connection_id]
+        return sorted(found, key=lambda c: (c.created_at, c.org_id))
+
     def remove_connection(self, org_id: str, connection_id: str) -> bool:
         self.line_counters.pop((org_id, connection_id), None)
         return self.connections.pop((org_id, connection_id), None) is not None

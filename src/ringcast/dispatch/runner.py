@@ -10,7 +10,7 @@ from datetime import timedelta
 from ringcast.clock import Clock
 from ringcast.dispatch.loop import Dispatcher, DispatchSettings
 from ringcast.dispatch.predial import PredialClient
-from ringcast.gateways.base import CallGateway
+from ringcast.gateways.base import CallGateway, Report
 from ringcast.gateways.by_connection import ConnectionGateways
 from ringcast.gateways.http import CALLBACK_PATH, HttpGateway
 from ringcast.gateways.simulator import OutcomeModel, SimulatorGateway
@@ -48,6 +48,17 @@ def build(
         metrics=dispatcher.metrics,
         renderers=renderers,
     )
+    dispatcher.gateway = connection_gateways(runtime, clock, dispatcher.report)
+    return dispatcher
+
+
+def connection_gateways(runtime: Runtime, clock: Clock, report: Report) -> ConnectionGateways:
+    """The gateways calls go out through: each registered connection's own (the simulator,
+    an http runtime, Twilio, LiveKit or Retell), else the deployment's; simulated calls
+    end through ``report``. The server builds a set of its own to read providers'
+    callbacks with (``api.native.provider_callbacks``).
+    """
+    settings = runtime.settings
     model = OutcomeModel.parse(
         settings.simulator_outcomes,
         mean_talk=timedelta(seconds=settings.simulator_talk_s),
@@ -66,9 +77,7 @@ def build(
             settings.http_gateway_url, settings.http_gateway_secret, callback_url=callback_url
         )
     else:
-        default = SimulatorGateway(
-            model, clock, dispatcher.report, dial_log=settings.simulator_dial_log
-        )
+        default = SimulatorGateway(model, clock, report, dial_log=settings.simulator_dial_log)
 
     def for_connection(connection: Connection) -> CallGateway:
         if connection.gateway == "http":
@@ -82,12 +91,18 @@ def build(
         return SimulatorGateway(
             outcome_model(connection),
             clock,
-            dispatcher.report,
+            report,
             dial_log=settings.simulator_dial_log,
         )
 
-    dispatcher.gateway = ConnectionGateways(default, runtime.store, clock, for_connection)
-    return dispatcher
+    return ConnectionGateways(
+        default,
+        runtime.store,
+        clock,
+        for_connection,
+        public_url=settings.public_url,
+        allow_private=settings.webhooks_allow_private,
+    )
 
 
 class BackgroundDispatcher:

@@ -43,8 +43,9 @@ from ringcast.api.auth import AuthFailed
 from ringcast.api.deps import StoreDep
 from ringcast.core.errors import NotFound
 from ringcast.core.step import CallResult
+from ringcast.dispatch import runner
 from ringcast.dispatch.ends import CallEnds
-from ringcast.gateways import livekit, retell, twilio
+from ringcast.gateways.base import CallbackUnreadable, SignatureInvalid
 from ringcast.ports import CallLog
 from ringcast.records import Connection
 from ringcast.services import connections as service
@@ -54,10 +55,10 @@ from ringcast.services import connections as service
 MAX_BODY = 1024 * 1024
 AMD_PATH = "/amd"
 
-# The gateways' callback errors, one pair per provider module until they share the ones
-# of gateways.base (SignatureInvalid, CallbackUnreadable: issue 13, part 1).
-SIGNATURE_INVALID = (twilio.SignatureInvalid, livekit.SignatureInvalid, retell.SignatureInvalid)
-UNREADABLE = (twilio.CallbackMalformed, livekit.CallbackMalformed, retell.CallbackUnreadable)
+# Every gateway reads its provider's reports into the same reading and raises the same
+# two errors (gateways.base).
+SIGNATURE_INVALID = (SignatureInvalid,)
+UNREADABLE = (CallbackUnreadable,)
 
 
 class Reading(Protocol):
@@ -98,16 +99,23 @@ def get_provider_gateways(request: Request) -> ProviderGateways:
     They must be the server's own, made on its event loop: an embedded dispatcher's
     gateways live on another thread and loop.
     """
-    gateways: ProviderGateways | None = getattr(request.app.state, "provider_gateways", None)
+    state = request.app.state
+    gateways: ProviderGateways | None = getattr(state, "provider_gateways", None)
     if gateways is None:
-        raise HTTPException(503, "provider callbacks are not set up on this server")
+        # Made on first use, on the server's own loop; it only reads reports, so a call a
+        # simulator gateway of it might end has nowhere to go.
+        gateways = state.provider_gateways = runner.connection_gateways(
+            state.runtime, state.clock, _reads_only
+        )
     return gateways
+
+
+async def _reads_only(result: CallResult) -> None:
+    raise RuntimeError(f"the server's callback gateways place no call ({result.attempt_id})")
 
 
 def get_connection_directory(store: StoreDep) -> service.ConnectionsById:
     """The store, seen as the place to find every organization's connection with an id."""
-    if not isinstance(store, service.ConnectionsById):
-        raise HTTPException(503, "this store cannot find connections by id")
     return store
 
 

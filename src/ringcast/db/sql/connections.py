@@ -43,6 +43,15 @@ class ConnectionsSql(SqlBase):
             sa.select(k).where(k.c.org_id == org_id).order_by(k.c.id), mapping.connection
         )
 
+    def connections_with_id(self, connection_id: str) -> list[Connection]:
+        """Every organization's connection with this id (a provider's callback URL names
+        the connection, not its organization), oldest first."""
+        k = t.connections
+        return self._all(
+            sa.select(k).where(k.c.id == connection_id).order_by(k.c.created_at, k.c.org_id),
+            mapping.connection,
+        )
+
     def remove_connection(self, org_id: str, connection_id: str) -> bool:
         k = t.connections
         with self._tx() as conn:

@@ -101,6 +101,12 @@ def test_a_signed_dial_request_and_signed_reports(runtime, clock, client, runtim
     assert request["to"] == "+33612345678"
     assert request["agent_id"] == campaign.agent_id and request["agent_version"] == 1
     assert request["variables"] == {"name": "P0"}
+    # The campaign's voicemail policy, left to the agent by default.
+    assert request["voicemail"] == {
+        "action": "agent",
+        "message_text": None,
+        "message_audio_url": None,
+    }
     assert request["callback_url"] == "http://ringcast.example/ringcast/v1/gateway/events"
 
     for kind in ("ringing", "answered"):

@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from ringcast import signing
 from ringcast.api.native.provider_callbacks import MAX_BODY
 from ringcast.clock import VirtualClock
-from ringcast.core.model import Attempt
+from ringcast.core.model import Attempt, VoicemailPolicy
 from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingLimits
 from ringcast.core.routing import Route
@@ -79,6 +79,9 @@ class Recorded:
     ) -> Any:
         self.urls.append(url)
         return self.gateway.read_callback(url, headers, body, now)
+
+    async def answer_machine(self, call_id: str, policy: VoicemailPolicy) -> None:
+        await self.gateway.answer_machine(call_id, policy)
 
 
 class Gateways:
@@ -238,6 +241,32 @@ def test_a_signed_twilio_report_ends_its_attempt_once(
     base = f"{PUBLIC_URL}/ringcast/v1/gateway/twilio/trunk"
     assert read[0] == f"{base}?attempt_id={human}"
     assert f"{base}/amd?attempt_id={machine}" in read
+
+
+def test_a_machine_verdict_carries_out_the_campaigns_voicemail_policy(
+    runtime, clock, client, account: Account, wired: Gateways, twilio_fake: TwilioFake
+) -> None:
+    """A campaign set to hang up on machines: Twilio's verdict on /amd makes ringcast hang
+    the live call up through Twilio's API; a verdict repeated after the call ended is still
+    acknowledged (204), Twilio's refusal only logged."""
+    register(client, account, "trunk", twilio_body(twilio_fake))
+    (machine,) = in_flight(runtime, clock, "trunk", MACHINE)
+    campaign_id = attempt(runtime, machine).campaign_id
+    hangup = {"action": "hangup", "retry_on_voicemail": False, "retry_on_rejected": False}
+    r = client.put(
+        f"/ringcast/v1/campaigns/{campaign_id}/voicemail", json=hangup, headers=account.headers
+    )
+    assert r.status_code == 200, r.text
+    placed_at = clock.now()
+    callbacks = twilio_reports(twilio_fake, clock, machine, MACHINE)
+    (verdict,) = [c for c in callbacks if urlsplit(c.url).path.endswith("/amd")]
+    (call,) = twilio_fake.calls_to(MACHINE)
+    clock.set(placed_at + timedelta(seconds=10))  # answered, the greeting going on
+    assert post(client, verdict) == 204
+    assert call.updates == [{"Status": ["completed"]}]
+    clock.set(placed_at + timedelta(minutes=10))  # the call is over: Twilio refuses
+    assert post(client, verdict) == 204
+    assert call.updates == [{"Status": ["completed"]}]
 
 
 def test_a_report_for_another_organizations_attempt_is_404(

@@ -107,6 +107,8 @@ class FakeCall:
     created_at: datetime
     scenario: Scenario
     events: list[dict[str, Any]] = field(default_factory=list)
+    #: the forms of the updates a client posted to the live call (``Status``, ``Twiml``)
+    updates: list[dict[str, list[str]]] = field(default_factory=list)
 
     def param(self, name: str) -> str | None:
         values = self.form.get(name)
@@ -344,6 +346,8 @@ class TwilioFake:
             if call is None:
                 raise ContractViolation(404, 20404, "The requested resource was not found")
             return 200, call.resource(now)
+        if op.method == "POST" and op.template == f"{calls}/{{Sid}}.json":
+            return self._update(op.path_params["Sid"], form, now)
         if op.method == "GET" and op.template == f"{calls}/{{CallSid}}/Events.json":
             call = self.calls.get(op.path_params["CallSid"])
             if call is None:
@@ -376,6 +380,19 @@ class TwilioFake:
         if scenario.create == "drop_after_placing":
             raise _Drop
         return 201, call.resource(now)
+
+    def _update(
+        self, sid: str, form: dict[str, list[str]], now: datetime
+    ) -> tuple[int, dict[str, Any]]:
+        """Modify a live call: hang it up (``Status=completed``) or give it new TwiML."""
+        call = self.calls.get(sid)
+        if call is None:
+            raise ContractViolation(404, 20404, "The requested resource was not found")
+        if call.status_at(now) != "in-progress":
+            raise ContractViolation(400, 21220, "Call is not in-progress. Cannot redirect.")
+        with self._lock:
+            call.updates.append(form)
+        return 200, call.resource(now)
 
     def _create_event(self, call: FakeCall, response_code: int) -> dict[str, Any]:
         """The Events log entry of the create request: its parameters in snake_case, as the

@@ -133,6 +133,7 @@ def test_a_human_answer_ends_completed_with_the_agents_evidence(fake: FakeLiveKi
     job = json.loads(dispatch.metadata)
     assert job["attempt_id"] == "a1"
     assert job["variables"] == {"name": "Ada"}
+    assert job["voicemail"]["action"] == "agent"  # the agent hears the machine, and decides
     assert job["callback_url"] == CALLBACK
 
     readings = read_all(fake.take_deliveries())

@@ -210,6 +210,7 @@ def test_the_create_carries_what_retell_needs_in_its_own_schema(
         "first_name": "Ada",
         "balance": "12.5",
         "vip": "true",
+        "voicemail_action": "agent",  # the campaign's voicemail policy, for the prompt
     }
 
 

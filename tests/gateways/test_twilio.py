@@ -17,7 +17,7 @@ from twilio.base.exceptions import TwilioRestException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from ringcast.core.model import Attempt
+from ringcast.core.model import Attempt, VoicemailAction, VoicemailPolicy
 from ringcast.core.outcomes import Outcome
 from ringcast.core.step import CallResult
 from ringcast.gateways.base import (
@@ -266,6 +266,71 @@ def test_ringing_after_completed_is_only_progress(
     _, readings = dial(gateways(), fake, clock, "ringing_after_completed")
     assert [r.final.outcome for r in readings if r.final] == [Outcome.COMPLETED]
     assert (readings[-1].final, readings[-1].progress) == (None, "ringing")
+
+
+# --- answering machines ----------------------------------------------------------------
+
+MACHINE_POLICIES = [
+    (VoicemailPolicy(VoicemailAction.HANGUP), {"Status": ["completed"]}),
+    (
+        VoicemailPolicy(VoicemailAction.LEAVE_MESSAGE, message_text="Call us back & soon"),
+        {
+            "Twiml": [
+                '<?xml version="1.0" encoding="UTF-8"?><Response>'
+                "<Say>Call us back &amp; soon</Say><Hangup /></Response>"
+            ]
+        },
+    ),
+    (
+        VoicemailPolicy(
+            VoicemailAction.LEAVE_MESSAGE, message_audio_url="https://cdn.example.com/m.mp3"
+        ),
+        {
+            "Twiml": [
+                '<?xml version="1.0" encoding="UTF-8"?><Response>'
+                "<Play>https://cdn.example.com/m.mp3</Play><Hangup /></Response>"
+            ]
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(("policy", "update"), MACHINE_POLICIES)
+def test_a_machine_verdict_hangs_up_or_leaves_the_message(
+    fake: TwilioFake,
+    gateways: Gateways,
+    clock: Clock,
+    policy: VoicemailPolicy,
+    update: dict[str, list[str]],
+) -> None:
+    """The verdict names the call (CallSid); the policy is carried out on that live call:
+    ``hangup`` ends it, ``leave_message`` replaces the agent with the message, then hangs up."""
+    gateway = gateways()
+    _, readings = dial(gateway, fake, clock, "voicemail")
+    (verdict,) = [r for r in readings if r.progress == "answered_by:machine"]
+    (call,) = fake.calls_to(NUMBER)
+    assert verdict.call_id == call.sid
+    clock.at = START + timedelta(seconds=10)  # answered at 6 s, the greeting goes on
+    asyncio.run(gateway.answer_machine(call.sid, policy))
+    assert call.updates == [update]
+
+
+def test_the_agent_policy_leaves_the_call_alone_and_an_ended_call_is_refused(
+    fake: TwilioFake, gateways: Gateways, clock: Clock
+) -> None:
+    """``agent`` sends nothing; a verdict acted on after the call ended meets Twilio's refusal
+    (21220), which the gateway raises rather than hides."""
+    gateway = gateways()
+    dial(gateway, fake, clock, "voicemail")
+    (call,) = fake.calls_to(NUMBER)
+    clock.at = START + timedelta(seconds=10)
+    asyncio.run(gateway.answer_machine(call.sid, VoicemailPolicy()))
+    assert call.updates == []
+    clock.at = START + timedelta(minutes=5)
+    with pytest.raises(TwilioRestException) as refused:
+        asyncio.run(gateway.answer_machine(call.sid, VoicemailPolicy(VoicemailAction.HANGUP)))
+    assert refused.value.code == 21220
+    assert call.updates == []
 
 
 # --- reconciliation --------------------------------------------------------------------

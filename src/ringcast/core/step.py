@@ -25,7 +25,14 @@ from typing import Any
 from ringcast.core import contacts as lifecycle
 from ringcast.core import routing
 from ringcast.core.lines import LINE_BUSY_WAIT, LINE_TURN, Line
-from ringcast.core.model import Attempt, Contact, ContactState, PredialHook, evolve
+from ringcast.core.model import (
+    Attempt,
+    Contact,
+    ContactState,
+    PredialHook,
+    VoicemailPolicy,
+    evolve,
+)
 from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingCounters, after_dials
 from ringcast.core.planner import CampaignSnapshot, ChangeStatus, Defer, PlaceCall, Skip, plan
@@ -57,6 +64,8 @@ class TickWrites:
     agent_id: str = ""
     agent_version: int | None = None
     org_id: str = ""
+    #: what the dials do when an answering machine picks up (the campaign's policy)
+    voicemail: VoicemailPolicy = field(default_factory=VoicemailPolicy)
 
 
 @dataclass(frozen=True)
@@ -176,6 +185,7 @@ def decide(
         counters=counters,
         next_wake_at=wake,
         reasons=tuple(reasons),
+        voicemail=snapshot.campaign.voicemail,
         lines={cid: lines[cid].counters for cid in sorted(x for x in used if x in lines)},
     )
 

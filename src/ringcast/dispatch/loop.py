@@ -232,6 +232,7 @@ class Dispatcher(Generic[StoreT]):
             agent_version=writes.agent_version,
             variables=d.attempt.variables,
             org_id=writes.org_id,
+            voicemail=writes.voicemail,
         )
         try:
             await self.gateway.place_call(request)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar
 
+from ringcast.core.model import VoicemailPolicy
 from ringcast.core.step import CallResult
 from ringcast.records import CallRecord
 
@@ -44,11 +45,24 @@ class DialRequest:
     agent_version: int | None
     variables: Mapping[str, Any] = field(default_factory=dict)  #: JSON values
     org_id: str = ""  #: whose connection ``connection_id`` is
+    #: the campaign's answering-machine policy: carried out by the gateway, or handed to
+    #: the agent (``agent``, the default)
+    voicemail: VoicemailPolicy = field(default_factory=VoicemailPolicy)
 
 
 @dataclass(frozen=True)
 class Accepted:
     gateway_call_id: str
+
+
+def voicemail_json(policy: VoicemailPolicy) -> dict[str, str | None]:
+    """The voicemail policy as the JSON an agent runtime receives with its dial (the
+    ``http`` body, LiveKit's dispatch metadata): the agent carries it out."""
+    return {
+        "action": policy.action.value,
+        "message_text": policy.message_text,
+        "message_audio_url": policy.message_audio_url,
+    }
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,8 @@ class CallbackReading:
     #: how the call goes (``ringing``, ``answered``...), in the gateway's own words; a
     #: report with a final may carry one too (Retell's ``analyzed``)
     progress: str | None = None
+    #: the provider's id of the call, when the report names it (Twilio's CallSid)
+    call_id: str | None = None
 
 
 class GatewayError(Exception):
@@ -147,6 +163,15 @@ class CallGateway(abc.ABC):
         none), and ``CallbackUnreadable`` for a signed callback that is not a report.
         """
         raise SignatureInvalid(f"the {type(self).__name__} takes no callbacks")
+
+    async def answer_machine(  # noqa: B027 (a capability most gateways lack)
+        self,
+        call_id: str,
+        policy: VoicemailPolicy,
+    ) -> None:
+        """Carry out the campaign's voicemail policy on a call an answering machine picked
+        up (``call_id`` is the provider's id). Only a gateway that hears the verdict itself
+        does anything (Twilio); the others hand the policy to the agent with the dial."""
 
     async def drain(self) -> None:  # noqa: B027 (a capability most gateways lack)
         """Wait until every call this gateway placed has been reported."""

@@ -3,7 +3,10 @@
 ringcast POSTs a dial request to ``{url}/calls``::
 
     {"attempt_id", "to", "from", "connection_id", "campaign_id", "agent_id",
-     "agent_version", "variables", "callback_url"}
+     "agent_version", "variables", "voicemail", "callback_url"}
+
+``voicemail`` is the campaign's answering-machine policy, ``{"action": "agent" | "hangup"
+| "leave_message", "message_text", "message_audio_url"}``: the runtime carries it out.
 
 signed with Standard Webhooks headers (``webhook-id`` is the attempt id, which is also
 the idempotency key: a runtime that sees it twice must not place a second call). A 2xx
@@ -34,6 +37,7 @@ from ringcast.gateways.base import (
     DialRequest,
     GatewayRejected,
     GatewayUnavailable,
+    voicemail_json,
 )
 from ringcast.records import CallRecord
 
@@ -98,6 +102,7 @@ class HttpGateway(CallGateway):
                 "agent_id": request.agent_id,
                 "agent_version": request.agent_version,
                 "variables": dict(request.variables),
+                "voicemail": voicemail_json(request.voicemail),
                 "callback_url": self.callback_url,
             },
             separators=(",", ":"),

@@ -100,6 +100,7 @@ from retell import (
 )
 from retell.lib.webhook_auth import symmetric as _retell_webhooks
 
+from ringcast.core.model import VoicemailPolicy
 from ringcast.core.outcomes import Outcome
 from ringcast.core.step import CallResult
 from ringcast.gateways._wire import header, signed_text, text
@@ -285,7 +286,9 @@ class RetellGateway(CallGateway):
             from_number=request.caller,
             to_number=request.to,
             override_agent_id=self.settings.agent_id,
-            retell_llm_dynamic_variables=dynamic_variables(request.variables),
+            retell_llm_dynamic_variables=dynamic_variables(
+                {**request.variables, **voicemail_variables(request.voicemail)}
+            ),
             metadata={"attempt_id": request.attempt_id, "campaign_id": request.campaign_id},
             idempotency_key=request.attempt_id,
             timeout=CREATE_TIMEOUT.total_seconds(),
@@ -453,6 +456,17 @@ def dynamic_variables(variables: Mapping[str, Any]) -> dict[str, str]:
         else:
             out[name] = json.dumps(value, separators=(",", ":"), default=str)
     return out
+
+
+def voicemail_variables(policy: VoicemailPolicy) -> dict[str, str]:
+    """The campaign's voicemail policy as dynamic variables the agent's prompt can use
+    (``{{voicemail_action}}``, ``{{voicemail_message}}``): a Retell agent hears the machine
+    itself, so it is the one to hang up or leave the message."""
+    message = policy.message_text or policy.message_audio_url
+    return {
+        "voicemail_action": policy.action.value,
+        **({"voicemail_message": message} if message else {}),
+    }
 
 
 def call_result(attempt_id: str, call: Mapping[str, Any], now: datetime) -> CallResult:

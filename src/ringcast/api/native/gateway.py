@@ -108,7 +108,7 @@ def get_receiver(
     ends: CallEndsDep,
     settings: SettingsDep,
 ) -> CallbackReceiver:
-    return CallbackReceiver(directory, gateways, store, ends, settings.public_url)
+    return CallbackReceiver(directory, gateways, store, store, ends, settings.public_url)
 
 
 ReceiverDep = Annotated[CallbackReceiver, Depends(get_receiver)]

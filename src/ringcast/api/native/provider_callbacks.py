@@ -23,6 +23,9 @@ Theory of operation
    and signing with its own secret.
 5. A final reading goes to the one sink for calls' ends (``dispatch.ends.CallEnds``);
    a repeated one changes nothing. Progress is acknowledged (204).
+6. An answering machine's verdict (``answered_by:machine``, Twilio's) is handed to the
+   gateway with the campaign's voicemail policy, to hang up or leave the message; if the
+   provider refuses (the call ended meanwhile), that is logged and the report still 204.
 
 Twilio signs the URL it was given, so the URL handed to ``read_callback`` is built from
 ``RINGCAST_PUBLIC_URL`` and the request's path and query, never from its Host header.
@@ -31,6 +34,7 @@ Twilio signs the URL it was given, so the URL handed to ``read_callback`` is bui
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,13 +46,19 @@ from ringcast import signing
 from ringcast.api.auth import AuthFailed
 from ringcast.api.deps import StoreDep
 from ringcast.core.errors import NotFound
+from ringcast.core.model import VoicemailPolicy
 from ringcast.core.step import CallResult
 from ringcast.dispatch import runner
 from ringcast.dispatch.ends import CallEnds
 from ringcast.gateways.base import CallbackUnreadable, SignatureInvalid
 from ringcast.ports import CallLog
-from ringcast.records import Connection
+from ringcast.records import Campaign, Connection
 from ringcast.services import connections as service
+
+log = logging.getLogger(__name__)
+
+#: The progress that says an answering machine picked up (``gateways.twilio.reports``).
+MACHINE_ANSWERED = "answered_by:machine"
 
 #: The largest report accepted. Twilio's form posts and LiveKit's webhooks are a few KiB;
 #: a Retell ``call_analyzed`` carries the whole transcript, which stays far below this.
@@ -73,6 +83,9 @@ class Reading(Protocol):
     @property
     def progress(self) -> str | None: ...
 
+    @property
+    def call_id(self) -> str | None: ...
+
 
 class CallbackReader(Protocol):
     """A gateway that verifies and reads its provider's reports."""
@@ -80,6 +93,14 @@ class CallbackReader(Protocol):
     def read_callback(
         self, url: str, headers: Mapping[str, str], body: bytes, now: datetime
     ) -> Reading: ...
+
+    async def answer_machine(self, call_id: str, policy: VoicemailPolicy) -> None: ...
+
+
+class Campaigns(Protocol):
+    """Where a call's campaign, and so its voicemail policy, is read."""
+
+    def get_campaign(self, campaign_id: str) -> Campaign | None: ...
 
 
 class ProviderGateways(Protocol):
@@ -144,6 +165,7 @@ class CallbackReceiver:
     directory: service.ConnectionsById
     gateways: ProviderGateways
     calls: CallLog
+    campaigns: Campaigns
     ends: CallEnds
     public_url: str
 
@@ -162,14 +184,17 @@ class CallbackReceiver:
             service.callback_candidates, self.directory, connection_id, gateway
         )
         for connection in candidates:
-            reading = await self._read(connection, url, request.headers, body, now)
+            reader = await self.gateways.gateway_for(connection.org_id, connection.id)
+            if reader is None:
+                continue
+            reading = self._read(reader, url, request.headers, body, now)
             if reading is not None:
-                return await self._record(connection, reading)
+                return await self._record(connection, reader, reading)
         raise AuthFailed(401, "missing or invalid signature")
 
-    async def _read(
-        self,
-        connection: Connection,
+    @staticmethod
+    def _read(
+        reader: CallbackReader,
         url: str,
         headers: Mapping[str, str],
         body: bytes,
@@ -177,9 +202,6 @@ class CallbackReceiver:
     ) -> Reading | None:
         """The report as this connection's gateway reads it; None when the connection's
         secret does not verify it."""
-        reader = await self.gateways.gateway_for(connection.org_id, connection.id)
-        if reader is None:
-            return None
         try:
             return reader.read_callback(url, headers, body, now)
         except SIGNATURE_INVALID:
@@ -187,7 +209,9 @@ class CallbackReceiver:
         except UNREADABLE as exc:
             raise HTTPException(400, f"unreadable report: {exc}"[:300]) from None
 
-    async def _record(self, connection: Connection, reading: Reading) -> Response:
+    async def _record(
+        self, connection: Connection, reader: CallbackReader, reading: Reading
+    ) -> Response:
         attempt_id = reading.attempt_id
         if attempt_id is None:
             return Response(status_code=204)  # a call ringcast did not place
@@ -200,4 +224,16 @@ class CallbackReceiver:
             raise NotFound("attempt", attempt_id)
         if reading.final is not None:
             await self.ends.record(reading.final)
+        elif reading.progress == MACHINE_ANSWERED and reading.call_id:
+            await self._answer_machine(reader, call.attempt.campaign_id, reading.call_id)
         return Response(status_code=204)
+
+    async def _answer_machine(self, reader: CallbackReader, campaign_id: str, call_id: str) -> None:
+        campaign = await asyncio.to_thread(self.campaigns.get_campaign, campaign_id)
+        if campaign is None:
+            return
+        try:
+            await reader.answer_machine(call_id, campaign.config.voicemail)
+        except Exception as exc:
+            # The call goes on as the agent's (or has ended): the report itself was fine.
+            log.warning("voicemail policy not carried out on %s: %r", call_id, exc)

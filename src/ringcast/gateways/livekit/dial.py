@@ -37,6 +37,7 @@ from ringcast.gateways.base import (
     GatewayError,
     GatewayRejected,
     GatewayUnavailable,
+    voicemail_json,
 )
 from ringcast.gateways.livekit.reports import (
     ANSWERED_STATUSES,
@@ -174,6 +175,8 @@ class LiveKitGateway(CallGateway):
             "from": request.caller,
             "callee_identity": CALLEE_IDENTITY,
             "variables": dict(request.variables),
+            # The agent in the room hears the machine; it carries the policy out.
+            "voicemail": voicemail_json(request.voicemail),
         }
 
     def _dial_failure(self, attempt_id: str, sip_status: int, exc: ServerError) -> CallResult:

@@ -47,8 +47,10 @@ from twilio.base.exceptions import (
 )
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
+from twilio.twiml.voice_response import VoiceResponse
 from urllib3.exceptions import NewConnectionError
 
+from ringcast.core.model import VoicemailAction, VoicemailPolicy
 from ringcast.core.outcomes import Outcome
 from ringcast.core.step import CallResult
 from ringcast.gateways.base import (
@@ -361,12 +363,42 @@ class TwilioGateway(CallGateway):
         """Close the HTTP session (a gateway replaced by new settings)."""
         self._http.session.close()
 
+    # --- answering machines ------------------------------------------------------------
+    async def answer_machine(self, call_id: str, policy: VoicemailPolicy) -> None:
+        """Hang up on the machine, or replace the agent with the message (said or played)
+        and hang up after it; ``agent`` leaves the call to the agent.
+
+        Twilio sends the verdict while the call goes on (asynchronous detection). With
+        ``DetectMessageEnd`` it comes after the greeting's beep, which is when a message
+        must start to be recorded whole. A call that ended meanwhile is refused by Twilio
+        (21220): nothing is left to do, and the error is raised for the caller to log.
+        """
+        if policy.action is VoicemailAction.AGENT or not _CALL_SID.fullmatch(call_id):
+            return
+        if policy.action is VoicemailAction.HANGUP:
+            change: dict[str, str] = {"status": "completed"}
+        else:
+            change = {"twiml": str(_message_twiml(policy))}
+        call = self._client.calls(call_id)
+        await asyncio.to_thread(call.update, **change)
+
     # --- callbacks ----------------------------------------------------------------------
     def read_callback(
         self, url: str, headers: Mapping[str, str], body: bytes, now: datetime
     ) -> CallbackReading:
         """Verify one Twilio callback on its raw bytes, then read it (``reports``)."""
         return self._reports.read(url, headers, body, now)
+
+
+def _message_twiml(policy: VoicemailPolicy) -> VoiceResponse:
+    """The TwiML that leaves the policy's message on the machine, then hangs up."""
+    response = VoiceResponse()
+    if policy.message_audio_url:
+        response.play(policy.message_audio_url)
+    else:
+        response.say(policy.message_text or "")
+    response.hangup()
+    return response
 
 
 def _sid_of(call: CallRecord | None) -> str | None:

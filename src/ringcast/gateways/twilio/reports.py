@@ -132,7 +132,11 @@ class Reports:
             if not raw:
                 raise CallbackUnreadable("an answering-machine callback without AnsweredBy")
             remember(self._verdicts, attempt_id, raw)
-            return CallbackReading(attempt_id, progress=f"answered_by:{answered_by(raw)}")
+            return CallbackReading(
+                attempt_id,
+                progress=f"answered_by:{answered_by(raw)}",
+                call_id=params.get("CallSid") or None,
+            )
 
         status = params.get("CallStatus")
         if not status:

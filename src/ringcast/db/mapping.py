@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ringcast.core.callers import CallerUsage
 from ringcast.core.lines import Line
 from ringcast.core.model import (
     Attempt,
@@ -31,6 +32,7 @@ from ringcast.core.retry import RetryPolicy, RetryRule
 from ringcast.core.routing import Route
 from ringcast.core.states import CampaignStatus
 from ringcast.core.windows import Slot, WeeklyWindow
+from ringcast.db import tables as t
 from ringcast.records import (
     HIDDEN_MARKER,
     Agent,
@@ -46,6 +48,7 @@ from ringcast.records import (
     OutboxEntry,
     PendingDelivery,
     Workspace,
+    caller_caps,
 )
 from ringcast.webhooks.outbox import NewDelivery
 
@@ -278,6 +281,8 @@ def attempt(row: Row) -> Attempt:
         caller_number=row.caller_number,
         gateway_call_id=row.gateway_call_id,
         failure_reason=row.failure_reason,
+        answered_by=row.answered_by,
+        provider_code=row.provider_code,
         variables=row.variables or {},
         dropped_variables=tuple(row.dropped_variables or ()),
     )
@@ -316,6 +321,8 @@ ENDED_COLUMNS = (
     "retry_rule",
     "gateway_call_id",
     "failure_reason",
+    "answered_by",
+    "provider_code",
     "transcript",
     "summary",
     "extracted",
@@ -337,8 +344,17 @@ def ended_values(a: Attempt, said: Mapping[str, Any]) -> dict[str, Any]:
         "retry_rule": a.retry_rule,
         "gateway_call_id": a.gateway_call_id,
         "failure_reason": a.failure_reason,
+        "answered_by": _fitted(a.answered_by, t.attempts.c.answered_by),
+        "provider_code": _fitted(a.provider_code, t.attempts.c.provider_code),
         **said,
     }
+
+
+def _fitted(value: str | None, column: sa.Column[Any]) -> str | None:
+    """``value`` cut to the column's length: a provider's unexpectedly long code must not
+    make the call's end fail to be written (PostgreSQL refuses an overlong value)."""
+    length = getattr(column.type, "length", None)
+    return value if value is None or length is None else value[:length]
 
 
 def call(row: Row) -> CallRecord:
@@ -390,15 +406,36 @@ def connection_values(c: Connection) -> dict[str, Any]:
     }
 
 
-def line(row: Row) -> Line:
-    """A connection as the planner sees it: its limits and shared counters."""
+def line(row: Row, usage: Mapping[str, CallerUsage]) -> Line:
+    """A connection as the planner sees it: its limits and shared counters, and its caller
+    numbers' caps and ``usage`` (``caller_usage``, by number)."""
     return Line(
         limits=PacingLimits(
             attempts_per_second=row.max_attempts_per_second, max_concurrent=row.max_concurrent
         ),
         counters=PacingCounters(in_flight=row.in_flight, next_slot_at=row.next_slot_at),
         caller_numbers=tuple(row.caller_numbers or ()),
+        caller_caps=caller_caps(row.settings or {}),
+        caller_usage=dict(usage),
     )
+
+
+def caller_usage(row: Row) -> CallerUsage:
+    """One caller number's dials in its latest hour and day (``caller_number_usage``)."""
+    return CallerUsage(row.hour_start, row.in_hour, row.in_day)
+
+
+def caller_usage_values(
+    org_id: str, connection_id: str, number: str, u: CallerUsage
+) -> dict[str, Any]:
+    return {
+        "org_id": org_id,
+        "connection_id": connection_id,
+        "number": number,
+        "hour_start": u.hour,
+        "in_hour": u.in_hour,
+        "in_day": u.in_day,
+    }
 
 
 # --- the webhook outbox --------------------------------------------------------------------

@@ -18,6 +18,7 @@ from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
 from ringcast.core import compliance
 from ringcast.core import contacts as lifecycle
+from ringcast.core.callers import CallerUsage
 from ringcast.core.compliance import POLICIES, CallingPolicy, PhoneFacts
 from ringcast.core.errors import Conflict, NotFound
 from ringcast.core.lines import Line
@@ -36,6 +37,7 @@ from ringcast.records import (
     DoNotCall,
     Organization,
     Workspace,
+    caller_caps,
 )
 
 
@@ -65,6 +67,9 @@ class MemoryStore:
         #: registered connections and their shared counters, by (organization, id)
         self.connections: dict[tuple[str, str], Connection] = {}
         self.line_counters: dict[tuple[str, str], PacingCounters] = {}
+        #: what each caller number of a connection dialled in its latest hour and day, by
+        #: (organization, connection id), then number (the SQL store's caller_number_usage)
+        self.caller_usage: dict[tuple[str, str], dict[str, CallerUsage]] = {}
         self.secrets: dict[str, str] = {}  #: webhook signing secrets, by organization
         self.dispatcher_leases: dict[str, tuple[str, datetime]] = {}  #: name -> holder, until
 
@@ -281,6 +286,7 @@ class MemoryStore:
 
     def remove_connection(self, org_id: str, connection_id: str) -> bool:
         self.line_counters.pop((org_id, connection_id), None)
+        self.caller_usage.pop((org_id, connection_id), None)
         return self.connections.pop((org_id, connection_id), None) is not None
 
     def _lines(self, campaign: Campaign) -> dict[str, Line]:
@@ -289,6 +295,7 @@ class MemoryStore:
             key = (campaign.org_id, route.connection_id)
             known = self.connections.get(key)
             if known is not None:
+                caps = caller_caps(known.settings)
                 lines[route.connection_id] = Line(
                     PacingLimits(
                         attempts_per_second=known.max_attempts_per_second,
@@ -296,6 +303,8 @@ class MemoryStore:
                     ),
                     self.line_counters[key],
                     known.caller_numbers,
+                    caps,
+                    dict(self.caller_usage.get(key, {})) if caps.any else {},
                 )
         return lines
 
@@ -434,6 +443,8 @@ class MemoryStore:
         self._check_dials(campaign.org_id, writes.dials)  # all or nothing, as a transaction
         for connection_id, line in writes.lines.items():
             self.line_counters[(campaign.org_id, connection_id)] = line
+        for (connection_id, number), usage in writes.callers.items():
+            self.caller_usage.setdefault((campaign.org_id, connection_id), {})[number] = usage
         waiting_held, self.wake[campaign_id] = lifecycle.hold_numbers_in_call(
             held, writes.next_wake_at, now
         )

@@ -1,5 +1,6 @@
 """Telephone connections: their settings and limits here; their shared counters are
-written by the planning and call-end transactions (``planning``, ``ends``)."""
+written by the planning and call-end transactions (``planning``, ``ends``), their caller
+numbers' usage by planning."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import sqlalchemy as sa
 
 from ringcast.db import mapping
 from ringcast.db import tables as t
-from ringcast.db.sql.base import SqlBase
+from ringcast.db.sql.base import SqlBase, for_update
 from ringcast.records import Connection
 
 
@@ -44,9 +45,16 @@ class ConnectionsSql(SqlBase):
         )
 
     def remove_connection(self, org_id: str, connection_id: str) -> bool:
-        k = t.connections
+        """Forget a connection, with its counters and its caller numbers' usage.
+
+        The connection's row is locked before its usage rows are touched: the order in
+        which a planning step takes them, so that the two never wait for each other.
+        """
+        k, u = t.connections, t.caller_number_usage
+        mine = sa.and_(k.c.org_id == org_id, k.c.id == connection_id)
         with self._tx() as conn:
-            gone = conn.execute(
-                k.delete().where(k.c.org_id == org_id, k.c.id == connection_id)
-            ).rowcount
-        return bool(gone)
+            if conn.execute(for_update(conn, sa.select(k.c.id).where(mine))).first() is None:
+                return False
+            conn.execute(u.delete().where(u.c.org_id == org_id, u.c.connection_id == connection_id))
+            conn.execute(k.delete().where(mine))
+        return True

@@ -202,6 +202,11 @@ class DoNotCall:
     created_at: datetime
 
 
+#: The keys of ``Connection.settings`` (at any depth) whose values are credentials: the
+#: http runtime's ``secret``, Twilio's ``auth_token``, LiveKit's ``api_key`` and
+#: ``api_secret``, Retell's ``api_key``. The store keeps them encrypted (``ringcast.crypto``).
+SECRET_SETTINGS = frozenset({"secret", "auth_token", "api_key", "api_secret"})
+
 #: The keys of ``Connection.settings`` capping each caller number's dials per UTC hour and
 #: per UTC day (ints; absent: no cap).
 CALLER_MAX_PER_HOUR = "caller_number_max_per_hour"

@@ -5,12 +5,16 @@ Reading: one function per value, named after it, taking a row (``campaign(row)``
 Writing: ``*_values`` functions giving the columns a value is stored in. The campaign's
 core configuration is JSON in ``campaigns.config`` (``config_to_json`` and back), but for
 the columns of its own (id, status, span).
+
+Secrets (the organization's webhook secrets, a connection's credentials) are sealed here
+on the way in and opened here on the way out, with the store's ``SecretBox``: every
+consumer sees plaintext, the database only ever holds tokens (``ringcast.crypto``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -32,9 +36,11 @@ from ringcast.core.retry import RetryPolicy, RetryRule
 from ringcast.core.routing import Route
 from ringcast.core.states import CampaignStatus
 from ringcast.core.windows import Slot, WeeklyWindow
+from ringcast.crypto import SecretBox
 from ringcast.db import tables as t
 from ringcast.records import (
     HIDDEN_MARKER,
+    SECRET_SETTINGS,
     Agent,
     AgentType,
     ApiKey,
@@ -65,15 +71,40 @@ def fields(record: Any) -> dict[str, Any]:
     return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
 
 
+# --- secrets ----------------------------------------------------------------------------
+def sealed(box: SecretBox, secret: str | None) -> str | None:
+    """A secret as stored."""
+    return None if secret is None else box.seal(secret)
+
+
+def opened(box: SecretBox, stored: str | None) -> str | None:
+    """A stored secret in plaintext (one written before encryption reads as it is)."""
+    return None if stored is None else box.open(stored)
+
+
+def settings_secrets(settings: Mapping[str, Any], change: Callable[[str], str]) -> Json:
+    """``settings`` with ``change`` applied to each ``SECRET_SETTINGS`` text, at any depth
+    (a gateway may keep its settings flat or under its own name)."""
+    out: Json = {}
+    for key, value in settings.items():
+        if isinstance(value, Mapping):
+            out[key] = settings_secrets(value, change)
+        elif key in SECRET_SETTINGS and isinstance(value, str):
+            out[key] = change(value)
+        else:
+            out[key] = value
+    return out
+
+
 # --- accounts ---------------------------------------------------------------------------
-def organization(row: Row) -> Organization:
+def organization(row: Row, box: SecretBox) -> Organization:
     return Organization(
         row.id,
         row.name,
         row.created_at,
         row.disabled,
         row.webhook_url,
-        row.webhook_secret,
+        opened(box, row.webhook_secret),
         row.calling_policy,
     )
 
@@ -378,13 +409,13 @@ def do_not_call(row: Row) -> DoNotCall:
     return DoNotCall(row.phone, row.source, row.created_at)
 
 
-def connection(row: Row) -> Connection:
+def connection(row: Row, box: SecretBox) -> Connection:
     return Connection(
         org_id=row.org_id,
         id=row.id,
         name=row.name,
         gateway=row.gateway_kind,
-        settings=row.settings or {},
+        settings=settings_secrets(row.settings or {}, box.open),
         caller_numbers=tuple(row.caller_numbers or ()),
         max_attempts_per_second=row.max_attempts_per_second,
         max_concurrent=row.max_concurrent,
@@ -393,12 +424,13 @@ def connection(row: Row) -> Connection:
     )
 
 
-def connection_values(c: Connection) -> dict[str, Any]:
-    """A connection's settings and limits (not its key or its shared counters)."""
+def connection_values(c: Connection, box: SecretBox) -> dict[str, Any]:
+    """A connection's settings, its secrets sealed, and limits (not its key or its shared
+    counters)."""
     return {
         "name": c.name,
         "gateway_kind": c.gateway,
-        "settings": dict(c.settings),
+        "settings": settings_secrets(c.settings, box.seal),
         "caller_numbers": list(c.caller_numbers),
         "max_attempts_per_second": c.max_attempts_per_second,
         "max_concurrent": c.max_concurrent,

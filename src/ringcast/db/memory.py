@@ -4,7 +4,8 @@ It keeps the same promises as the SQL store (the contract tests run on both): th
 uniqueness rules, the same due order, all-or-nothing writes. What to write is decided
 by the same core rules the SQL store applies (``core.step``, ``core.contacts``,
 ``core.compliance``, ``core.states``); only where the values live differs. It keeps no
-webhook outbox: the forecast and the unit tests send none.
+webhook outbox: the forecast and the unit tests send none. Nothing it holds is at rest,
+so its secrets are kept as they are (the SQL store seals them).
 """
 
 from __future__ import annotations
@@ -559,3 +560,7 @@ class MemoryStore:
     def signing_secret(self, org_id: str, make: Callable[[], str]) -> str:
         """The organization's webhook signing secret, made on first use."""
         return self.secrets.setdefault(org_id, make())
+
+    def reencrypt_secrets(self) -> int:
+        """Nothing here is at rest, so nothing is sealed (see ``SqlStore``)."""
+        return 0

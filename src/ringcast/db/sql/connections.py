@@ -1,8 +1,10 @@
-"""Telephone connections: their settings and limits here; their shared counters are
-written by the planning and call-end transactions (``planning``, ``ends``), their caller
-numbers' usage by planning."""
+"""Telephone connections: their settings (credentials sealed, see ``mapping``) and limits
+here; their shared counters are written by the planning and call-end transactions
+(``planning``, ``ends``), their caller numbers' usage by planning."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -16,7 +18,7 @@ class ConnectionsSql(SqlBase):
     def put_connection(self, connection: Connection) -> bool:
         """Register or replace a connection; True if it is new. Its counters are kept."""
         k = t.connections
-        values = mapping.connection_values(connection)
+        values = mapping.connection_values(connection, self.secrets)
         where = sa.and_(k.c.org_id == connection.org_id, k.c.id == connection.id)
         with self._tx() as conn:
             if conn.execute(k.update().where(where).values(**values)).rowcount:
@@ -35,13 +37,13 @@ class ConnectionsSql(SqlBase):
     def get_connection(self, org_id: str, connection_id: str) -> Connection | None:
         k = t.connections
         return self._one(
-            k, sa.and_(k.c.org_id == org_id, k.c.id == connection_id), mapping.connection
+            k, sa.and_(k.c.org_id == org_id, k.c.id == connection_id), self._connection
         )
 
     def list_connections(self, org_id: str) -> list[Connection]:
         k = t.connections
         return self._all(
-            sa.select(k).where(k.c.org_id == org_id).order_by(k.c.id), mapping.connection
+            sa.select(k).where(k.c.org_id == org_id).order_by(k.c.id), self._connection
         )
 
     def remove_connection(self, org_id: str, connection_id: str) -> bool:
@@ -58,3 +60,6 @@ class ConnectionsSql(SqlBase):
             conn.execute(u.delete().where(u.c.org_id == org_id, u.c.connection_id == connection_id))
             conn.execute(k.delete().where(mine))
         return True
+
+    def _connection(self, row: sa.Row[Any]) -> Connection:
+        return mapping.connection(row, self.secrets)

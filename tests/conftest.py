@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from hypothesis import HealthCheck, settings
 
+from ringcast.crypto import SECRET_KEY_ENV
 from ringcast.db.engine import make_engine
 from ringcast.db.memory import MemoryStore
 from ringcast.db.migrate import upgrade
@@ -36,6 +37,8 @@ settings.register_profile("dev", deadline=None, suppress_health_check=[HealthChe
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 PG_URL = os.environ.get("PG_TEST_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+#: the PostgreSQL tests' secret key (a fixed one: a test's processes must share it)
+PG_SECRET_KEY = "f3uJ3kP1n2o4p5q6r7s8t9u0v1w2x3y4z5A6B7C8D9E="
 
 
 def _pg_reachable() -> str | None:
@@ -76,8 +79,11 @@ def pg_schema(pg_available: None) -> Iterator[str]:
 
 
 @pytest.fixture
-def pg_engine_url(pg_schema: str) -> str:
-    """A database URL whose connections work inside a fresh, empty schema."""
+def pg_engine_url(pg_schema: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A database URL whose connections work inside a fresh, empty schema, and the secret
+    key every process on it must hold (PostgreSQL refuses to open without one), set for
+    the stores this test builds."""
+    monkeypatch.setenv(SECRET_KEY_ENV, PG_SECRET_KEY)
     return f"{PG_URL}?options=-csearch_path%3D{pg_schema}"
 
 

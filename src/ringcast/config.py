@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     #: Signs the short-lived bearer tokens. Empty: a random one per process (tokens then
     #: do not survive a restart, which is fine for a single embedded server).
     token_secret: str = Field(default="", repr=False)
+    #: Encrypts connection and webhook secrets at rest (``ringcast.crypto``): one or more
+    #: Fernet keys, comma-separated, the first encrypting. Empty: a key file beside a SQLite
+    #: database; PostgreSQL refuses to open without one.
+    secret_key: str = Field(default="", repr=False)
     #: requests one account may make per window before 429 (Volubile: 100 per 15 s)
     rate_limit_requests: int = Field(default=100, ge=1)
     rate_limit_window_s: float = Field(default=15.0, gt=0)

@@ -12,6 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from ringcast.core.callers import CallerCaps
 from ringcast.core.model import Attempt, CampaignConfig
 
 
@@ -201,13 +202,40 @@ class DoNotCall:
     created_at: datetime
 
 
+#: The keys of ``Connection.settings`` (at any depth) whose values are credentials: the
+#: http runtime's ``secret``, Twilio's ``auth_token``, LiveKit's ``api_key`` and
+#: ``api_secret``, Retell's ``api_key``. The store keeps them encrypted (``ringcast.crypto``).
+SECRET_SETTINGS = frozenset({"secret", "auth_token", "api_key", "api_secret"})
+
+#: The keys of ``Connection.settings`` capping each caller number's dials per UTC hour and
+#: per UTC day (ints; absent: no cap).
+CALLER_MAX_PER_HOUR = "caller_number_max_per_hour"
+CALLER_MAX_PER_DAY = "caller_number_max_per_day"
+
+
+def caller_caps(settings: Mapping[str, Any]) -> CallerCaps:
+    """A connection's caps per caller number, from its settings."""
+    return CallerCaps(_cap(settings, CALLER_MAX_PER_HOUR), _cap(settings, CALLER_MAX_PER_DAY))
+
+
+def _cap(settings: Mapping[str, Any], key: str) -> int | None:
+    value = settings.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        # registration checks these; a cap read wrongly would dial past it, so say so loudly
+        raise ValueError(f"connection setting {key} is {value!r}, not an integer")
+    return value
+
+
 @dataclass(frozen=True)
 class Connection:
     """A telephone connection an organization dials through, shared by its campaigns.
 
     ``gateway`` is ``simulator`` or ``http``; ``settings`` are that gateway's own (the
-    simulator's outcome mix and mean durations; the http runtime's url and secret).
-    The limits hold across every campaign and every worker.
+    simulator's outcome mix and mean durations; the http runtime's url and secret) and
+    the caps per caller number (read by ``caller_caps``). The limits hold across every campaign
+    and every worker.
     """
 
     org_id: str

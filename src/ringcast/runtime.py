@@ -11,13 +11,24 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from ringcast.config import Settings
+from ringcast.crypto import SecretKeyError, box_for_database
 from ringcast.db.engine import make_engine
 from ringcast.db.migrate import current_revision, head_revision, upgrade
 from ringcast.db.store import SqlStore
 
 
-class SchemaOutOfDate(RuntimeError):
+class CannotOpen(RuntimeError):
+    """The configured database cannot be opened until the operator fixes something; the
+    message, one line, says what."""
+
+
+class SchemaOutOfDate(CannotOpen):
     """The PostgreSQL database has not been migrated to this version of ringcast."""
+
+
+class SecretKeyUnusable(CannotOpen):
+    """``RINGCAST_SECRET_KEY`` is missing where it is required, malformed, or does not
+    open the secrets stored in the database (``ringcast.crypto``)."""
 
 
 @dataclass
@@ -46,9 +57,19 @@ def open_runtime(settings: Settings, *, upgrade_schema: bool = False) -> Runtime
     machine needs no setup step. A PostgreSQL database is shared by many processes and
     is upgraded on purpose, with ``ringcast db upgrade`` (``upgrade_schema``); until then
     opening it raises ``SchemaOutOfDate``.
+
+    Stored secrets are sealed with ``RINGCAST_SECRET_KEY`` (``ringcast.crypto``): without
+    it, a SQLite database gets a key file beside it and PostgreSQL refuses to open; a key
+    that does not open what is stored refuses too (``SecretKeyUnusable``).
     """
     engine = make_engine(settings.database_url)
     try:
+        try:
+            secrets = box_for_database(
+                settings.secret_key, engine.url.get_backend_name(), engine.url.database
+            )
+        except SecretKeyError as exc:
+            raise SecretKeyUnusable(str(exc)) from None
         if settings.is_sqlite or upgrade_schema:
             upgrade(engine)
         elif (found := current_revision(engine)) != head_revision():
@@ -56,7 +77,12 @@ def open_runtime(settings: Settings, *, upgrade_schema: bool = False) -> Runtime
                 f"database is at revision {found}, this ringcast needs {head_revision()}: "
                 "run `ringcast db upgrade`"
             )
+        store = SqlStore(engine, secrets)
+        try:
+            store.check_secret_key()
+        except SecretKeyError as exc:
+            raise SecretKeyUnusable(str(exc)) from None
     except BaseException:
         engine.dispose()  # a runtime that failed to open leaves no pool behind
         raise
-    return Runtime(settings, engine, SqlStore(engine))
+    return Runtime(settings, engine, store)

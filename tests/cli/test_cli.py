@@ -128,6 +128,32 @@ def test_db_upgrade_reports_the_revision(env: dict[str, str]) -> None:
     assert done.returncode == 0 and f"revision {head_revision()}" in done.stdout
 
 
+def test_db_reseal_secrets_rotates_the_key(env: dict[str, str], tmp_path: Path) -> None:
+    """A secret sealed with the old key is sealed again with the new one; afterwards the new
+    key alone opens the database, and a key that opens nothing is refused by name."""
+    from cryptography.fernet import Fernet
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    with_old = {**env, "RINGCAST_SECRET_KEY": old, "RT_SECRET": "whsec_" + "k" * 32}
+    done = run(
+        with_old, "connections", "set", "--org", "acme", "rt", "--gateway", "http",
+        "--url", "https://93.184.215.14", "--secret-env", "RT_SECRET",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    unopened = run({**env, "RINGCAST_SECRET_KEY": new}, "connections", "list", "--org", "acme")
+    assert unopened.returncode == 1
+    both = {**env, "RINGCAST_SECRET_KEY": f"{new},{old}"}
+    resealed = run(both, "db", "reseal-secrets")
+    assert resealed.returncode == 0, resealed.stderr
+    assert "sealed 1 secrets again" in resealed.stdout  # the http runtime's secret
+    assert "sealed 0 secrets again" in run(both, "db", "reseal-secrets").stdout
+    listed = run({**env, "RINGCAST_SECRET_KEY": new}, "connections", "list", "--org", "acme")
+    assert listed.returncode == 0 and "rt" in listed.stdout, listed.stderr
+    refused = run({**env, "RINGCAST_SECRET_KEY": old}, "connections", "list", "--org", "acme")
+    assert refused.returncode == 1 and "RINGCAST_SECRET_KEY" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
 def test_bad_database_url_is_a_clear_error(env: dict[str, str]) -> None:
     """An unsupported database URL is refused with a message, not a traceback."""
     done = run({**env, "RINGCAST_DATABASE_URL": "mysql://x"}, "keys", "create", "--org", "a")
@@ -174,6 +200,10 @@ def test_serve_creates_its_sqlite_database_and_answers(env: dict[str, str], tmp_
 def test_postgres_needs_db_upgrade_first(env: dict[str, str], pg_engine_url: str) -> None:
     """On PostgreSQL the schema is upgraded on purpose; before that, commands say so."""
     pg_env = {**env, "RINGCAST_DATABASE_URL": pg_engine_url}
+    no_key = run(pg_env, "keys", "create", "--org", "acme")
+    assert no_key.returncode == 1 and "RINGCAST_SECRET_KEY" in no_key.stderr
+    assert "Traceback" not in no_key.stderr
+    pg_env["RINGCAST_SECRET_KEY"] = os.environ["RINGCAST_SECRET_KEY"]  # the suite's own
     before = run(pg_env, "keys", "create", "--org", "acme")
     assert before.returncode == 1 and "ringcast db upgrade" in before.stderr
     assert run(pg_env, "db", "upgrade").returncode == 0

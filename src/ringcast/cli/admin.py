@@ -38,6 +38,19 @@ def db_upgrade() -> None:
         out.print(f"database at revision {runtime.schema_revision()}")
 
 
+@db_app.command("reseal-secrets")
+def db_reseal_secrets() -> None:
+    """Seal every stored secret with the first key of RINGCAST_SECRET_KEY.
+
+    To rotate the key: put a new key first in RINGCAST_SECRET_KEY (comma-separated, the old
+    ones after it), run this, then drop the old keys. Secrets stored before encryption are
+    sealed too. Run it again at any time: it only rewrites what needs it.
+    """
+    with opened() as runtime:
+        sealed = runtime.store.reencrypt_secrets()
+        out.print(f"sealed {sealed} secrets again")
+
+
 @keys_app.command("create")
 def keys_create(
     org: Annotated[str, typer.Option(help="Organization name (created if new).")],

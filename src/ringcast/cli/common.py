@@ -20,7 +20,7 @@ from rich.console import Console
 from ringcast.clock import SystemClock
 from ringcast.config import Settings
 from ringcast.core.errors import RingcastError, ValidationFailed
-from ringcast.runtime import Runtime, SchemaOutOfDate, open_runtime
+from ringcast.runtime import CannotOpen, Runtime, open_runtime
 from ringcast.services import accounts
 
 out = Console(soft_wrap=True)
@@ -55,7 +55,7 @@ def opened(
     """
     try:
         runtime = open_runtime(settings or load_settings(), upgrade_schema=upgrade_schema)
-    except SchemaOutOfDate as exc:
+    except CannotOpen as exc:  # an old schema, an unusable secret key
         fail(str(exc))
     try:
         yield runtime

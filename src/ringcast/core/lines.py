@@ -11,9 +11,12 @@ dropped, the campaign just looks again when a connection frees up.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from ringcast.core import callers
+from ringcast.core.callers import CallerCaps, CallerUsage
 from ringcast.core.pacing import PacingCounters, PacingLimits, after_dials
 
 #: How soon a campaign looks again when every connection it may use is full: a call's
@@ -33,6 +36,9 @@ class Line:
     counters: PacingCounters = field(default_factory=PacingCounters)
     #: numbers to show when the campaign's route names none
     caller_numbers: tuple[str, ...] = ()
+    #: each caller number's limits, and what each number has dialled (as committed)
+    caller_caps: CallerCaps = field(default_factory=CallerCaps)
+    caller_usage: Mapping[str, CallerUsage] = field(default_factory=dict)
 
     @property
     def full(self) -> bool:
@@ -45,12 +51,39 @@ class Line:
             return False
         return self.counters.next_slot_at is None or self.counters.next_slot_at <= at
 
-    def free_at(self, now: datetime) -> datetime:
-        """When it may admit a dial again, as far as this step can tell."""
+    def caller_for(
+        self, numbers: Sequence[str], contact_id: str, phone: str, at: datetime
+    ) -> str | None:
+        """The number this contact is shown at ``at`` (``callers.pick``) among ``numbers``,
+        or this line's own when the route names none; None when every one is capped."""
+        return callers.pick(
+            numbers or self.caller_numbers,
+            contact_id,
+            phone,
+            self.caller_caps,
+            self.caller_usage,
+            at,
+        )
+
+    def free_at(self, now: datetime, numbers: Sequence[str] = ()) -> datetime:
+        """When it may admit a dial again, as far as this step can tell (with ``numbers``,
+        or its own, as the caller numbers a dial would need)."""
         if self.full:
             return now + LINE_BUSY_WAIT
-        return max(now, self.counters.next_slot_at or now)
+        at = max(now, self.counters.next_slot_at or now)
+        shown = tuple(numbers) or self.caller_numbers
+        if shown and not any(
+            callers.admits(self.caller_caps, self.caller_usage.get(n), at) for n in shown
+        ):
+            return callers.next_free(self.caller_caps, self.caller_usage, shown, at)
+        return at
 
-    def carrying(self, at: datetime) -> Line:
-        """The line once a dial at ``at`` goes out on it."""
-        return Line(self.limits, after_dials(self.limits, self.counters, [at]), self.caller_numbers)
+    def carrying(self, at: datetime, caller: str | None = None) -> Line:
+        """The line once a dial at ``at`` goes out on it, showing ``caller``."""
+        usage = self.caller_usage
+        if caller is not None and self.caller_caps.any:
+            before = usage.get(caller) or CallerUsage(callers.hour_of(at))
+            usage = {**usage, caller: before.after_dial(at)}
+        return replace(
+            self, counters=after_dials(self.limits, self.counters, [at]), caller_usage=usage
+        )

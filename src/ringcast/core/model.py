@@ -137,6 +137,12 @@ class Attempt:
     caller_number: str | None = None
     gateway_call_id: str | None = None
     failure_reason: str | None = None
+    #: who picked up, as the provider's answering-machine detection said (``human``,
+    #: ``machine``, ``fax``, ``unknown``); None: the provider gave no evidence
+    answered_by: str | None = None
+    #: the provider's own code for how the call ended (a Twilio ``CallStatus``, a SIP
+    #: status, Retell's ``disconnection_reason``...), kept as evidence beside ``outcome``
+    provider_code: str | None = None
     #: the contact's context narrowed to the agent prompt's placeholders
     variables: Mapping[str, Any] = field(default_factory=dict)
     #: context keys the prompt does not use, dropped before dialling

@@ -1,8 +1,8 @@
-"""Which telephone connection and caller number an attempt goes out on.
+"""Which telephone connection an attempt goes out on.
 
-Connections are chosen by weight; within a connection the caller numbers rotate with the
-attempt number, so a contact called again is shown the next number. Both choices come
-from a stable hash of the attempt id, so the forecast and the dispatcher agree.
+Connections are chosen by weight, from a stable hash of the contact id, so that a contact
+keeps its connection (and so its caller number, ``core.callers``) from one attempt to the
+next while the connection can carry it, and the forecast and the dispatcher agree.
 """
 
 from __future__ import annotations
@@ -22,29 +22,19 @@ class Route:
 
 def choose(
     routes: Sequence[Route],
-    attempt_id: str,
-    attempt_number: int,
+    contact_id: str,
     usable: Callable[[Route], bool] | None = None,
-) -> tuple[str | None, str | None] | None:
-    """(connection id, caller number) for this attempt; (None, None) with no routes.
-
-    ``usable`` narrows the choice to the routes whose connection can carry the call now;
-    None when routes exist but none of them can.
+) -> Route | None:
+    """The route for this contact's attempt, by weight among the ``usable`` ones (those
+    whose connection can carry the call now); None when no route is usable or none exist.
     """
-    if not routes:
-        return None, None
     candidates = [r for r in routes if usable(r)] if usable is not None else list(routes)
     total = sum(r.weight for r in candidates)
     if total <= 0:
-        return None if usable is not None else (None, None)
-    pick = stable_uniform(0, attempt_id, "route") * total
+        return None
+    pick = stable_uniform(0, contact_id, "route") * total
     for route in candidates:
         if pick < route.weight:
-            break
+            return route
         pick -= route.weight
-    caller = (
-        route.caller_numbers[attempt_number % len(route.caller_numbers)]
-        if route.caller_numbers
-        else None
-    )
-    return route.connection_id, caller
+    return candidates[-1]

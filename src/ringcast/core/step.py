@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from ringcast.core import callers, routing
 from ringcast.core import contacts as lifecycle
-from ringcast.core import routing
+from ringcast.core.callers import CallerCaps, CallerUsage
 from ringcast.core.lines import LINE_BUSY_WAIT, LINE_TURN, Line
 from ringcast.core.model import (
     Attempt,
@@ -59,6 +60,9 @@ class TickWrites:
     reasons: tuple[str, ...] = field(default=())
     #: connections the dials went out on: their counters after this step, by id
     lines: Mapping[str, PacingCounters] = field(default_factory=dict)
+    #: caller numbers of those connections that dialled in this step: their usage after
+    #: it, by (connection id, number) (only where the connection caps its numbers)
+    callers: Mapping[tuple[str, str], CallerUsage] = field(default_factory=dict)
     #: the campaign's agent and organization, for the gateway (set by the store, which
     #: knows the campaign)
     agent_id: str = ""
@@ -100,6 +104,10 @@ Finish = Callable[
 #: How long a dialled attempt may go without an outcome before it is reconciled: longer
 #: than any call, so a live call is never taken for a lost one.
 CALL_LEASE = timedelta(hours=2)
+
+#: The caps of a connection nobody registered: none.
+NO_CAPS = CallerCaps()
+
 
 #: attempt ids are uuid5(contact, number): a re-plan after a crash produces the same id,
 #: which the unique constraint then refuses instead of dialling twice.
@@ -156,7 +164,7 @@ def decide(
             contact = by_id[d.contact_id]
             new_id = attempt_id(contact.id, d.attempt_number)
             at = d.dial_at
-            route = _book_route(routes, lines, new_id, d.attempt_number, at)
+            route = _book_route(routes, lines, contact, at)
             if route is None:
                 blocked = True  # every connection is at its limit: the contact stays due
                 continue
@@ -187,34 +195,61 @@ def decide(
         reasons=tuple(reasons),
         voicemail=snapshot.campaign.voicemail,
         lines={cid: lines[cid].counters for cid in sorted(x for x in used if x in lines)},
+        callers=_caller_usage(dials, lines),
     )
+
+
+def _caller_usage(
+    dials: Sequence[Dial], lines: Mapping[str, Line]
+) -> dict[tuple[str, str], CallerUsage]:
+    """The usage after this step of each capped caller number that dialled in it."""
+    usage: dict[tuple[str, str], CallerUsage] = {}
+    for d in dials:
+        line = lines.get(d.attempt.connection_id or "")
+        number = d.attempt.caller_number
+        if line is not None and number is not None and number in line.caller_usage:
+            usage[(d.attempt.connection_id or "", number)] = line.caller_usage[number]
+    return usage
 
 
 def _book_route(
     routes: Sequence[routing.Route],
     lines: dict[str, Line],
-    new_id: str,
-    number: int,
+    contact: Contact,
     at: datetime,
 ) -> tuple[str | None, str | None] | None:
-    """The connection and caller number for a dial at ``at``, chosen by weight among the
-    routes whose connection is free then, and that connection's slot booked in ``lines``;
-    None when no connection is free."""
+    """The connection and caller number for the contact's dial at ``at``, and that
+    connection's slot and number booked in ``lines``; None when no connection can carry it.
+
+    The connection is chosen by weight among the routes whose connection is free then and
+    has a caller number under its caps; the number is the contact's own while available,
+    local first (``core.callers``).
+    """
+
+    def caller(r: routing.Route) -> str | None:
+        line = lines.get(r.connection_id)
+        if line is None:  # unregistered: no limits of its own
+            return callers.pick(r.caller_numbers, contact.id, contact.phone, NO_CAPS, {}, at)
+        return line.caller_for(r.caller_numbers, contact.id, contact.phone, at)
 
     def carries(r: routing.Route) -> bool:
         line = lines.get(r.connection_id)
-        return line is None or line.admits(at)
+        if line is None:
+            return True
+        if not line.admits(at):
+            return False
+        return not (r.caller_numbers or line.caller_numbers) or caller(r) is not None
 
-    route = routing.choose(routes, new_id, number, carries)
+    if not routes:
+        return None, None
+    route = routing.choose(routes, contact.id, carries)
     if route is None:
         return None
-    connection, caller = route
-    line = lines.get(connection or "")
-    if connection is not None and line is not None:
-        lines[connection] = line.carrying(at)
-        if caller is None and line.caller_numbers:
-            caller = line.caller_numbers[number % len(line.caller_numbers)]
-    return connection, caller
+    shown = caller(route)
+    line = lines.get(route.connection_id)
+    if line is not None:
+        lines[route.connection_id] = line.carrying(at, shown)
+    return route.connection_id, shown
 
 
 def _wake_for_lines(
@@ -243,7 +278,11 @@ def _wake_for_lines(
     if not (blocked or (dialled and all_limited)):
         return wake
     free = min(
-        (lines[r.connection_id].free_at(now) for r in routes if r.connection_id in lines),
+        (
+            lines[r.connection_id].free_at(now, r.caller_numbers)
+            for r in routes
+            if r.connection_id in lines
+        ),
         default=now + LINE_BUSY_WAIT,
     )
     if dialled:

@@ -5,17 +5,22 @@ Reading: one function per value, named after it, taking a row (``campaign(row)``
 Writing: ``*_values`` functions giving the columns a value is stored in. The campaign's
 core configuration is JSON in ``campaigns.config`` (``config_to_json`` and back), but for
 the columns of its own (id, status, span).
+
+Secrets (the organization's webhook secrets, a connection's credentials) are sealed here
+on the way in and opened here on the way out, with the store's ``SecretBox``: every
+consumer sees plaintext, the database only ever holds tokens (``ringcast.crypto``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
+from ringcast.core.callers import CallerUsage
 from ringcast.core.lines import Line
 from ringcast.core.model import (
     Attempt,
@@ -33,8 +38,11 @@ from ringcast.core.retry import RetryPolicy, RetryRule
 from ringcast.core.routing import Route
 from ringcast.core.states import CampaignStatus
 from ringcast.core.windows import Slot, WeeklyWindow
+from ringcast.crypto import SecretBox
+from ringcast.db import tables as t
 from ringcast.records import (
     HIDDEN_MARKER,
+    SECRET_SETTINGS,
     Agent,
     AgentType,
     ApiKey,
@@ -48,6 +56,7 @@ from ringcast.records import (
     OutboxEntry,
     PendingDelivery,
     Workspace,
+    caller_caps,
 )
 from ringcast.webhooks.outbox import NewDelivery
 
@@ -64,15 +73,40 @@ def fields(record: Any) -> dict[str, Any]:
     return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
 
 
+# --- secrets ----------------------------------------------------------------------------
+def sealed(box: SecretBox, secret: str | None) -> str | None:
+    """A secret as stored."""
+    return None if secret is None else box.seal(secret)
+
+
+def opened(box: SecretBox, stored: str | None) -> str | None:
+    """A stored secret in plaintext (one written before encryption reads as it is)."""
+    return None if stored is None else box.open(stored)
+
+
+def settings_secrets(settings: Mapping[str, Any], change: Callable[[str], str]) -> Json:
+    """``settings`` with ``change`` applied to each ``SECRET_SETTINGS`` text, at any depth
+    (a gateway may keep its settings flat or under its own name)."""
+    out: Json = {}
+    for key, value in settings.items():
+        if isinstance(value, Mapping):
+            out[key] = settings_secrets(value, change)
+        elif key in SECRET_SETTINGS and isinstance(value, str):
+            out[key] = change(value)
+        else:
+            out[key] = value
+    return out
+
+
 # --- accounts ---------------------------------------------------------------------------
-def organization(row: Row) -> Organization:
+def organization(row: Row, box: SecretBox) -> Organization:
     return Organization(
         row.id,
         row.name,
         row.created_at,
         row.disabled,
         row.webhook_url,
-        row.webhook_secret,
+        opened(box, row.webhook_secret),
         row.calling_policy,
     )
 
@@ -280,6 +314,8 @@ def attempt(row: Row) -> Attempt:
         caller_number=row.caller_number,
         gateway_call_id=row.gateway_call_id,
         failure_reason=row.failure_reason,
+        answered_by=row.answered_by,
+        provider_code=row.provider_code,
         variables=row.variables or {},
         dropped_variables=tuple(row.dropped_variables or ()),
     )
@@ -318,6 +354,8 @@ ENDED_COLUMNS = (
     "retry_rule",
     "gateway_call_id",
     "failure_reason",
+    "answered_by",
+    "provider_code",
     "transcript",
     "summary",
     "extracted",
@@ -339,8 +377,17 @@ def ended_values(a: Attempt, said: Mapping[str, Any]) -> dict[str, Any]:
         "retry_rule": a.retry_rule,
         "gateway_call_id": a.gateway_call_id,
         "failure_reason": a.failure_reason,
+        "answered_by": _fitted(a.answered_by, t.attempts.c.answered_by),
+        "provider_code": _fitted(a.provider_code, t.attempts.c.provider_code),
         **said,
     }
+
+
+def _fitted(value: str | None, column: sa.Column[Any]) -> str | None:
+    """``value`` cut to the column's length: a provider's unexpectedly long code must not
+    make the call's end fail to be written (PostgreSQL refuses an overlong value)."""
+    length = getattr(column.type, "length", None)
+    return value if value is None or length is None else value[:length]
 
 
 def call(row: Row) -> CallRecord:
@@ -364,13 +411,13 @@ def do_not_call(row: Row) -> DoNotCall:
     return DoNotCall(row.phone, row.source, row.created_at)
 
 
-def connection(row: Row) -> Connection:
+def connection(row: Row, box: SecretBox) -> Connection:
     return Connection(
         org_id=row.org_id,
         id=row.id,
         name=row.name,
         gateway=row.gateway_kind,
-        settings=row.settings or {},
+        settings=settings_secrets(row.settings or {}, box.open),
         caller_numbers=tuple(row.caller_numbers or ()),
         max_attempts_per_second=row.max_attempts_per_second,
         max_concurrent=row.max_concurrent,
@@ -379,12 +426,13 @@ def connection(row: Row) -> Connection:
     )
 
 
-def connection_values(c: Connection) -> dict[str, Any]:
-    """A connection's settings and limits (not its key or its shared counters)."""
+def connection_values(c: Connection, box: SecretBox) -> dict[str, Any]:
+    """A connection's settings, its secrets sealed, and limits (not its key or its shared
+    counters)."""
     return {
         "name": c.name,
         "gateway_kind": c.gateway,
-        "settings": dict(c.settings),
+        "settings": settings_secrets(c.settings, box.seal),
         "caller_numbers": list(c.caller_numbers),
         "max_attempts_per_second": c.max_attempts_per_second,
         "max_concurrent": c.max_concurrent,
@@ -392,15 +440,36 @@ def connection_values(c: Connection) -> dict[str, Any]:
     }
 
 
-def line(row: Row) -> Line:
-    """A connection as the planner sees it: its limits and shared counters."""
+def line(row: Row, usage: Mapping[str, CallerUsage]) -> Line:
+    """A connection as the planner sees it: its limits and shared counters, and its caller
+    numbers' caps and ``usage`` (``caller_usage``, by number)."""
     return Line(
         limits=PacingLimits(
             attempts_per_second=row.max_attempts_per_second, max_concurrent=row.max_concurrent
         ),
         counters=PacingCounters(in_flight=row.in_flight, next_slot_at=row.next_slot_at),
         caller_numbers=tuple(row.caller_numbers or ()),
+        caller_caps=caller_caps(row.settings or {}),
+        caller_usage=dict(usage),
     )
+
+
+def caller_usage(row: Row) -> CallerUsage:
+    """One caller number's dials in its latest hour and day (``caller_number_usage``)."""
+    return CallerUsage(row.hour_start, row.in_hour, row.in_day)
+
+
+def caller_usage_values(
+    org_id: str, connection_id: str, number: str, u: CallerUsage
+) -> dict[str, Any]:
+    return {
+        "org_id": org_id,
+        "connection_id": connection_id,
+        "number": number,
+        "hour_start": u.hour,
+        "in_hour": u.in_hour,
+        "in_day": u.in_day,
+    }
 
 
 # --- the webhook outbox --------------------------------------------------------------------

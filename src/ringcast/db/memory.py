@@ -4,7 +4,8 @@ It keeps the same promises as the SQL store (the contract tests run on both): th
 uniqueness rules, the same due order, all-or-nothing writes. What to write is decided
 by the same core rules the SQL store applies (``core.step``, ``core.contacts``,
 ``core.compliance``, ``core.states``); only where the values live differs. It keeps no
-webhook outbox: the forecast and the unit tests send none.
+webhook outbox: the forecast and the unit tests send none. Nothing it holds is at rest,
+so its secrets are kept as they are (the SQL store seals them).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sortedcontainers import SortedList  # type: ignore[import-untyped]
 
 from ringcast.core import compliance
 from ringcast.core import contacts as lifecycle
+from ringcast.core.callers import CallerUsage
 from ringcast.core.compliance import POLICIES, CallingPolicy, PhoneFacts
 from ringcast.core.errors import Conflict, NotFound
 from ringcast.core.lines import Line
@@ -36,6 +38,7 @@ from ringcast.records import (
     DoNotCall,
     Organization,
     Workspace,
+    caller_caps,
 )
 
 
@@ -65,6 +68,9 @@ class MemoryStore:
         #: registered connections and their shared counters, by (organization, id)
         self.connections: dict[tuple[str, str], Connection] = {}
         self.line_counters: dict[tuple[str, str], PacingCounters] = {}
+        #: what each caller number of a connection dialled in its latest hour and day, by
+        #: (organization, connection id), then number (the SQL store's caller_number_usage)
+        self.caller_usage: dict[tuple[str, str], dict[str, CallerUsage]] = {}
         self.secrets: dict[str, str] = {}  #: webhook signing secrets, by organization
         self.dispatcher_leases: dict[str, tuple[str, datetime]] = {}  #: name -> holder, until
 
@@ -285,6 +291,7 @@ class MemoryStore:
 
     def remove_connection(self, org_id: str, connection_id: str) -> bool:
         self.line_counters.pop((org_id, connection_id), None)
+        self.caller_usage.pop((org_id, connection_id), None)
         return self.connections.pop((org_id, connection_id), None) is not None
 
     def _lines(self, campaign: Campaign) -> dict[str, Line]:
@@ -293,6 +300,7 @@ class MemoryStore:
             key = (campaign.org_id, route.connection_id)
             known = self.connections.get(key)
             if known is not None:
+                caps = caller_caps(known.settings)
                 lines[route.connection_id] = Line(
                     PacingLimits(
                         attempts_per_second=known.max_attempts_per_second,
@@ -300,6 +308,8 @@ class MemoryStore:
                     ),
                     self.line_counters[key],
                     known.caller_numbers,
+                    caps,
+                    dict(self.caller_usage.get(key, {})) if caps.any else {},
                 )
         return lines
 
@@ -438,6 +448,8 @@ class MemoryStore:
         self._check_dials(campaign.org_id, writes.dials)  # all or nothing, as a transaction
         for connection_id, line in writes.lines.items():
             self.line_counters[(campaign.org_id, connection_id)] = line
+        for (connection_id, number), usage in writes.callers.items():
+            self.caller_usage.setdefault((campaign.org_id, connection_id), {})[number] = usage
         waiting_held, self.wake[campaign_id] = lifecycle.hold_numbers_in_call(
             held, writes.next_wake_at, now
         )
@@ -552,3 +564,7 @@ class MemoryStore:
     def signing_secret(self, org_id: str, make: Callable[[], str]) -> str:
         """The organization's webhook signing secret, made on first use."""
         return self.secrets.setdefault(org_id, make())
+
+    def reencrypt_secrets(self) -> int:
+        """Nothing here is at rest, so nothing is sealed (see ``SqlStore``)."""
+        return 0

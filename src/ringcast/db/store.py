@@ -13,7 +13,7 @@ Each method is one short transaction. Rows become values in ``db/mapping.py`` an
 nowhere else; what to write is decided by the core (``core.step``, ``core.contacts``,
 ``core.compliance``, ``core.states``) and by ``webhooks.outbox`` for deliveries. The two
 transactions the dispatcher lives on, with their lock order, are ``sql/planning.py`` and
-``sql/ends.py``.
+``sql/ends.py``. Secrets are stored sealed (``ringcast.crypto``, ``sql/sealing.py``).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ringcast.db.sql.connections import ConnectionsSql
 from ringcast.db.sql.ends import EndsSql
 from ringcast.db.sql.outbox import OutboxSql
 from ringcast.db.sql.planning import PlanningSql
+from ringcast.db.sql.sealing import SealingSql
 
 __all__ = ["SqlStore"]
 
@@ -39,5 +40,6 @@ class SqlStore(
     EndsSql,
     OutboxSql,
     CallsSql,
+    SealingSql,
 ):
     """Every store operation on one SQLAlchemy engine (SQLite or PostgreSQL)."""

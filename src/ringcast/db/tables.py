@@ -32,9 +32,11 @@ organizations = sa.Table(
     _created(),
     #: the account webhook (Volubile): one URL per organization, HMAC-signed with the secret
     sa.Column("webhook_url", sa.Text, nullable=True),
-    sa.Column("webhook_secret", sa.String(100), nullable=True),
+    #: the secrets are stored encrypted (``ringcast.crypto``): a token of about 4/3 of the
+    #: secret's length plus 100 characters, hence text
+    sa.Column("webhook_secret", sa.Text, nullable=True),
     #: signs every delivery with Standard Webhooks (``whsec_...``), made on first use
-    sa.Column("signing_secret", sa.String(100), nullable=True),
+    sa.Column("signing_secret", sa.Text, nullable=True),
     #: the calling-hours policy of its campaigns (``fr``, ``us``, ``in``); null: ``none``
     sa.Column("calling_policy", sa.String(16), nullable=True),
 )
@@ -107,6 +109,23 @@ connections = sa.Table(
     sa.Column("in_flight", sa.Integer, nullable=False),
     _created(),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+#: What each caller number of a connection has dialled in its latest UTC hour and day: the
+#: caps per number (``core.callers``) hold across campaigns and workers. Read and written
+#: by the planning transaction under its connection's row lock, like the connection's own
+#: counters; a row from an earlier hour or day simply counts as zero there.
+caller_number_usage = sa.Table(
+    "caller_number_usage",
+    metadata,
+    sa.Column("org_id", ID, primary_key=True),
+    sa.Column("connection_id", sa.String(100), primary_key=True),
+    sa.Column("number", sa.String(20), primary_key=True),
+    #: the start of the UTC hour ``in_hour`` counts; ``in_day`` counts that hour's UTC day
+    sa.Column("hour_start", UTCDateTime(), nullable=False),
+    sa.Column("in_hour", sa.Integer, nullable=False),
+    sa.Column("in_day", sa.Integer, nullable=False),
+    sa.ForeignKeyConstraint(["org_id", "connection_id"], ["connections.org_id", "connections.id"]),
 )
 
 
@@ -209,6 +228,13 @@ attempts = sa.Table(
     sa.Column("caller_number", sa.String(20), nullable=True),
     sa.Column("gateway_call_id", sa.String(128), nullable=True),
     sa.Column("failure_reason", sa.Text, nullable=True),
+    #: who picked up, as the provider's answering-machine detection said: human, machine,
+    #: fax, unknown (null: no evidence)
+    sa.Column("answered_by", sa.String(16), nullable=True),
+    #: the provider's own code for the call's end (Twilio's CallStatus and AnsweredBy, a
+    #: SIP status, Retell's disconnection_reason: the longest known is under 40
+    #: characters); a longer one is cut to the column (``mapping.ended_values``)
+    sa.Column("provider_code", sa.String(64), nullable=True),
     sa.Column("variables", JSON, nullable=False),
     sa.Column("dropped_variables", JSON, nullable=False),
     #: what the agent runtime reported: transcript entries, summary, extracted values

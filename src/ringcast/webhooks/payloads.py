@@ -23,7 +23,10 @@ NEXT_ACTION = {
 def sarvam_attempt(
     call: CallRecord, campaign: Campaign, cohort_id: str | None, user_identifier: str | None
 ) -> dict[str, Any]:
-    """The per-attempt payload of Sarvam's reference, field for field."""
+    """The per-attempt payload of Sarvam's reference, field for field, and the provider's
+    evidence, which the reference has no field for: ``answered_by`` (``human``,
+    ``machine``, ``fax``, ``unknown``) and ``provider_code`` (the provider's own code for
+    the call's end), each null when the provider said nothing."""
     a = call.attempt
     connectivity, completion = SARVAM_STATUS[a.outcome]
     return {
@@ -47,4 +50,6 @@ def sarvam_attempt(
         "final_agent_variables": dict(call.extracted) or None,
         "interaction_transcript": [dict(t) for t in call.transcript] or None,
         "metadata": sarvam_hook(campaign).get("metadata"),
+        "answered_by": a.answered_by,
+        "provider_code": a.provider_code,
     }

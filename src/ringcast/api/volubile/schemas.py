@@ -306,6 +306,10 @@ CallStatus = Literal[
 ]  # fmt: skip
 
 
+#: Who picked up a call, as the provider's answering-machine detection said.
+AnsweredBy = Literal["human", "machine", "fax", "unknown"]
+
+
 class Call(BaseModel):
     id: str
     agentId: str
@@ -326,6 +330,17 @@ class Call(BaseModel):
     classificationData: dict[str, Any] = {}
     campaignId: str | None = None
     campaignName: str | None = None
+    # ringcast's own, beside the seed's fields: the provider's evidence on the call
+    answeredBy: AnsweredBy | None = Field(
+        default=None,
+        description="Who picked up, as the provider's answering-machine detection said; "
+        "null when it gave no evidence",
+    )
+    providerCode: str | None = Field(
+        default=None,
+        description="The provider's own code for how the call ended (a Twilio CallStatus, "
+        "a SIP status, Retell's disconnection_reason); null when unknown",
+    )
 
 
 class CallPage(BaseModel):

@@ -182,7 +182,23 @@ def call_view(call: CallRecord) -> w.Call:
         classificationData={"qualifier": qualifiers[0]} if qualifiers else {},
         campaignId=a.campaign_id,
         campaignName=call.campaign_name,
+        answeredBy=_answered_by(a.answered_by),
+        providerCode=a.provider_code,
     )
+
+
+_ANSWERED_BY: dict[str, w.AnsweredBy] = {
+    "human": "human",
+    "machine": "machine",
+    "fax": "fax",
+    "unknown": "unknown",
+}
+
+
+def _answered_by(value: str | None) -> w.AnsweredBy | None:
+    """The attempt's ``answered_by`` in the call object's vocabulary; a value a gateway
+    should never give reads as ``unknown`` rather than failing the whole call object."""
+    return None if value is None else _ANSWERED_BY.get(value, "unknown")
 
 
 def pending_call_view(p: Pending) -> w.Call:

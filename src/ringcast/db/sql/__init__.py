@@ -10,4 +10,5 @@ planning     the planning transaction (and what the dispatcher asks before it)
 ends         the call-end transaction, withdrawal and reconciliation
 outbox       webhook deliveries: queued with their change, claimed, recorded
 calls        calls as the API surfaces read them back, and the operator's figures
+sealing      secrets at rest: checking the key, sealing them again after a rotation
 """

@@ -24,7 +24,7 @@ class AccountsSql(SqlBase):
             if row is None:
                 conn.execute(t.organizations.insert().values(id=org_id, name=name, created_at=now))
                 return Organization(org_id, name, now)
-            return mapping.organization(row)
+            return mapping.organization(row, self.secrets)
 
     def ensure_workspace(self, ws_id: str, org_id: str, name: str, now: datetime) -> Workspace:
         w = t.workspaces
@@ -40,7 +40,11 @@ class AccountsSql(SqlBase):
             return Workspace(ws_id, org_id, name, not has_default, now)
 
     def get_organization(self, org_id: str) -> Organization | None:
-        return self._one(t.organizations, t.organizations.c.id == org_id, mapping.organization)
+        return self._one(
+            t.organizations,
+            t.organizations.c.id == org_id,
+            lambda row: mapping.organization(row, self.secrets),
+        )
 
     def get_workspace(self, workspace_id: str) -> Workspace | None:
         return self._one(t.workspaces, t.workspaces.c.id == workspace_id, mapping.workspace)
@@ -112,7 +116,9 @@ class AccountsSql(SqlBase):
         o = t.organizations
         with self._tx() as conn:
             conn.execute(
-                o.update().where(o.c.id == org_id).values(webhook_url=url, webhook_secret=secret)
+                o.update()
+                .where(o.c.id == org_id)
+                .values(webhook_url=url, webhook_secret=mapping.sealed(self.secrets, secret))
             )
 
 

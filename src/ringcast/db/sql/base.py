@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from ringcast.core.errors import Conflict
+from ringcast.crypto import SECRET_KEY_ENV, SecretBox, box_for_database
 
 _T = TypeVar("_T")
 
@@ -35,10 +37,17 @@ def greatest(conn: sa.Connection) -> Any:
 
 
 class SqlBase:
-    """The engine and the helpers every part of ``SqlStore`` builds on."""
+    """The engine, the box that seals stored secrets, and the helpers every part of
+    ``SqlStore`` builds on."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, secrets: SecretBox | None = None) -> None:
+        """``secrets`` comes from the runtime (``RINGCAST_SECRET_KEY`` in its settings); a
+        store built without one (tests, tools) reads that variable itself, under the same
+        rules (``crypto.box_for_database``): on PostgreSQL it must be set."""
         self.engine = engine
+        self.secrets = secrets or box_for_database(
+            os.environ.get(SECRET_KEY_ENV), engine.url.get_backend_name(), engine.url.database
+        )
 
     @contextmanager
     def _tx(self) -> Iterator[sa.Connection]:

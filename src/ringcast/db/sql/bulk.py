@@ -14,6 +14,8 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ringcast.db.sql.base import is_postgres
 from ringcast.db.types import UTCDateTime
@@ -87,6 +89,25 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, A
             f"SELECT {', '.join(values)} FROM {unnest}"
         ),
         arrays,
+    )
+
+
+def upsert_rows(
+    conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]], key: Sequence[str]
+) -> None:
+    """Insert these rows, or update the row already under the same ``key`` columns (the
+    table's primary key or a unique index) to their values: ``INSERT .. ON CONFLICT DO
+    UPDATE``, which SQLite and PostgreSQL spell alike."""
+    if not rows:
+        return
+    insert = pg_insert if is_postgres(conn) else sqlite_insert
+    statement = insert(table)
+    changed = [c for c in rows[0] if c not in key]
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=list(key), set_={c: statement.excluded[c] for c in changed}
+        ),
+        list(rows),
     )
 
 

@@ -1,13 +1,16 @@
-"""Telephone connections: their settings and limits here; their shared counters are
-written by the planning and call-end transactions (``planning``, ``ends``)."""
+"""Telephone connections: their settings (credentials sealed, see ``mapping``) and limits
+here; their shared counters are written by the planning and call-end transactions
+(``planning``, ``ends``), their caller numbers' usage by planning."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import sqlalchemy as sa
 
 from ringcast.db import mapping
 from ringcast.db import tables as t
-from ringcast.db.sql.base import SqlBase
+from ringcast.db.sql.base import SqlBase, for_update
 from ringcast.records import Connection
 
 
@@ -15,7 +18,7 @@ class ConnectionsSql(SqlBase):
     def put_connection(self, connection: Connection) -> bool:
         """Register or replace a connection; True if it is new. Its counters are kept."""
         k = t.connections
-        values = mapping.connection_values(connection)
+        values = mapping.connection_values(connection, self.secrets)
         where = sa.and_(k.c.org_id == connection.org_id, k.c.id == connection.id)
         with self._tx() as conn:
             if conn.execute(k.update().where(where).values(**values)).rowcount:
@@ -34,13 +37,13 @@ class ConnectionsSql(SqlBase):
     def get_connection(self, org_id: str, connection_id: str) -> Connection | None:
         k = t.connections
         return self._one(
-            k, sa.and_(k.c.org_id == org_id, k.c.id == connection_id), mapping.connection
+            k, sa.and_(k.c.org_id == org_id, k.c.id == connection_id), self._connection
         )
 
     def list_connections(self, org_id: str) -> list[Connection]:
         k = t.connections
         return self._all(
-            sa.select(k).where(k.c.org_id == org_id).order_by(k.c.id), mapping.connection
+            sa.select(k).where(k.c.org_id == org_id).order_by(k.c.id), self._connection
         )
 
     def connections_with_id(self, connection_id: str) -> list[Connection]:
@@ -49,13 +52,23 @@ class ConnectionsSql(SqlBase):
         k = t.connections
         return self._all(
             sa.select(k).where(k.c.id == connection_id).order_by(k.c.created_at, k.c.org_id),
-            mapping.connection,
+            self._connection,
         )
 
     def remove_connection(self, org_id: str, connection_id: str) -> bool:
-        k = t.connections
+        """Forget a connection, with its counters and its caller numbers' usage.
+
+        The connection's row is locked before its usage rows are touched: the order in
+        which a planning step takes them, so that the two never wait for each other.
+        """
+        k, u = t.connections, t.caller_number_usage
+        mine = sa.and_(k.c.org_id == org_id, k.c.id == connection_id)
         with self._tx() as conn:
-            gone = conn.execute(
-                k.delete().where(k.c.org_id == org_id, k.c.id == connection_id)
-            ).rowcount
-        return bool(gone)
+            if conn.execute(for_update(conn, sa.select(k.c.id).where(mine))).first() is None:
+                return False
+            conn.execute(u.delete().where(u.c.org_id == org_id, u.c.connection_id == connection_id))
+            conn.execute(k.delete().where(mine))
+        return True
+
+    def _connection(self, row: sa.Row[Any]) -> Connection:
+        return mapping.connection(row, self.secrets)

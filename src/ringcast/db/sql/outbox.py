@@ -87,16 +87,18 @@ class OutboxSql(SqlBase):
             )
 
     def signing_secret(self, org_id: str, make: Callable[[], str]) -> str:
-        """The organization's webhook signing secret, made on first use."""
+        """The organization's webhook signing secret, made on first use (stored sealed)."""
         o = t.organizations
         with self._tx() as conn:
             current = conn.execute(
                 sa.select(o.c.signing_secret).where(o.c.id == org_id)
             ).scalar_one()
             if current:
-                return str(current)
+                return self.secrets.open(str(current))
             secret = make()
-            conn.execute(o.update().where(o.c.id == org_id).values(signing_secret=secret))
+            conn.execute(
+                o.update().where(o.c.id == org_id).values(signing_secret=self.secrets.seal(secret))
+            )
             return secret
 
     def list_outbox(self, campaign_id: str, limit: int) -> list[OutboxEntry]:

@@ -8,7 +8,11 @@ no two can wait for each other:
        worker that finds it locked moves on to another campaign (``run_tick`` is None);
     2. the rows of the connections it routes to, FOR UPDATE, in id order: their shared
        counters hold across campaigns; a second campaign planning on the same
-       connection waits for this step's counters.
+       connection waits for this step's counters. Their caller numbers' usage rows
+       (``caller_number_usage``) are read and written under these locks and take none
+       of their own: only a planning step that holds its connection's row touches them
+       (and ``remove_connection``, which takes that row first), so the usage, and the caps
+       per number, hold across campaigns and workers exactly like the counters.
 
 Contacts and attempts are written after both (the contacts dialled are waiting ones,
 which no call-end transaction touches). SQLite has no row locks: its transaction holds
@@ -28,6 +32,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ringcast.core.callers import CallerUsage
 from ringcast.core.contacts import hold_numbers_in_call
 from ringcast.core.lines import Line
 from ringcast.core.model import Contact, ContactState
@@ -38,10 +43,10 @@ from ringcast.db import mapping
 from ringcast.db import tables as t
 from ringcast.db.sql import outbox
 from ringcast.db.sql.base import SqlBase, for_update
-from ringcast.db.sql.bulk import among, insert_rows, update_rows
+from ringcast.db.sql.bulk import among, insert_rows, update_rows, upsert_rows
 from ringcast.db.sql.compliance import phone_facts, policy_of
 from ringcast.ports import Decide
-from ringcast.records import Campaign
+from ringcast.records import Campaign, caller_caps
 from ringcast.webhooks import outbox as fan_out
 
 #: the status column's values for the campaigns a dispatcher plans
@@ -195,13 +200,33 @@ def _prompt_variables(conn: sa.Connection, agent_id: str) -> list[str]:
 
 def _lines(conn: sa.Connection, campaign: Campaign) -> dict[str, Line]:
     """The registered connections the campaign routes to, locked until the step commits
-    (the second lock of the module's order)."""
+    (the second lock of the module's order), with their caller numbers' usage."""
     wanted = sorted({r.connection_id for r in campaign.config.routes})
     if not wanted:
         return {}
     k = t.connections
     query = sa.select(k).where(k.c.org_id == campaign.org_id, k.c.id.in_(wanted)).order_by(k.c.id)
-    return {row.id: mapping.line(row) for row in conn.execute(for_update(conn, query)).all()}
+    rows = conn.execute(for_update(conn, query)).all()
+    capped = [r.id for r in rows if caller_caps(r.settings or {}).any]
+    usage = _caller_usage(conn, campaign.org_id, capped)
+    return {row.id: mapping.line(row, usage.get(row.id, {})) for row in rows}
+
+
+def _caller_usage(
+    conn: sa.Connection, org_id: str, connection_ids: Sequence[str]
+) -> dict[str, dict[str, CallerUsage]]:
+    """What each caller number of these connections has dialled, by connection and number
+    (only capped connections count: the others' numbers are never held back)."""
+    if not connection_ids:
+        return {}
+    u = t.caller_number_usage
+    rows = conn.execute(
+        sa.select(u).where(u.c.org_id == org_id, u.c.connection_id.in_(connection_ids))
+    ).all()
+    usage: dict[str, dict[str, CallerUsage]] = {}
+    for row in rows:
+        usage.setdefault(row.connection_id, {})[row.number] = mapping.caller_usage(row)
+    return usage
 
 
 def _write_tick(
@@ -254,6 +279,17 @@ def _write_tick(
             .where(lines.c.org_id == campaign.org_id, lines.c.id == connection_id)
             .values(next_slot_at=line.next_slot_at, in_flight=line.in_flight)
         )
+    upsert_rows(
+        conn,
+        t.caller_number_usage,
+        [
+            mapping.caller_usage_values(campaign.org_id, connection_id, number, usage)
+            for (connection_id, number), usage in sorted(
+                writes.callers.items(), key=lambda kv: kv[0]
+            )
+        ],
+        key=("org_id", "connection_id", "number"),
+    )
     update_rows(
         conn,
         k,

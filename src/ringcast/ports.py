@@ -226,6 +226,11 @@ class CallLog(Protocol):
 
     def get_call(self, attempt_id: str) -> CallRecord | None: ...
 
+    def add_call_details(self, result: CallResult) -> bool:
+        """Fill in an ended call's transcript, summary, extracted values and qualifiers
+        from a later report; the outcome stays."""
+        ...
+
     def list_calls(
         self, where: CallFilter, offset: int, limit: int
     ) -> tuple[list[CallRecord], int]: ...

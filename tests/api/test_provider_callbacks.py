@@ -372,6 +372,60 @@ def test_a_retell_report_ends_its_attempt_once(
         impostor.stop()
 
 
+def test_retells_analysis_after_the_end_fills_in_the_call(
+    runtime, clock, client, account: Account, wired: Gateways
+) -> None:
+    """call_ended ends the attempt; the call_analyzed that follows (Retell's second final)
+    adds its summary, extracted values and qualifiers to the ended attempt without changing
+    its outcome, and repeating it changes nothing more."""
+    block = {"api_key": RETELL_KEY, "agent_id": "agent_1", "api_base_url": "http://127.0.0.1:9"}
+    register(client, account, "rt", {"gateway": "retell", "retell": block})
+    (attempt_id,) = in_flight(runtime, clock, "rt", HUMAN)
+    path = "/ringcast/v1/gateway/retell/rt"
+    start = signing.wall_clock() - timedelta(minutes=2)
+    call = {
+        "call_id": "call_1",
+        "agent_id": "agent_1",
+        "call_status": "ended",
+        "disconnection_reason": "user_hangup",
+        "start_timestamp": ms(start),
+        "end_timestamp": ms(start + timedelta(seconds=40)),
+        "transcript_object": [{"role": "agent", "content": "Hello", "words": []}],
+        "metadata": {"attempt_id": attempt_id},
+    }
+    analysis = {
+        "call_summary": "Wants a call back on Friday.",
+        "custom_analysis_data": {"interested": True, "best_day": "friday"},
+        "user_sentiment": "Positive",
+        "in_voicemail": False,
+    }
+    retell = RetellFake(RETELL_KEY, "agent_1", signing.wall_clock)
+    try:
+        ended = retell.sign("call_ended", call)
+        assert client.post(path, content=ended.body, headers=ended.headers).status_code == 204
+        first = runtime.store.get_call(attempt_id)
+        assert first is not None and first.attempt.outcome is Outcome.COMPLETED
+        assert first.summary is None and first.extracted == {}
+        analyzed = retell.sign("call_analyzed", {**call, "call_analysis": analysis})
+        for _ in range(2):
+            posted = client.post(path, content=analyzed.body, headers=analyzed.headers)
+            assert posted.status_code == 204
+        filled = runtime.store.get_call(attempt_id)
+        assert filled is not None
+        assert filled.summary == "Wants a call back on Friday."
+        assert filled.extracted == {
+            "interested": True,
+            "best_day": "friday",
+            "user_sentiment": "Positive",
+        }
+        assert "interested" in filled.attempt.qualifiers
+        assert filled.transcript == first.transcript and len(filled.transcript) == 1
+        assert filled.attempt.outcome is Outcome.COMPLETED
+        assert filled.attempt.ended_at == first.attempt.ended_at
+    finally:
+        retell.stop()
+
+
 def test_an_oversized_report_is_refused_before_it_is_read_whole(
     app: FastAPI, client, account: Account, wired: Gateways
 ) -> None:

@@ -43,8 +43,9 @@ ended already. The end is not deferred until the analysis because that would hol
 call's concurrency slot and number until a report Retell may never send (it is optional
 on the agent, and analysis can fail), and because nothing in one stateless callback can
 enforce a deadline; a second final that is self-sufficient also ends the call correctly
-when ``call_ended`` itself was lost. The store keeps the first end today, so taking the
-analysis into an attempt that has ended is the store's part (see the report to the lead).
+when ``call_ended`` itself was lost. The first end recorded stands (its outcome decided
+the retries); the analysis that follows it is filled into the ended attempt by the callback
+route (``CallLog.add_call_details``).
 A duplicate report parses to the same result again; ``transcript_updated`` and
 ``transfer_*`` events are progress ``in-progress``.
 

@@ -22,7 +22,9 @@ Theory of operation
    that a tenant cannot end another tenant's call by registering the same connection id
    and signing with its own secret.
 5. A final reading goes to the one sink for calls' ends (``dispatch.ends.CallEnds``);
-   a repeated one changes nothing. Progress is acknowledged (204).
+   a repeated one changes nothing, except that what it adds to the call (Retell's
+   analysis after its ``call_ended``: transcript, summary, extracted values, qualifiers)
+   is filled in. Progress is acknowledged (204).
 6. An answering machine's verdict (``answered_by:machine``, Twilio's) is handed to the
    gateway with the campaign's voicemail policy, to hang up or leave the message; if the
    provider refuses (the call ended meanwhile), that is logged and the report still 204.
@@ -223,7 +225,8 @@ class CallbackReceiver:
         ):
             raise NotFound("attempt", attempt_id)
         if reading.final is not None:
-            await self.ends.record(reading.final)
+            if await self.ends.record(reading.final) is None:  # ended before: add details
+                await asyncio.to_thread(self.calls.add_call_details, reading.final)
         elif reading.progress == MACHINE_ANSWERED and reading.call_id:
             await self._answer_machine(reader, call.attempt.campaign_id, reading.call_id)
         return Response(status_code=204)

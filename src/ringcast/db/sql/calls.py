@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ringcast.core.model import ContactState
+from ringcast.core.step import CallResult
 from ringcast.db import mapping
 from ringcast.db import tables as t
 from ringcast.db.sql.base import SqlBase
@@ -16,6 +17,36 @@ from ringcast.records import CallFilter, CallRecord
 
 
 class CallsSql(SqlBase):
+    def add_call_details(self, result: CallResult) -> bool:
+        """Fill in what a later report knows about an ended call (Retell's analysis after
+        its ``call_ended``): the transcript, summary and extracted values it carries replace
+        what was recorded, its qualifiers join the recorded ones. The outcome, and so every
+        decision taken on it (retries, webhooks, counters), stays. False when the attempt
+        has not ended, is unknown, or the report adds nothing."""
+        said: dict[str, Any] = {}
+        if result.transcript:
+            said["transcript"] = list(result.transcript)
+        if result.summary:
+            said["summary"] = result.summary
+        if result.extracted:
+            said["extracted"] = dict(result.extracted)
+        a = t.attempts
+        with self._tx() as conn:
+            row = conn.execute(
+                sa.select(a.c.qualifiers).where(
+                    a.c.id == result.attempt_id, a.c.state != mapping.DIALING
+                )
+            ).first()
+            if row is None:
+                return False
+            qualifiers = sorted(set(row.qualifiers) | result.qualifiers)
+            if qualifiers != sorted(row.qualifiers):
+                said["qualifiers"] = qualifiers
+            if not said:
+                return False
+            conn.execute(a.update().where(a.c.id == result.attempt_id).values(**said))
+        return True
+
     def get_call(self, attempt_id: str) -> CallRecord | None:
         with self.engine.connect() as conn:
             row = conn.execute(_call_query().where(t.attempts.c.id == attempt_id)).first()

@@ -30,12 +30,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 
 from ringcast.clock import SystemClock
 from ringcast.core.model import CampaignConfig, Schedule
 from ringcast.core.pacing import PacingLimits
 from ringcast.core.retry import RetryPolicy
 from ringcast.core.states import CampaignStatus
+from ringcast.crypto import SECRET_KEY_ENV
 from ringcast.db.engine import make_engine
 from ringcast.db.migrate import upgrade
 from ringcast.db.store import SqlStore
@@ -65,6 +67,9 @@ class Schema:
 
 
 def seed(url: str, n: int, aps: float | None) -> tuple[sa.Engine, str]:
+    # Every process on one PostgreSQL database holds the same secret key: this one and its
+    # workers (run_workers passes it on).
+    os.environ.setdefault(SECRET_KEY_ENV, Fernet.generate_key().decode())
     engine = make_engine(url)
     upgrade(engine)
     store, clock = SqlStore(engine), SystemClock()
@@ -111,6 +116,7 @@ def run_workers(
     env = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
     env.update(
         RINGCAST_DATABASE_URL=url,
+        RINGCAST_SECRET_KEY=os.environ[SECRET_KEY_ENV],
         RINGCAST_SIMULATOR_TALK_S="0.001",
         RINGCAST_SIMULATOR_RING_S="0.001",
         RINGCAST_SIMULATOR_OUTCOMES="answered=1",

@@ -24,9 +24,11 @@ import sqlalchemy as sa
 
 from ringcast.clock import SystemClock
 from ringcast.core.pacing import PacingLimits
+from ringcast.crypto import SECRET_KEY_ENV
 from ringcast.db.engine import make_engine
 from ringcast.db.migrate import upgrade
 from ringcast.db.store import SqlStore
+from tests.conftest import PG_SECRET_KEY
 from tests.support import always_open_campaign, worker_env
 
 pytestmark = pytest.mark.postgres
@@ -84,9 +86,12 @@ def private_pg() -> Iterator[tuple[str, Path, int]]:
         )
 
 
-def test_workers_carry_on_after_a_database_restart(private_pg) -> None:
+def test_workers_carry_on_after_a_database_restart(
+    private_pg, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Stop PostgreSQL for a few seconds mid-run: all contacts still end final, none twice."""
     pg_ctl, data, port = private_pg
+    monkeypatch.setenv(SECRET_KEY_ENV, PG_SECRET_KEY)  # this process and its workers share it
     url = f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
     engine = make_engine(url)
     upgrade(engine)

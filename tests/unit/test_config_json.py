@@ -12,7 +12,7 @@ from ringcast.core.pacing import PacingLimits
 from ringcast.core.retry import RetryPolicy
 from ringcast.core.states import CampaignStatus
 from ringcast.core.windows import Slot, WeeklyWindow
-from ringcast.db.mapping import config_from_json, config_to_json
+from ringcast.db.config_json import config_from_json, config_to_json
 
 START = datetime(2026, 6, 1, 8, tzinfo=UTC)
 CONFIG = CampaignConfig(

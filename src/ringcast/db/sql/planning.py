@@ -64,13 +64,15 @@ class PlanningSql(SqlBase):
         return at  # min() keeps the column type, so this is an aware UTC datetime
 
     def campaigns_to_plan(self, now: datetime, limit: int) -> list[str]:
-        """Live campaigns whose wake-up time has come, most overdue first."""
+        """Live campaigns whose wake-up time has come, most overdue first; campaigns due at
+        the same moment by id, as the memory store orders them, so that campaigns sharing a
+        connection's limits take them in the same order in the forecast and in production."""
         c = t.campaigns
         with self.engine.connect() as conn:
             rows = conn.execute(
                 sa.select(c.c.id)
                 .where(c.c.status.in_(_LIVE), c.c.next_wake_at <= now)
-                .order_by(c.c.next_wake_at)
+                .order_by(c.c.next_wake_at, c.c.id)
                 .limit(limit)
             ).all()
         return [r.id for r in rows]

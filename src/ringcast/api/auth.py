@@ -24,10 +24,15 @@ TOKEN_TTL = timedelta(seconds=900)
 ALGORITHM = "HS256"
 ISSUER = "ringcast"
 
+#: Volubile's scopes (its ``AuthTokenRequest.scope`` enum), the only ones a token carries.
+#: Every route of every surface requires one of them (``api.deps.requires``).
 ALL_SCOPES = frozenset({
     "calls:read", "calls:write", "campaigns:read", "campaigns:write",
     "agents:read", "agents:write", "integrations:read", "integrations:write",
 })  # fmt: skip
+#: What a route requires when only an API key itself may call it, never a bearer token
+#: (minting a token: a token cannot mint another).
+API_KEY_ONLY = "api-key"
 
 
 class AuthFailed(Exception):
@@ -65,6 +70,11 @@ class Principal:
         return self.key.prefix
 
     def require(self, scope: str) -> None:
+        """403 unless the credential carries ``scope`` (or, for ``API_KEY_ONLY``, is a key)."""
+        if scope == API_KEY_ONLY:
+            if self.via_token:
+                raise AuthFailed(403, "a bearer token cannot mint another token; use an API key")
+            return
         if scope not in self.scopes:
             raise AuthFailed(403, f"the credential lacks the scope {scope}")
 

@@ -82,14 +82,25 @@ class ContactZones(Store, ContactQueries, Protocol):
 
 
 def set_contact_zone(
-    store: ContactZones, org_id: str, contact_id: str, zone: str | None, now: datetime
+    store: ContactZones,
+    org_id: str,
+    workspace_id: str,
+    contact_id: str,
+    zone: str | None,
+    now: datetime,
 ) -> Contact:
-    """Give the organization's contact its zone (None: the number's); one waiting for want
-    of a zone becomes due at once."""
+    """Give the workspace's contact its zone (None: the number's); one waiting for want
+    of a zone becomes due at once.
+
+    Another organization's or workspace's contact reads exactly like one that does not
+    exist: the same "contact" not found, never its campaign's."""
     contact = store.get_contact(contact_id)
     if contact is None:
         raise NotFound("contact", contact_id)
-    campaigns.get(store, contact.campaign_id, org_id)  # another tenant's reads as missing
+    try:
+        campaigns.get(store, contact.campaign_id, org_id, workspace_id)
+    except NotFound:
+        raise NotFound("contact", contact_id) from None
     updated = store.set_contact_zone(contact_id, zone_name(zone), now)
     if updated is None:  # deleted since it was read: as if it never was
         raise NotFound("contact", contact_id)

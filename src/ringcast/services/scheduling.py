@@ -80,7 +80,7 @@ def create(store: SchedulingStore, clock: Clock, new: NewCampaign, limits: Limit
     """Create a campaign that starts and ends within the limits, if the workspace has room."""
     schedule = new.config.schedule
     check_window(limits, clock.now(), schedule.starts_at, schedule.ends_at, creating=True)
-    check_version(store, new.agent_id, new.agent_version)
+    check_version(store, new.org_id, new.agent_id, new.agent_version)
     check_live_limit(store, limits, new.workspace_id)
     return campaigns.create(store, clock, new)
 
@@ -102,7 +102,7 @@ def update(
     if edit.names_agent:
         agent = store.get_agent(edit.agent_id)
         campaigns.check_agent(agent, campaign.org_id, edit.agent_id, edit.agent_field)
-        check_version(store, edit.agent_id, edit.named_version)
+        check_version(store, campaign.org_id, edit.agent_id, edit.named_version)
     updated = replace(
         campaign,
         name=edit.name,
@@ -189,8 +189,14 @@ def check_live_limit(store: SchedulingStore, limits: Limits, workspace_id: str) 
         )
 
 
-def check_version(store: Store, agent_id: str, version: int | None) -> None:
-    """A named agent version must exist (an unknown agent is ``check_agent``'s to refuse)."""
+def check_version(store: Store, org_id: str, agent_id: str, version: int | None) -> None:
+    """A named version of the organization's agent must exist.
+
+    An unknown agent, and another organization's, are ``check_agent``'s to refuse, with
+    the same answer: asking for a version of another tenant's agent must not tell whether
+    that agent exists, nor how many versions it has."""
     agent = store.get_agent(agent_id)
-    if agent is not None and version is not None and version > agent.version:
+    if agent is None or agent.org_id != org_id:
+        return
+    if version is not None and version > agent.version:
         raise ValidationFailed.single(VERSION_FIELD, version, f"the agent has no version {version}")

@@ -11,15 +11,21 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from ringcast.api.deps import ClockDep, PrincipalDep, StoreDep
+from ringcast.api.deps import (
+    ClockDep,
+    PrincipalDep,
+    ScopedRoute,
+    StoreDep,
+    WorkspaceCampaignDep,
+    requires,
+)
 from ringcast.core.compliance import POLICIES, REASONS, effective_policy_name
 from ringcast.core.errors import NotFound
 from ringcast.core.model import Contact, PredialHook
 from ringcast.records import DoNotCall
-from ringcast.services import campaigns
 from ringcast.services import compliance as service
 
-router = APIRouter(prefix="/ringcast/v1", tags=["compliance"])
+router = APIRouter(prefix="/ringcast/v1", tags=["compliance"], route_class=ScopedRoute)
 
 PolicyName = str
 
@@ -32,18 +38,24 @@ class PolicyOut(BaseModel):
     policy: PolicyName
 
 
-@router.get("/account/calling-policy", operation_id="getCallingPolicy")
+@router.get(
+    "/account/calling-policy",
+    operation_id="getCallingPolicy",
+    dependencies=[requires("campaigns:read")],
+)
 def get_calling_policy(principal: PrincipalDep, store: StoreDep) -> PolicyOut:
     """The organization's calling-hours policy (campaigns may override it)."""
-    principal.require("campaigns:read")
     org = store.get_organization(principal.org_id)
     return PolicyOut(policy=(org.calling_policy if org else None) or "none")
 
 
-@router.put("/account/calling-policy", operation_id="setCallingPolicy")
+@router.put(
+    "/account/calling-policy",
+    operation_id="setCallingPolicy",
+    dependencies=[requires("campaigns:write")],
+)
 def set_calling_policy(principal: PrincipalDep, store: StoreDep, body: PolicyIn) -> PolicyOut:
     """Choose the organization's calling-hours policy: fr, us, in or none."""
-    principal.require("campaigns:write")
     store.set_calling_policy(principal.org_id, service.policy_name(body.policy))
     return PolicyOut(policy=body.policy)
 
@@ -87,24 +99,28 @@ def _compliance_view(store: Any, campaign: Any) -> CampaignComplianceOut:
     )
 
 
-@router.get("/campaigns/{campaign_id}/compliance", operation_id="getCampaignCompliance")
+@router.get(
+    "/campaigns/{campaign_id}/compliance",
+    operation_id="getCampaignCompliance",
+    dependencies=[requires("campaigns:read")],
+)
 def get_campaign_compliance(
-    campaign_id: str, principal: PrincipalDep, store: StoreDep
+    campaign: WorkspaceCampaignDep, store: StoreDep
 ) -> CampaignComplianceOut:
-    principal.require("campaigns:read")
-    return _compliance_view(store, campaigns.get(store, campaign_id, principal.org_id))
+    return _compliance_view(store, campaign)
 
 
-@router.put("/campaigns/{campaign_id}/compliance", operation_id="setCampaignCompliance")
+@router.put(
+    "/campaigns/{campaign_id}/compliance",
+    operation_id="setCampaignCompliance",
+    dependencies=[requires("campaigns:write")],
+)
 def set_campaign_compliance(
-    campaign_id: str,
-    principal: PrincipalDep,
+    campaign: WorkspaceCampaignDep,
     store: StoreDep,
     body: CampaignComplianceIn,
 ) -> CampaignComplianceOut:
     """Override the calling policy for this campaign, and set or clear its pre-dial hook."""
-    principal.require("campaigns:write")
-    campaign = campaigns.get(store, campaign_id, principal.org_id)
     hook = None
     if body.predial is not None:
         hook = PredialHook(
@@ -142,22 +158,22 @@ class AddedOut(BaseModel):
     already_listed: int
 
 
-@router.get("/do-not-call", operation_id="listDoNotCall")
+@router.get("/do-not-call", operation_id="listDoNotCall", dependencies=[requires("campaigns:read")])
 def list_do_not_call(
     principal: PrincipalDep,
     store: StoreDep,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> DoNotCallPage:
-    principal.require("campaigns:read")
     items, total = store.list_do_not_call(principal.org_id, offset, limit)
     return DoNotCallPage(items=[_entry(e) for e in items], total=total, offset=offset, limit=limit)
 
 
-@router.get("/do-not-call/{phone}", operation_id="getDoNotCall")
+@router.get(
+    "/do-not-call/{phone}", operation_id="getDoNotCall", dependencies=[requires("campaigns:read")]
+)
 def get_do_not_call(phone: str, principal: PrincipalDep, store: StoreDep) -> DoNotCallEntry:
     """The number's entry; 404 when it is not listed."""
-    principal.require("campaigns:read")
     number = service.e164(phone)
     entry = store.do_not_call_entry(principal.org_id, number)
     if entry is None:
@@ -165,19 +181,24 @@ def get_do_not_call(phone: str, principal: PrincipalDep, store: StoreDep) -> DoN
     return _entry(entry)
 
 
-@router.post("/do-not-call", operation_id="addDoNotCall")
+@router.post(
+    "/do-not-call", operation_id="addDoNotCall", dependencies=[requires("campaigns:write")]
+)
 def add_do_not_call(
     principal: PrincipalDep, store: StoreDep, clock: ClockDep, body: NumbersIn
 ) -> AddedOut:
     """List numbers; from the next plan on, they are never dialled by any campaign."""
-    principal.require("campaigns:write")
     added = service.add_numbers(store, principal.org_id, body.phones, "api", clock.now())
     return AddedOut(added=added, already_listed=len(set(body.phones)) - added)
 
 
-@router.delete("/do-not-call/{phone}", status_code=204, operation_id="removeDoNotCall")
+@router.delete(
+    "/do-not-call/{phone}",
+    status_code=204,
+    operation_id="removeDoNotCall",
+    dependencies=[requires("campaigns:write")],
+)
 def remove_do_not_call(phone: str, principal: PrincipalDep, store: StoreDep) -> Response:
-    principal.require("campaigns:write")
     number = service.e164(phone)
     if not store.remove_do_not_call(principal.org_id, number):
         raise NotFound("do-not-call entry", number)
@@ -206,12 +227,12 @@ class ImportOut(BaseModel):
             "description": "One number per line (or a CSV whose first column is the number)",
         }
     },
+    dependencies=[requires("campaigns:write")],
 )
 async def import_do_not_call(
     request: Request, principal: PrincipalDep, store: StoreDep, clock: ClockDep
 ) -> ImportOut:
     """Import a file of numbers, streamed: it is spooled to disk, then listed in batches."""
-    principal.require("campaigns:write")
     with tempfile.TemporaryFile() as spool:
         async for chunk in request.stream():
             spool.write(chunk)
@@ -260,17 +281,18 @@ class ContactPage(BaseModel):
     limit: int
 
 
-@router.get("/campaigns/{campaign_id}/contacts", operation_id="listCampaignContacts")
+@router.get(
+    "/campaigns/{campaign_id}/contacts",
+    operation_id="listCampaignContacts",
+    dependencies=[requires("campaigns:read")],
+)
 def list_campaign_contacts(
-    campaign_id: str,
-    principal: PrincipalDep,
+    campaign: WorkspaceCampaignDep,
     store: StoreDep,
     reason: Annotated[str | None, Query(description="Only contacts with this reason")] = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ContactPage:
-    principal.require("campaigns:read")
-    campaign = campaigns.get(store, campaign_id, principal.org_id)
     items, total = store.list_contacts(campaign.id, reason, offset, limit)
     return ContactPage(items=[_contact(k) for k in items], total=total, offset=offset, limit=limit)
 
@@ -282,10 +304,12 @@ class FiguresOut(BaseModel):
     )
 
 
-@router.get("/campaigns/{campaign_id}/figures", operation_id="getCampaignFigures")
-def get_campaign_figures(campaign_id: str, principal: PrincipalDep, store: StoreDep) -> FiguresOut:
-    principal.require("campaigns:read")
-    campaign = campaigns.get(store, campaign_id, principal.org_id)
+@router.get(
+    "/campaigns/{campaign_id}/figures",
+    operation_id="getCampaignFigures",
+    dependencies=[requires("campaigns:read")],
+)
+def get_campaign_figures(campaign: WorkspaceCampaignDep, store: StoreDep) -> FiguresOut:
     states, reasons = service.figures(store, campaign.id)
     return FiguresOut(contacts=states, reasons=reasons)
 
@@ -294,13 +318,16 @@ class ContactPatch(BaseModel):
     timezone: str | None = Field(description="IANA zone of the person; null: from the number")
 
 
-@router.patch("/contacts/{contact_id}", operation_id="updateContact")
+@router.patch(
+    "/contacts/{contact_id}",
+    operation_id="updateContact",
+    dependencies=[requires("campaigns:write")],
+)
 def update_contact(
     contact_id: str, principal: PrincipalDep, store: StoreDep, clock: ClockDep, body: ContactPatch
 ) -> ContactOut:
     """Give a contact its zone; one waiting for want of a zone becomes due at once."""
-    principal.require("campaigns:write")
     updated = service.set_contact_zone(
-        store, principal.org_id, contact_id, body.timezone, clock.now()
+        store, principal.org_id, principal.workspace_id, contact_id, body.timezone, clock.now()
     )
     return _contact(updated)

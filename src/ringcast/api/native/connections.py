@@ -22,11 +22,11 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from ringcast.api.deps import ClockDep, PrincipalDep, SettingsDep, StoreDep
+from ringcast.api.deps import ClockDep, PrincipalDep, ScopedRoute, SettingsDep, StoreDep, requires
 from ringcast.core.errors import NotFound
 from ringcast.services import connections as service
 
-router = APIRouter(prefix="/ringcast/v1", tags=["connections"])
+router = APIRouter(prefix="/ringcast/v1", tags=["connections"], route_class=ScopedRoute)
 
 
 class SimulatorIn(BaseModel):
@@ -135,7 +135,11 @@ class ConnectionList(BaseModel):
     connections: list[ConnectionOut]
 
 
-@router.put("/connections/{connection_id}", operation_id="putConnection")
+@router.put(
+    "/connections/{connection_id}",
+    operation_id="putConnection",
+    dependencies=[requires("integrations:write")],
+)
 def put_connection(
     connection_id: str,
     body: ConnectionIn,
@@ -146,7 +150,6 @@ def put_connection(
     response: Response,
 ) -> ConnectionOut:
     """Register or replace a connection (201 when new); running calls keep their counts."""
-    principal.require("campaigns:write")
     wanted = service.ConnectionRequest(
         name=body.name,
         gateway=body.gateway,
@@ -175,9 +178,10 @@ def put_connection(
     return ConnectionOut(**service.public_view(registered.connection))
 
 
-@router.get("/connections", operation_id="listConnections")
+@router.get(
+    "/connections", operation_id="listConnections", dependencies=[requires("integrations:read")]
+)
 def list_connections(principal: PrincipalDep, store: StoreDep) -> ConnectionList:
-    principal.require("campaigns:read")
     return ConnectionList(
         connections=[
             ConnectionOut(**service.public_view(c))
@@ -186,19 +190,26 @@ def list_connections(principal: PrincipalDep, store: StoreDep) -> ConnectionList
     )
 
 
-@router.get("/connections/{connection_id}", operation_id="getConnection")
+@router.get(
+    "/connections/{connection_id}",
+    operation_id="getConnection",
+    dependencies=[requires("integrations:read")],
+)
 def get_connection(connection_id: str, principal: PrincipalDep, store: StoreDep) -> ConnectionOut:
-    principal.require("campaigns:read")
     known = store.get_connection(principal.org_id, connection_id)
     if known is None:
         raise NotFound("connection", connection_id)
     return ConnectionOut(**service.public_view(known))
 
 
-@router.delete("/connections/{connection_id}", status_code=204, operation_id="deleteConnection")
+@router.delete(
+    "/connections/{connection_id}",
+    status_code=204,
+    operation_id="deleteConnection",
+    dependencies=[requires("integrations:write")],
+)
 def delete_connection(connection_id: str, principal: PrincipalDep, store: StoreDep) -> Response:
     """Forget a connection: campaigns routed to it dial through the default gateway."""
-    principal.require("campaigns:write")
     if not store.remove_connection(principal.org_id, connection_id):
         raise NotFound("connection", connection_id)
     return Response(status_code=204)

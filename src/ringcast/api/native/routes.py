@@ -8,12 +8,19 @@ from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, Field
 
 from ringcast import forecast
-from ringcast.api.deps import ClockDep, PrincipalDep, StoreDep
+from ringcast.api.deps import (
+    ClockDep,
+    PrincipalDep,
+    ScopedRoute,
+    StoreDep,
+    WorkspaceCampaignDep,
+    requires,
+)
 from ringcast.core.errors import ValidationFailed
 from ringcast.gateways.simulator import DEFAULT_MIX, OutcomeModel
-from ringcast.services import campaigns, webhooks
+from ringcast.services import webhooks
 
-router = APIRouter(prefix="/ringcast/v1", tags=["ringcast"])
+router = APIRouter(prefix="/ringcast/v1", tags=["ringcast"], route_class=ScopedRoute)
 
 
 class AccountWebhookIn(BaseModel):
@@ -33,20 +40,26 @@ class AccountWebhookOut(BaseModel):
     signed: bool = Field(description="Whether deliveries carry X-Webhook-Signature")
 
 
-@router.get("/account/webhook", operation_id="getAccountWebhook")
+@router.get(
+    "/account/webhook",
+    operation_id="getAccountWebhook",
+    dependencies=[requires("integrations:read")],
+)
 def get_account_webhook(principal: PrincipalDep, store: StoreDep) -> AccountWebhookOut:
     """The account webhook's URL (never its secret)."""
-    principal.require("integrations:read")
     hook = webhooks.get_account_webhook(store, principal.org_id)
     return AccountWebhookOut(url=hook.url, signed=hook.url is not None)
 
 
-@router.put("/account/webhook", operation_id="setAccountWebhook")
+@router.put(
+    "/account/webhook",
+    operation_id="setAccountWebhook",
+    dependencies=[requires("integrations:write")],
+)
 def set_account_webhook(
     principal: PrincipalDep, store: StoreDep, body: AccountWebhookIn
 ) -> AccountWebhookOut:
     """Set or clear the account webhook."""
-    principal.require("integrations:write")
     if body.url is not None and body.secret is None:
         raise ValidationFailed.single("secret", None, "is required with a url")
     hook = webhooks.set_account_webhook(store, principal.org_id, body.url, body.secret)
@@ -85,13 +98,15 @@ class ForecastOut(BaseModel):
     trace: list[dict[str, Any]] | None = None
 
 
-@router.post("/campaigns/{campaign_id}/forecast", operation_id="forecastCampaign")
+@router.post(
+    "/campaigns/{campaign_id}/forecast",
+    operation_id="forecastCampaign",
+    dependencies=[requires("campaigns:read")],
+)
 def forecast_campaign(
-    campaign_id: str, principal: PrincipalDep, store: StoreDep, clock: ClockDep, body: ForecastIn
+    campaign: WorkspaceCampaignDep, store: StoreDep, clock: ClockDep, body: ForecastIn
 ) -> ForecastOut:
     """Run the campaign from its current state on virtual time; nothing real is dialled."""
-    principal.require("campaigns:read")
-    campaign = campaigns.get(store, campaign_id, principal.org_id)
     try:
         model = OutcomeModel.parse(body.outcomes, seed=body.seed)
     except ValueError as exc:

@@ -6,13 +6,19 @@ from __future__ import annotations
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from ringcast.api.deps import ClockDep, PrincipalDep, StoreDep
+from ringcast.api.deps import (
+    ClockDep,
+    PrincipalDep,
+    ScopedRoute,
+    StoreDep,
+    WorkspaceCampaignDep,
+    requires,
+)
 from ringcast.core.model import VoicemailAction
-from ringcast.services import campaigns
 from ringcast.services import voicemail as service
 from ringcast.services.voicemail import MAX_MESSAGE_CHARS, VoicemailSettings
 
-router = APIRouter(prefix="/ringcast/v1", tags=["voicemail"])
+router = APIRouter(prefix="/ringcast/v1", tags=["voicemail"], route_class=ScopedRoute)
 
 
 class CampaignVoicemail(BaseModel):
@@ -51,19 +57,23 @@ def _view(settings: VoicemailSettings) -> CampaignVoicemail:
     )
 
 
-@router.get("/campaigns/{campaign_id}/voicemail", operation_id="getCampaignVoicemail")
-def get_campaign_voicemail(
-    campaign_id: str, principal: PrincipalDep, store: StoreDep
-) -> CampaignVoicemail:
+@router.get(
+    "/campaigns/{campaign_id}/voicemail",
+    operation_id="getCampaignVoicemail",
+    dependencies=[requires("campaigns:read")],
+)
+def get_campaign_voicemail(campaign: WorkspaceCampaignDep) -> CampaignVoicemail:
     """The campaign's voicemail policy and voicemail and declined-call retries."""
-    principal.require("campaigns:read")
-    campaign = campaigns.get(store, campaign_id, principal.org_id, principal.workspace_id)
     return _view(service.settings_of(campaign))
 
 
-@router.put("/campaigns/{campaign_id}/voicemail", operation_id="setCampaignVoicemail")
+@router.put(
+    "/campaigns/{campaign_id}/voicemail",
+    operation_id="setCampaignVoicemail",
+    dependencies=[requires("campaigns:write")],
+)
 def set_campaign_voicemail(
-    campaign_id: str,
+    campaign: WorkspaceCampaignDep,
     principal: PrincipalDep,
     store: StoreDep,
     clock: ClockDep,
@@ -71,8 +81,6 @@ def set_campaign_voicemail(
 ) -> CampaignVoicemail:
     """Set the voicemail policy, and retry voicemail and declined calls or not (409 once
     the campaign has finished)."""
-    principal.require("campaigns:write")
-    campaign = campaigns.get(store, campaign_id, principal.org_id, principal.workspace_id)
     settings = VoicemailSettings(
         policy=service.voicemail_policy(
             body.action.value, body.message_text, body.message_audio_url

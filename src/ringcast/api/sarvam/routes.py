@@ -3,7 +3,9 @@
 Each one translates the wire format, calls a service and translates the result back. The
 path's organization, workspace, campaign and cohort are resolved by dependencies
 (``WorkspaceDep``, ``CampaignDep``, ``CohortDep``): a key sees only its own organization's
-and workspace's paths, and anything else answers 404 as if it did not exist.
+and workspace's paths, and anything else answers 404 as if it did not exist. Each route
+declares the scope it needs (``requires``), checked before anything else, so a bearer
+token minted without it is refused (403) whatever the path names.
 """
 
 from __future__ import annotations
@@ -15,7 +17,14 @@ from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, Requ
 from fastapi.responses import FileResponse
 
 from ringcast.api.auth import Principal
-from ringcast.api.deps import ClockDep, PrincipalDep, SettingsDep, StoreDep
+from ringcast.api.deps import (
+    ClockDep,
+    PrincipalDep,
+    ScopedRoute,
+    SettingsDep,
+    StoreDep,
+    requires,
+)
 from ringcast.api.sarvam import schemas as s
 from ringcast.api.sarvam import translate
 from ringcast.core.errors import NotFound
@@ -35,7 +44,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
         (409, "Conflict with the campaign's status or the workspace's limits"),
     ]
 }
-router = APIRouter(prefix=PREFIX, tags=["Campaigns"], responses=ERRORS)
+router = APIRouter(prefix=PREFIX, tags=["Campaigns"], responses=ERRORS, route_class=ScopedRoute)
 
 # Each dependency below declares the path's ids itself, in the path's order: FastAPI lists
 # a route's parameters as its dependencies declare them, and generated clients take them
@@ -93,7 +102,12 @@ def _data_dir(settings: SettingsDep) -> Path:
 DataDirDep = Annotated[Path, Depends(_data_dir)]
 
 
-@router.post("/campaigns", status_code=201, operation_id="create_campaign")
+@router.post(
+    "/campaigns",
+    status_code=201,
+    operation_id="create_campaign",
+    dependencies=[requires("campaigns:write")],
+)
 def create_campaign(
     principal: WorkspaceDep,
     store: StoreDep,
@@ -109,7 +123,7 @@ def create_campaign(
 SortBy = Literal["created_at", "updated_at", "name", "start_timestamp"]
 
 
-@router.get("/campaigns", operation_id="list_campaigns")
+@router.get("/campaigns", operation_id="list_campaigns", dependencies=[requires("campaigns:read")])
 def list_campaigns(
     request: Request,
     principal: WorkspaceDep,
@@ -149,12 +163,20 @@ def list_campaigns(
     )
 
 
-@router.get("/campaigns/{campaign_id}", operation_id="get_campaign")
+@router.get(
+    "/campaigns/{campaign_id}",
+    operation_id="get_campaign",
+    dependencies=[requires("campaigns:read")],
+)
 def get_campaign(campaign: CampaignDep) -> s.CampaignDetail:
     return translate.detail(campaign)
 
 
-@router.patch("/campaigns/{campaign_id}", operation_id="update_campaign")
+@router.patch(
+    "/campaigns/{campaign_id}",
+    operation_id="update_campaign",
+    dependencies=[requires("campaigns:write")],
+)
 def update_campaign(
     campaign: CampaignDep,
     principal: WorkspaceDep,
@@ -176,7 +198,11 @@ _ACTIONS = {
 }
 
 
-@router.put("/campaigns/{campaign_id}/status", operation_id="update_campaign_status")
+@router.put(
+    "/campaigns/{campaign_id}/status",
+    operation_id="update_campaign_status",
+    dependencies=[requires("campaigns:write")],
+)
 def update_status(
     campaign: CampaignDep,
     principal: WorkspaceDep,
@@ -199,6 +225,7 @@ def update_status(
     status_code=202,
     tags=["Cohorts"],
     operation_id="upload_cohort",
+    dependencies=[requires("campaigns:write")],
 )
 def upload_cohort(
     background: BackgroundTasks,
@@ -231,6 +258,7 @@ def upload_cohort(
     status_code=202,
     tags=["Cohorts"],
     operation_id="stream_cohort",
+    dependencies=[requires("campaigns:write")],
 )
 def stream_cohort(
     campaign: CampaignDep,
@@ -249,14 +277,22 @@ def stream_cohort(
     )
 
 
-@router.get("/campaigns/{campaign_id}/cohorts", tags=["Cohorts"], operation_id="list_cohorts")
+@router.get(
+    "/campaigns/{campaign_id}/cohorts",
+    tags=["Cohorts"],
+    operation_id="list_cohorts",
+    dependencies=[requires("campaigns:read")],
+)
 def list_cohorts(campaign: CampaignDep, store: StoreDep) -> s.CohortList:
     found = store.list_cohorts(campaign.id)
     return s.CohortList(items=[translate.cohort(c) for c in found], total=len(found))
 
 
 @router.get(
-    "/campaigns/{campaign_id}/cohorts/{cohort_id}", tags=["Cohorts"], operation_id="get_cohort"
+    "/campaigns/{campaign_id}/cohorts/{cohort_id}",
+    tags=["Cohorts"],
+    operation_id="get_cohort",
+    dependencies=[requires("campaigns:read")],
 )
 def get_cohort(cohort: CohortDep) -> s.Cohort:
     return translate.cohort(cohort)
@@ -266,6 +302,7 @@ def get_cohort(cohort: CohortDep) -> s.Cohort:
     "/campaigns/{campaign_id}/cohorts/{cohort_id}/files",
     tags=["Cohorts"],
     operation_id="get_cohort_file",
+    dependencies=[requires("campaigns:read")],
     response_class=FileResponse,
     responses={
         200: {"content": {"text/csv": {}, "application/json": {}}, "description": "The file"}
@@ -286,7 +323,10 @@ def get_cohort_file(
 
 
 @router.get(
-    "/campaigns/{campaign_id}/webhooks", tags=["Webhooks"], operation_id="list_webhook_deliveries"
+    "/campaigns/{campaign_id}/webhooks",
+    tags=["Webhooks"],
+    operation_id="list_webhook_deliveries",
+    dependencies=[requires("integrations:read")],
 )
 def list_webhooks(
     campaign: CampaignDep,
@@ -304,6 +344,7 @@ def list_webhooks(
     status_code=202,
     tags=["Webhooks"],
     operation_id="retry_webhooks",
+    dependencies=[requires("integrations:write")],
 )
 def retry_webhooks(
     campaign: CampaignDep, store: StoreDep, clock: ClockDep, body: s.RetryWebhooksRequest

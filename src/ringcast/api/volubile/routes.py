@@ -1,4 +1,5 @@
-"""Volubile's endpoints. Each one: check the scope, translate, call the service, translate back."""
+"""Volubile's endpoints. Each one declares its scope (``requires``); translate, call the
+service, translate back."""
 
 from __future__ import annotations
 
@@ -6,10 +7,17 @@ import math
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Query, Request
+from fastapi import APIRouter, Body, Depends, Query, Request
 
-from ringcast.api.auth import AuthFailed, Principal
-from ringcast.api.deps import ClockDep, LimitedPrincipalDep, StoreDep
+from ringcast.api.auth import API_KEY_ONLY, Principal
+from ringcast.api.deps import (
+    ClockDep,
+    LimitedPrincipalDep,
+    ScopedRoute,
+    StoreDep,
+    get_limited_principal,
+    requires,
+)
 from ringcast.api.volubile import schemas as w
 from ringcast.api.volubile import translate
 from ringcast.core.errors import InvalidTransition, ValidationFailed
@@ -29,7 +37,14 @@ ERRORS = {
     ]
 }
 
-router = APIRouter(prefix="/v1", responses=ERRORS)  # type: ignore[arg-type]
+# Every request is counted against the account's rate limit first, whatever it is then
+# refused for, so every answer carries the quota headers.
+router = APIRouter(
+    prefix="/v1",
+    responses=ERRORS,  # type: ignore[arg-type]
+    route_class=ScopedRoute,
+    dependencies=[Depends(get_limited_principal)],
+)
 
 #: Past this, page * size no longer fits a database integer; nobody pages that far.
 MAX_PAGE = 10_000_000
@@ -45,18 +60,27 @@ def _campaign(store: StoreDep, principal: Principal, campaign_id: str) -> Campai
     return service.get(store, campaign_id, principal.org_id, _workspace(store, principal))
 
 
-@router.post("/auth/token", tags=["Authentication"], operation_id="createToken")
+@router.post(
+    "/auth/token",
+    tags=["Authentication"],
+    operation_id="createToken",
+    dependencies=[requires(API_KEY_ONLY)],
+)
 def create_token(
     request: Request, principal: LimitedPrincipalDep, body: w.AuthTokenRequest
 ) -> w.AuthTokenResponse:
     """Mint a short-lived bearer token with the given scopes. Only an API key may call this."""
-    if principal.via_token:
-        raise AuthFailed(403, "a bearer token cannot mint another token; use an API key")
     token = request.app.state.signer.issue(principal.key, frozenset(s.value for s in body.scope))
     return w.AuthTokenResponse(token=token, expiresIn=900, tokenType="Bearer")
 
 
-@router.post("/campaigns", status_code=201, tags=["Campaigns"], operation_id="create")
+@router.post(
+    "/campaigns",
+    status_code=201,
+    tags=["Campaigns"],
+    operation_id="create",
+    dependencies=[requires("campaigns:write")],
+)
 def create_campaign(
     request: Request,
     principal: LimitedPrincipalDep,
@@ -65,7 +89,6 @@ def create_campaign(
     body: w.CreateCampaignRequest,
 ) -> w.CampaignResponse:
     """Create a campaign; it starts calling inside its slots from its start date."""
-    principal.require("campaigns:write")
     new = translate.new_campaign(
         body,
         principal.org_id,
@@ -76,10 +99,14 @@ def create_campaign(
     return translate.campaign_response(service.create(store, clock, new))
 
 
-@router.get("/campaigns/{id}", tags=["Campaigns"], operation_id="getCampaign")
+@router.get(
+    "/campaigns/{id}",
+    tags=["Campaigns"],
+    operation_id="getCampaign",
+    dependencies=[requires("campaigns:read")],
+)
 def get_campaign(id: str, principal: LimitedPrincipalDep, store: StoreDep) -> w.CampaignResponse:
     """A campaign of this account."""
-    principal.require("campaigns:read")
     return translate.campaign_response(_campaign(store, principal, id))
 
 
@@ -93,7 +120,12 @@ _TARGET = {
 }
 
 
-@router.post("/campaigns/{id}/status", tags=["Campaigns"], operation_id="updateStatus")
+@router.post(
+    "/campaigns/{id}/status",
+    tags=["Campaigns"],
+    operation_id="updateStatus",
+    dependencies=[requires("campaigns:write")],
+)
 def update_status(
     id: str,
     principal: LimitedPrincipalDep,
@@ -102,7 +134,6 @@ def update_status(
     status: Annotated[w.CampaignStatusValue, Body(description='"ACTIVE", "PAUSED" or "CANCELLED"')],
 ) -> w.CampaignResponse:
     """Activate (resume), pause or cancel. Asking for the status it already has changes nothing."""
-    principal.require("campaigns:write")
     campaign = _campaign(store, principal, id)
     action, already = _TARGET[status]
     current = campaign.config.status
@@ -114,7 +145,9 @@ def update_status(
     return translate.campaign_response(service.act(store, clock, campaign, action, principal.actor))
 
 
-@router.get("/agents", tags=["Agents"], operation_id="listAgents")
+@router.get(
+    "/agents", tags=["Agents"], operation_id="listAgents", dependencies=[requires("agents:read")]
+)
 def list_agents(
     principal: LimitedPrincipalDep,
     store: StoreDep,
@@ -122,7 +155,6 @@ def list_agents(
     size: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> w.AgentPage:
     """The account's agents, a page at a time (pages start at 1)."""
-    principal.require("agents:read")
     agents, total = store.list_agents(principal.org_id, (page - 1) * size, size)
     return w.AgentPage(
         content=[translate.agent_view(a) for a in agents],
@@ -133,18 +165,23 @@ def list_agents(
     )
 
 
-@router.get("/agents/{id}", tags=["Agents"], operation_id="getAgent")
+@router.get(
+    "/agents/{id}", tags=["Agents"], operation_id="getAgent", dependencies=[requires("agents:read")]
+)
 def get_agent(id: str, principal: LimitedPrincipalDep, store: StoreDep) -> w.Agent:
-    principal.require("agents:read")
     return translate.agent_view(accounts.get_agent(store, principal.org_id, id))
 
 
-@router.patch("/agents/{id}", tags=["Agents"], operation_id="patchAgent")
+@router.patch(
+    "/agents/{id}",
+    tags=["Agents"],
+    operation_id="patchAgent",
+    dependencies=[requires("agents:write")],
+)
 def patch_agent(
     id: str, principal: LimitedPrincipalDep, store: StoreDep, body: w.PatchAgentRequest
 ) -> w.Agent:
     """Rename an agent, or switch it active, recordable or archived."""
-    principal.require("agents:write")
     change = accounts.AgentChange(
         name=body.name, active=body.active, recordable=body.recordable, archived=body.archived
     )
@@ -154,7 +191,9 @@ def patch_agent(
 _SORTS = {"created", "duration", "phone", "status"}
 
 
-@router.get("/calls", tags=["Calls"], operation_id="listCalls")
+@router.get(
+    "/calls", tags=["Calls"], operation_id="listCalls", dependencies=[requires("calls:read")]
+)
 def list_calls(
     principal: LimitedPrincipalDep,
     store: StoreDep,
@@ -170,7 +209,6 @@ def list_calls(
     ] = "created,DESC",
 ) -> w.CallPage:
     """The account's calls, newest first by default."""
-    principal.require("calls:read")
     if (from_ is None) != (to is None):
         raise ValidationFailed.single(
             "from" if from_ is None else "to", None, "from and to go together"
@@ -202,26 +240,37 @@ def list_calls(
     )
 
 
-@router.get("/calls/{id}", tags=["Calls"], operation_id="getCall")
+@router.get(
+    "/calls/{id}", tags=["Calls"], operation_id="getCall", dependencies=[requires("calls:read")]
+)
 def get_call(id: str, principal: LimitedPrincipalDep, store: StoreDep) -> w.Call:
     """A call; the id POST /v1/calls returned shows the call before it is dialled too."""
-    principal.require("calls:read")
     found = direct_calls.find(store, principal.org_id, id)
     if isinstance(found, direct_calls.Pending):
         return translate.pending_call_view(found)
     return translate.call_view(found)
 
 
-@router.get("/calls/{id}/transcript", tags=["Calls"], operation_id="getTranscript")
+@router.get(
+    "/calls/{id}/transcript",
+    tags=["Calls"],
+    operation_id="getTranscript",
+    dependencies=[requires("calls:read")],
+)
 def get_transcript(
     id: str, principal: LimitedPrincipalDep, store: StoreDep
 ) -> list[w.TranscriptEntry]:
-    principal.require("calls:read")
     call = calls.get(store, principal.org_id, id)
     return [w.TranscriptEntry(**e) for e in call.transcript]
 
 
-@router.post("/calls", status_code=201, tags=["Calls"], operation_id="createCall")
+@router.post(
+    "/calls",
+    status_code=201,
+    tags=["Calls"],
+    operation_id="createCall",
+    dependencies=[requires("calls:write")],
+)
 def create_call(
     request: Request,
     principal: LimitedPrincipalDep,
@@ -230,7 +279,6 @@ def create_call(
     body: w.CreateCallRequest,
 ) -> w.Call:
     """Call one recipient now, outside any campaign (as soon as pacing allows)."""
-    principal.require("calls:write")
     pending = direct_calls.place(
         store,
         clock,

@@ -105,6 +105,28 @@ def test_outcome_is_recorded_once_and_drives_the_retry(store) -> None:
     assert contact.state is ContactState.EXHAUSTED
 
 
+def test_the_providers_evidence_is_kept_with_the_end(store) -> None:
+    """The ordinary end path (``tick.finisher``) keeps who answered and the provider's own
+    code on the ended attempt, as stored and as read back."""
+    c = open_campaign(store)
+    store.create_campaign(c, contacts(c.id, 1))
+    (d,) = run(store, c, T0).dials
+    said = CallResult(
+        d.attempt.id,
+        Outcome.VOICEMAIL,
+        T0 + 30 * SEC,
+        answered_by="machine",
+        provider_code="completed;answered_by=machine_end_beep",
+    )
+    _, ended = store.end_attempt(said, tick.finisher(said))
+    (stored,) = store.attempts_of(d.contact.id)
+    for attempt in (ended, stored):
+        assert (attempt.answered_by, attempt.provider_code) == (
+            "machine",
+            "completed;answered_by=machine_end_beep",
+        )
+
+
 def test_lost_outcomes_are_reconciled_after_the_lease(store) -> None:
     """An attempt whose worker died is found after its lease and ended as an internal error."""
     c = open_campaign(store)

@@ -317,6 +317,8 @@ def finish(
         qualifiers=result.qualifiers,
         gateway_call_id=result.gateway_call_id or attempt.gateway_call_id,
         failure_reason=result.failure_reason,
+        answered_by=result.answered_by,
+        provider_code=result.provider_code,
     )
     contact, ended = lifecycle.finish_attempt(config, contact, history, ended)
     if campaign_status is CampaignStatus.CANCELLED and contact.state is ContactState.WAITING:

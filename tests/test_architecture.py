@@ -7,6 +7,8 @@ offender as ``file:line name``, so the fix starts from the message.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -87,3 +89,17 @@ def test_no_source_file_is_longer_than_600_lines() -> None:
     assert not too_long, "modules over 600 lines:\n" + "\n".join(too_long)
     store = ROOT / "src" / "ringcast" / "db" / "store.py"
     assert sizes[store] < MAX_SQL_STORE_LINES, f"db/store.py has {sizes[store]} lines"
+
+
+def test_commands_start_without_the_provider_sdks() -> None:
+    """Every command, the server and the workers import ringcast.cli; the Twilio, LiveKit
+    and Retell SDKs take seconds to import and are loaded only by a connection that uses
+    them (``gateways.provider_settings`` keeps their settings free of them)."""
+    probe = (
+        "import sys, ringcast.cli, ringcast.api.app, ringcast.services.connections;"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'twilio', 'retell', 'livekit'}))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.strip()
+    assert loaded == "[]"

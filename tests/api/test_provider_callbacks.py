@@ -26,7 +26,8 @@ from ringcast.dispatch.loop import Dispatcher
 from ringcast.gateways.base import Accepted, CallGateway, DialRequest
 from ringcast.gateways.livekit import LiveKitGateway, LiveKitSettings
 from ringcast.gateways.livekit_agent import agent_report_headers, agent_report_payload
-from ringcast.gateways.retell import RetellGateway, RetellSettings
+from ringcast.gateways.provider_settings import RetellSettings
+from ringcast.gateways.retell import RetellGateway
 from ringcast.gateways.twilio import TwilioGateway, TwilioSettings
 from ringcast.records import Connection
 from ringcast.runtime import Runtime

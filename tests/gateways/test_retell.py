@@ -28,7 +28,8 @@ from ringcast.gateways.base import (
     GatewayUnavailable,
     SignatureInvalid,
 )
-from ringcast.gateways.retell import _REASONS, RetellGateway, RetellSettings, dynamic_variables
+from ringcast.gateways.provider_settings import RetellSettings
+from ringcast.gateways.retell import _REASONS, RetellGateway, dynamic_variables
 from tests.fakes.retell_fake import (
     AGENT_NEVER_JOINS,
     BUSY,

@@ -45,6 +45,13 @@ from ringcast.gateways.base import (
     GatewayRejected,
     GatewayUnavailable,
 )
+from ringcast.gateways.provider_settings import (
+    RETELL_API,
+    TWILIO_API,
+    LiveKitSettings,
+    RetellSettings,
+    TwilioSettings,
+)
 from ringcast.ports import CallLog, ConnectionRegistry
 from ringcast.records import CallRecord, Connection
 
@@ -87,15 +94,15 @@ def provider_gateway(
     url = callback_url(public_url, connection.gateway, connection.id)
     given = connection.settings
     if connection.gateway == "twilio":
-        from ringcast.gateways.twilio import TwilioGateway, TwilioSettings
+        from ringcast.gateways.twilio import TwilioGateway
 
         return TwilioGateway(_settings(TwilioSettings, given), url, clock_now=clock_now)
     if connection.gateway == "livekit":
-        from ringcast.gateways.livekit import LiveKitGateway, LiveKitSettings
+        from ringcast.gateways.livekit import LiveKitGateway
 
         return LiveKitGateway(LiveKitSettings.from_mapping(given), url, clock_now=clock_now)
     if connection.gateway == "retell":
-        from ringcast.gateways.retell import RetellGateway, RetellSettings
+        from ringcast.gateways.retell import RetellGateway
 
         return RetellGateway(_settings(RetellSettings, given), url, clock_now=clock_now)
     raise ValueError(f"{connection.gateway!r} is not one of {', '.join(PROVIDER_GATEWAYS)}")
@@ -106,12 +113,8 @@ def provider_api(connection: Connection) -> str | None:
     (None: the provider's own public API, which is trusted, or not a provider gateway)."""
     official: str | None = None  # a LiveKit server is always the customer's own
     if connection.gateway == "twilio":
-        from ringcast.gateways.twilio import TWILIO_API
-
         official = TWILIO_API
     elif connection.gateway == "retell":
-        from ringcast.gateways.retell import RETELL_API
-
         official = RETELL_API
     elif connection.gateway != "livekit":
         return None

@@ -85,7 +85,6 @@ import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
@@ -115,10 +114,10 @@ from ringcast.gateways.base import (
     GatewayUnavailable,
     SignatureInvalid,
 )
+from ringcast.gateways.provider_settings import RetellSettings
 from ringcast.records import CallRecord
 
 #: Retell's own API: what ``api_base_url`` is when nothing else is said.
-RETELL_API = "https://api.retellai.com"
 #: The header Retell puts its webhook signature in (docs.retellai.com/features/secure-webhook).
 SIGNATURE_HEADER = "x-retell-signature"
 #: How long Retell may take to answer a create before the call is looked up instead.
@@ -217,25 +216,6 @@ _SPEAKERS = {
 }
 
 _T = TypeVar("_T")
-
-
-@dataclass(frozen=True)
-class RetellSettings:
-    """A connection's ``"retell"`` settings, named as in its body.
-
-    ``api_key``: the Retell API key calls are placed with; it also verifies Retell's
-    webhooks, so it must be the key with the webhook badge in Retell's dashboard.
-    ``agent_id``: the Retell agent that talks (``override_agent_id`` of every call); its
-    webhook URL is the connection's callback URL. ``api_base_url``: where the Retell API
-    is (tests point it at a local fake).
-    """
-
-    api_key: str
-    agent_id: str
-    api_base_url: str = RETELL_API
-
-    def __repr__(self) -> str:  # the API key must never reach a log line
-        return f"RetellSettings(agent_id={self.agent_id!r}, api_base_url={self.api_base_url!r})"
 
 
 class _Lookup(NamedTuple):

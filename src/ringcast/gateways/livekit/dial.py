@@ -50,8 +50,8 @@ from ringcast.gateways.livekit.reports import (
     read_record,
     room_name,
 )
-from ringcast.gateways.livekit.settings import LiveKitSettings
 from ringcast.gateways.livekit_agent import CALLEE_IDENTITY
+from ringcast.gateways.provider_settings import LiveKitSettings
 from ringcast.records import CallRecord
 
 log = structlog.get_logger("ringcast.gateways.livekit")

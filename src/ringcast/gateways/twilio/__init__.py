@@ -10,7 +10,8 @@ the attempt id in its query::
     {callback_url}/amd?attempt_id=<id>    the asynchronous answering-machine verdict
 """
 
-from ringcast.gateways.twilio.gateway import TWILIO_API, TwilioGateway, TwilioSettings
+from ringcast.gateways.provider_settings import TWILIO_API, TwilioSettings
+from ringcast.gateways.twilio.gateway import TwilioGateway
 from ringcast.gateways.twilio.reports import AMD_SUFFIX, answered_by, result_from_call
 
 __all__ = [

@@ -30,7 +30,7 @@ import asyncio
 import re
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
 from urllib.parse import urlsplit
@@ -61,6 +61,7 @@ from ringcast.gateways.base import (
     GatewayRejected,
     GatewayUnavailable,
 )
+from ringcast.gateways.provider_settings import TwilioSettings
 from ringcast.gateways.twilio.reports import (
     Reports,
     amd_url,
@@ -71,10 +72,8 @@ from ringcast.gateways.twilio.reports import (
 from ringcast.records import CallRecord
 
 #: Twilio's own API host: what ``api_base_url`` is when nothing else is said.
-TWILIO_API = "https://api.twilio.com"
 #: Every call-progress event Twilio can report: each one is progress or the call's end.
 STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
-MACHINE_DETECTION_MODES = frozenset({"Enable", "DetectMessageEnd"})
 
 #: How long one request to Twilio may take before its answer counts as lost.
 REQUEST_TIMEOUT = timedelta(seconds=10)
@@ -92,55 +91,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 #: (Twilio could not be asked)
 _Found = str | Literal[False] | None
 
-_ACCOUNT_SID = re.compile(r"^AC[0-9a-fA-F]{32}$")
 _CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
-
-
-@dataclass(frozen=True)
-class TwilioSettings:
-    """A connection's ``"twilio"`` settings (the names are the connection body's).
-
-    * ``account_sid``: ``AC`` and 32 hex digits, the account calls are placed on.
-    * ``auth_token``: the account's auth token; it authenticates the API requests and
-      keys the signature on every callback. Never shown (``repr`` leaves it out).
-    * ``answer_url``: where Twilio fetches the TwiML for an answered call (for example a
-      ``<Connect><Stream url="wss://...">`` to the agent), or
-    * ``twiml``: that TwiML itself. Exactly one of the two.
-    * ``machine_detection``: ``"Enable"`` (a verdict as soon as Twilio can tell),
-      ``"DetectMessageEnd"`` (after the greeting, to leave a message) or None (no
-      answering-machine detection; a voicemail then reads as a completed call).
-    * ``api_base_url``: Twilio's API (``https://api.twilio.com``); a local fake in tests.
-    * ``ring_timeout_s``: how long the phone may ring before the call is ``no-answer``
-      (Twilio's ``Timeout``, 1-600; default 30 s, about six rings).
-    * ``time_limit_s``: the longest a call may last (Twilio's ``TimeLimit``; default
-      1800 s). Kept well under ringcast's call lease (2 h), so that reconciliation never
-      meets a call that is still live.
-    """
-
-    account_sid: str
-    auth_token: str = field(repr=False)
-    answer_url: str | None = None
-    twiml: str | None = None
-    machine_detection: str | None = None
-    api_base_url: str = TWILIO_API
-    ring_timeout_s: int = 30
-    time_limit_s: int = 1800
-
-    def __post_init__(self) -> None:
-        if not _ACCOUNT_SID.fullmatch(self.account_sid):
-            raise ValueError("account_sid must be AC followed by 32 hex digits")
-        if not self.auth_token:
-            raise ValueError("auth_token is required")
-        if (self.answer_url is None) == (self.twiml is None):
-            raise ValueError("give exactly one of answer_url and twiml")
-        if self.machine_detection is not None and (
-            self.machine_detection not in MACHINE_DETECTION_MODES
-        ):
-            raise ValueError("machine_detection must be Enable, DetectMessageEnd or null")
-        if not 1 <= self.ring_timeout_s <= 600:
-            raise ValueError("ring_timeout_s must be between 1 and 600")
-        if not 1 <= self.time_limit_s <= 14_400:
-            raise ValueError("time_limit_s must be between 1 and 14400 (Twilio's 4 hours)")
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
-from typing import Any
 
 from ringcast.core import step as tick
-from ringcast.core.model import Attempt, Contact, evolve
 from ringcast.core.outcomes import Outcome
-from ringcast.core.states import CampaignStatus
 from ringcast.core.step import CallResult
 from tests.api.conftest import Account
 from tests.support import always_open_campaign
@@ -34,20 +30,7 @@ def test_the_call_object_shows_who_answered_and_the_providers_code(
         machine.id, Outcome.VOICEMAIL, at, answered_by="machine", provider_code="machine_start"
     )
 
-    def finish(
-        status: CampaignStatus,
-        config: Any,
-        contact: Contact,
-        history: Sequence[Attempt],
-        attempt: Attempt,
-    ) -> tuple[Contact, Attempt]:
-        # core.step.finish does not copy the evidence yet (the lead adds that line)
-        contact, ended = tick.finish(status, config, contact, history, attempt, result=said)
-        return contact, evolve(
-            ended, answered_by=said.answered_by, provider_code=said.provider_code
-        )
-
-    store.end_attempt(said, finish)
+    store.end_attempt(said, tick.finisher(said))
     quiet = CallResult(silent.id, Outcome.NO_ANSWER, at)
     store.end_attempt(quiet, tick.finisher(quiet))
 

@@ -3,41 +3,20 @@ with the call's end, read back, and carried by Sarvam's per-attempt payload."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from ringcast.core import step as tick
-from ringcast.core.model import Attempt, Contact, evolve
+from ringcast.core.model import Attempt
 from ringcast.core.outcomes import Outcome
-from ringcast.core.states import CampaignStatus
-from ringcast.core.step import CallResult, Finish
+from ringcast.core.step import CallResult
 from ringcast.db.store import SqlStore
 from ringcast.webhooks import payloads
 from tests.integration.factories import T0, campaign, contacts, seed_account
 
 HORIZON = timedelta(milliseconds=500)
-
-
-def with_evidence(result: CallResult) -> Finish:
-    """``core.step.finisher``, and the evidence copied onto the ended attempt as
-    ``core.step.finish`` is to copy it (it does not yet: the lead adds that line)."""
-
-    def finish(
-        status: CampaignStatus,
-        config: Any,
-        contact: Contact,
-        history: Sequence[Attempt],
-        attempt: Attempt,
-    ) -> tuple[Contact, Attempt]:
-        contact, ended = tick.finish(status, config, contact, history, attempt, result=result)
-        return contact, evolve(
-            ended, answered_by=result.answered_by, provider_code=result.provider_code
-        )
-
-    return finish
 
 
 def dialled(store: Any, n: int = 2) -> tuple[str, list[Attempt]]:
@@ -66,7 +45,7 @@ def test_answered_by_and_provider_code_are_stored_with_the_end(store) -> None:
         provider_code="completed/machine_end_beep",
     )
     quiet = CallResult(silent.id, Outcome.NO_ANSWER, at)
-    store.end_attempts([(said, with_evidence(said)), (quiet, with_evidence(quiet))])
+    store.end_attempts([(said, tick.finisher(said)), (quiet, tick.finisher(quiet))])
     (got,) = store.attempts_of(machine.contact_id)
     assert (got.answered_by, got.provider_code) == ("machine", "completed/machine_end_beep")
     (other,) = store.attempts_of(silent.contact_id)
@@ -87,7 +66,7 @@ def test_the_sarvam_payload_and_the_call_carry_the_evidence(
         CallResult(human.id, Outcome.COMPLETED, at, answered_by="human", provider_code="486"),
         CallResult(overlong.id, Outcome.FAILED, at, provider_code=code),
     ]
-    store.end_attempts([(r, with_evidence(r)) for r in ends])
+    store.end_attempts([(r, tick.finisher(r)) for r in ends])
     call = store.get_call(human.id)
     assert call is not None
     body = payloads.sarvam_attempt(call, store.get_campaign(campaign_id), None, None)

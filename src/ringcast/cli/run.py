@@ -43,7 +43,7 @@ def worker() -> None:
 
     from ringcast import logs
     from ringcast.api.renderers import WEBHOOK_RENDERERS
-    from ringcast.dispatch.runner import build
+    from ringcast.dispatch.runner import build, run_until
 
     settings = load_settings()
     logs.configure(settings.log_level)
@@ -55,7 +55,7 @@ def worker() -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            await dispatcher.run(stop)
+            await run_until(dispatcher, stop)
 
         err.print(
             f"ringcast worker {dispatcher.name}  database: {_safe_url(settings.database_url)}"

@@ -105,6 +105,16 @@ def connection_gateways(runtime: Runtime, clock: Clock, report: Report) -> Conne
     )
 
 
+async def run_until(dispatcher: Dispatcher[DispatchStore], stop: asyncio.Event) -> None:
+    """Run the dispatcher until ``stop`` is set, then let the calls in progress report and
+    close the gateways' clients, on the loop they belong to (a worker, the embedded one)."""
+    await dispatcher.run(stop)
+    gateway = dispatcher.gateway
+    if gateway is not None:
+        await gateway.drain()
+        await gateway.aclose()
+
+
 class BackgroundDispatcher:
     """A dispatcher on its own thread and event loop, so the API's loop never waits on it."""
 
@@ -131,8 +141,4 @@ class BackgroundDispatcher:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
         self._ready.set()
-        await self.dispatcher.run(self._stop)
-        gateway = self.dispatcher.gateway
-        if gateway is not None:
-            await gateway.drain()  # calls in progress report before the loop ends
-            await gateway.aclose()  # the HTTP clients belong to this loop: close them on it
+        await run_until(self.dispatcher, self._stop)

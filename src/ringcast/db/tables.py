@@ -219,6 +219,11 @@ contacts = sa.Table(
     sa.Index(None, "org_id", "phone"),
 )
 
+#: the index every add path inserts contacts against (``bulk.insert_new_rows``)
+contacts_once_per_campaign = next(
+    i for i in contacts.indexes if i.name == "ux_contacts_campaign_phone"
+)
+
 attempts = sa.Table(
     "attempts",
     metadata,

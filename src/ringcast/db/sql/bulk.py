@@ -93,27 +93,40 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, A
 
 
 def insert_new_rows(
-    conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]], returning: str
+    conn: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    unique: sa.Index,
+    returning: str,
 ) -> list[Any]:
-    """Insert the rows no unique index of the table already holds (``INSERT .. ON
-    CONFLICT DO NOTHING``, which SQLite and PostgreSQL spell alike, over any of the
-    table's unique indexes) and return the ``returning`` column of those inserted.
+    """Insert the rows the ``unique`` index of the table does not already hold (``INSERT
+    .. ON CONFLICT (its columns) WHERE (its predicate) DO NOTHING``, which SQLite and
+    PostgreSQL spell alike) and return the ``returning`` column of those inserted. Any
+    other constraint broken still raises.
 
     A row that clashes with one committed meanwhile by another transaction is skipped as
     well: on PostgreSQL the insert waits for that transaction and then sees its row.
     """
     if not rows:
         return []
+    columns_of_index = [c.name for c in unique.columns]
+    predicate = unique.dialect_options["postgresql"]["where"]
     if not is_postgres(conn):
-        statement = sqlite_insert(table).on_conflict_do_nothing().returning(table.c[returning])
+        statement = (
+            sqlite_insert(table)
+            .on_conflict_do_nothing(index_elements=columns_of_index, index_where=predicate)
+            .returning(table.c[returning])
+        )
         return [r[0] for r in conn.execute(statement, list(rows)).all()]
     columns = list(rows[0])
     unnest, arrays, values = _unnest(table, columns, rows)
+    where = "" if predicate is None else f" WHERE {predicate}"
     found = conn.execute(
         sa.text(
             f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
             f"SELECT {', '.join(values)} FROM {unnest} "
-            f"ON CONFLICT DO NOTHING RETURNING {table.c[returning].name}"
+            f"ON CONFLICT ({', '.join(columns_of_index)}){where} DO NOTHING "
+            f"RETURNING {table.c[returning].name}"
         ),
         arrays,
     )

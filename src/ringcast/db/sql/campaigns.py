@@ -268,7 +268,9 @@ def _insert_contacts(
     rows = [
         {**mapping.new_contact_values(org_id, k, now), "repeatable": repeatable} for k in contacts
     ]
-    return set(bulk.insert_new_rows(conn, t.contacts, rows, returning="id"))
+    return set(
+        bulk.insert_new_rows(conn, t.contacts, rows, t.contacts_once_per_campaign, returning="id")
+    )
 
 
 def _not_hidden() -> Any:

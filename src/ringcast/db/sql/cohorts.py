@@ -206,7 +206,11 @@ class _Batch:
             }
             for k in contacts
         ]
-        return set(bulk.insert_new_rows(self.conn, t.contacts, rows, returning="id"))
+        return set(
+            bulk.insert_new_rows(
+                self.conn, t.contacts, rows, t.contacts_once_per_campaign, returning="id"
+            )
+        )
 
     def phone_owners(self, phones: Sequence[str]) -> dict[str, str | None]:
         k = t.contacts

@@ -15,6 +15,7 @@ from ringcast.core.pacing import PacingLimits
 from ringcast.core.retry import RetryPolicy
 from ringcast.core.routing import Route
 from ringcast.core.states import CampaignStatus
+from ringcast.crypto import SECRET_KEY_ENV
 from ringcast.records import Campaign, Dialect
 from ringcast.services import accounts, campaigns
 from ringcast.services.direct_calls import ALWAYS
@@ -66,6 +67,8 @@ def always_open_campaign(
 def worker_env(database_url: str, **settings: str) -> dict[str, str]:
     """The environment for ``ringcast worker`` processes: fast simulated calls, quiet logs."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
+    if SECRET_KEY_ENV in os.environ:  # the test's processes share its key (pg_engine_url)
+        env[SECRET_KEY_ENV] = os.environ[SECRET_KEY_ENV]
     env.update(
         RINGCAST_DATABASE_URL=database_url,
         RINGCAST_SIMULATOR_TALK_S="0.3",

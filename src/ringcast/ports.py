@@ -184,9 +184,12 @@ class CampaignQueries(Protocol):
         """The parts of one of the cohort's stored files, in order; None if it has none."""
         ...
 
-    def complete_cohort(self, cohort: Cohort, owner: str, now: datetime) -> bool:
-        """Mark the cohort completed and make its contacts dialable, if ``owner`` still
-        holds its lease (False otherwise: another process carries the job on)."""
+    def complete_cohort(
+        self, cohort: Cohort, owner: str, now: datetime, lease_until: datetime
+    ) -> bool:
+        """Make the cohort's contacts dialable and mark it completed, while ``owner``
+        holds its lease, renewed to ``lease_until`` (False once it does not: another
+        process carries the job on)."""
         ...
 
     def fail_cohort(self, cohort: Cohort, owner: str | None, now: datetime) -> bool:

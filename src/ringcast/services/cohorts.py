@@ -402,7 +402,7 @@ def _run(
                 break
             _commit(store, clock, job, campaign, cohort, offset, batch, rejected_fields)
             offset += len(batch)
-        if not store.complete_cohort(cohort, job.owner, clock.now()):
+        if not store.complete_cohort(cohort, job.owner, clock.now(), clock.now() + job.lease):
             raise LeaseLost(cohort.id)
     except LeaseLost:
         pass  # another process holds the job now and carries it on

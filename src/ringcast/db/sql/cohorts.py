@@ -28,6 +28,8 @@ from ringcast.db.sql.base import SqlBase
 from ringcast.records import COHORT_PENDING, Cohort
 
 PROCESSING = "processing"
+#: contacts made due per transaction when a cohort completes
+RELEASE = 5000
 
 
 class CohortJobsSql(SqlBase):
@@ -122,33 +124,53 @@ class CohortJobsSql(SqlBase):
                 ).scalar_one()
             yield data
 
-    def complete_cohort(self, cohort: Cohort, owner: str, now: datetime) -> bool:
+    def complete_cohort(
+        self, cohort: Cohort, owner: str, now: datetime, lease_until: datetime
+    ) -> bool:
+        """Make the cohort's held contacts due, ``RELEASE`` at a time (one transaction
+        each, so that a large cohort never holds SQLite's write lock for long), then mark
+        it completed; each step only while ``owner`` holds the lease, which it renews.
+
+        Once every row is counted the job can only complete, so a crash half-way through
+        the release is finished by whoever resumes it (it reads no more rows)."""
         h, k = t.cohorts, t.contacts
-        with self._tx() as conn:
-            done = conn.execute(
-                h.update()
-                .where(h.c.id == cohort.id, h.c.status == PROCESSING, h.c.lease_owner == owner)
-                .values(
-                    status="completed",
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    updated_at=now,
-                    updated_by=cohort.updated_by,
+        while True:
+            with self._tx() as conn:
+                held = conn.execute(
+                    h.update()
+                    .where(h.c.id == cohort.id, h.c.status == PROCESSING, h.c.lease_owner == owner)
+                    .values(lease_expires_at=lease_until)
                 )
-            )
-            if done.rowcount != 1:
-                return False
-            conn.execute(
-                k.update()
-                .where(*_held(cohort.id))
-                .values(next_due_at=now, reason=None, updated_at=now)
-            )
-            conn.execute(
-                t.campaigns.update()
-                .where(t.campaigns.c.id == cohort.campaign_id)
-                .values(next_wake_at=now)
-            )
-        return True
+                if held.rowcount != 1:
+                    return False
+                batch = [
+                    r.id
+                    for r in conn.execute(sa.select(k.c.id).where(*_held(cohort.id)).limit(RELEASE))
+                ]
+                if batch:
+                    conn.execute(
+                        k.update()
+                        .where(bulk.among(conn, k.c.id, batch))
+                        .values(next_due_at=now, reason=None, updated_at=now)
+                    )
+                    continue
+                conn.execute(
+                    h.update()
+                    .where(h.c.id == cohort.id)
+                    .values(
+                        status="completed",
+                        lease_owner=None,
+                        lease_expires_at=None,
+                        updated_at=now,
+                        updated_by=cohort.updated_by,
+                    )
+                )
+                conn.execute(
+                    t.campaigns.update()
+                    .where(t.campaigns.c.id == cohort.campaign_id)
+                    .values(next_wake_at=now)
+                )
+                return True
 
     def fail_cohort(self, cohort: Cohort, owner: str | None, now: datetime) -> bool:
         h, k = t.cohorts, t.contacts

@@ -116,7 +116,7 @@ class Server:
 @pytest.mark.parametrize(
     ("rows", "batch"),
     [
-        (20_000, 100),
+        (20_000, 200),
         pytest.param(300_000, 1000, marks=pytest.mark.skipif(not SLOW, reason="set SLOW_TESTS=1")),
     ],
     ids=["20k", "300k"],

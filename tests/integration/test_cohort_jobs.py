@@ -178,3 +178,29 @@ def test_a_stream_cut_short_is_failed_not_half_added(engine) -> None:
     done = cohorts.resume_next(store, clock, cohorts.Job("runner"))
     assert done is not None and done.status == "failed"
     assert store.count_contacts(c.id) == {}
+
+
+def test_rows_the_database_would_refuse_are_rejected_not_retried(engine) -> None:
+    """A NUL character in a value, or a user_identifier longer than its column, rejects
+    that row (PostgreSQL would refuse its whole batch on every try, so the job would
+    never end); the other rows are added and the cohort completes."""
+    store = SqlStore(engine)
+    c, clock = setup(store)
+    mapping = json.dumps(
+        {
+            "phone_number": {"column_name": "mobile"},
+            "user_identifier": {"column_name": "id"},
+            "app_variables": {"name": {"column_name": "n"}},
+        }
+    ).encode()
+    data = (
+        "mobile,id,n\r\n+919800000001,a,Asha\r\n+919800000002,b,Ra\x00vi\r\n"
+        f"+919800000003,{'x' * 201},Meera\r\n+919800000004,d,Kiran\r\n"
+    ).encode()
+    job = cohorts.Job("only", timedelta(seconds=30), 2)
+    cohort = cohorts.upload(store, clock, c, "p", io.BytesIO(data), mapping, "test", job)
+    done = cohorts.resume(store, clock, job, cohort)
+    assert (done.status, done.valid_records, done.rejected_records) == ("completed", 2, 2)
+    reasons = [r["rejected_reason"] for r in rejected_rows(store, done)]
+    assert "NUL" in reasons[0] and "user_identifier" in reasons[1]
+    assert store.count_contacts(c.id) == {ContactState.WAITING: 2}

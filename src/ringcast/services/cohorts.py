@@ -43,6 +43,8 @@ from ringcast.records import Campaign, Cohort
 from ringcast.services import campaigns
 
 BATCH = 1000
+#: the longest ``user_identifier`` a contact stores (``contacts.user_identifier``)
+USER_IDENTIFIER_MAX = 200
 #: the stored upload's parts: small enough to hold one, large enough to be few
 FILE_PART = 1 << 20
 #: how long a job's lease lasts without a batch committed (``cohort_lease_s``)
@@ -413,8 +415,9 @@ def _run(
 def _read_batch(rows: Iterator[Row], seen: set[str], size: int) -> list[_Entry]:
     batch: list[_Entry] = []
     for row in itertools.islice(rows, size):
-        if row.rejected_because:
-            batch.append(_Entry(row, None, row.rejected_because))
+        refused = row.rejected_because or _unstorable(row)
+        if refused:
+            batch.append(_Entry(row, None, refused))
             continue
         phone = normalise_phone(row.phone)
         if phone is None:
@@ -425,6 +428,17 @@ def _read_batch(rows: Iterator[Row], seen: set[str], size: int) -> list[_Entry]:
             seen.add(phone)
             batch.append(_Entry(row, phone, None))
     return batch
+
+
+def _unstorable(row: Row) -> str | None:
+    """Why the database would refuse this row's values, if it would: a row that fails
+    its batch every time would stop the job for good, so it is rejected on its own."""
+    if row.user_identifier is not None and len(row.user_identifier) > USER_IDENTIFIER_MAX:
+        return f"user_identifier longer than {USER_IDENTIFIER_MAX} characters"
+    texts = [row.phone, row.user_identifier, *row.variables.values(), *row.overrides.values()]
+    if any(isinstance(v, str) and "\x00" in v for v in texts):
+        return "a value contains a NUL character"
+    return None
 
 
 def _commit(

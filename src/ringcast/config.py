@@ -35,8 +35,15 @@ class Settings(BaseSettings):
     #: pacing for campaigns whose API has no such setting (Volubile)
     default_attempts_per_second: float = Field(default=1.0, ge=0.1, le=500)
     default_max_concurrent: int = Field(default=10, ge=1)
-    #: where uploaded contact files (Sarvam cohorts) and their rejected rows are kept
+    #: a directory for files ringcast keeps (uploaded cohorts live in the database: see
+    #: README, "Cohort uploads are jobs")
     data_dir: str = "ringcast-data"
+    #: A cohort upload is a job in the database: whoever reads it renews this lease with
+    #: each batch it commits; once it lapses (its process died) any server or worker
+    #: resumes the job where the last batch ended.
+    cohort_lease_s: float = Field(default=30, gt=0, le=3600)
+    #: rows read per batch of a cohort upload (one transaction each)
+    cohort_batch_rows: int = Field(default=1000, ge=1, le=100_000)
     #: ``serve`` runs a dispatcher in-process (set false when separate workers dispatch)
     embedded_dispatcher: bool = True
     #: how long a dialled call may go without an outcome before it is reconciled

@@ -19,7 +19,8 @@ Protocols only: the values that cross them are the core's (``core.model``,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -92,7 +93,8 @@ class CampaignStore(Protocol):
     """Campaigns and their contacts (both stores)."""
 
     def create_campaign(self, campaign: Campaign, contacts: Sequence[Contact]) -> None:
-        """Store the campaign and its first contacts, all or nothing."""
+        """Store the campaign and its first contacts, all or nothing (a number repeated
+        among them is stored once)."""
         ...
 
     def get_campaign(self, campaign_id: str) -> Campaign | None: ...
@@ -121,8 +123,13 @@ class CampaignStore(Protocol):
         """
         ...
 
-    def add_contacts(self, campaign_id: str, contacts: Sequence[Contact], now: datetime) -> None:
-        """Add contacts to the campaign, all or nothing."""
+    def add_contacts(
+        self, campaign_id: str, contacts: Sequence[Contact], now: datetime
+    ) -> list[Contact]:
+        """Add contacts to the campaign in one transaction, each number once: a contact
+        whose number the campaign already has is skipped (the database's unique index
+        decides, so racing requests cannot both add it; the hidden direct-calls campaigns
+        take a number as often as it is called). Returns the contacts added."""
         ...
 
     def get_contact(self, contact_id: str) -> Contact | None: ...
@@ -149,18 +156,71 @@ class CampaignQueries(Protocol):
         """Campaigns of the workspace that are scheduled or active."""
         ...
 
-    def phones_in_campaign(self, campaign_id: str, phones: Sequence[str]) -> set[str]:
-        """Which of these numbers the campaign already has a contact for."""
+    def add_cohort(
+        self,
+        cohort: Cohort,
+        file: Iterable[bytes] = (),
+        lease_owner: str | None = None,
+        lease_until: datetime | None = None,
+    ) -> None:
+        """Store a new cohort with its uploaded file (in parts) and, when given, the lease
+        of the process that starts reading it at once."""
         ...
 
-    def add_cohort(self, cohort: Cohort) -> None: ...
+    def claim_cohort(self, owner: str, now: datetime, until: datetime) -> Cohort | None:
+        """Take the lease of one ``processing`` cohort nobody holds (its lease lapsed), if
+        any: the job it is resumes from its ``total_records``."""
+        ...
+
+    def cohort_batch(
+        self, cohort: Cohort, owner: str, offset: int, until: datetime
+    ) -> AbstractContextManager[CohortBatch]:
+        """One batch of the cohort's job, in one transaction: entered only while ``owner``
+        holds the lease and the job stands at ``offset`` rows (else ``LeaseLost``), which
+        is renewed to ``until``; everything written in it commits together."""
+        ...
+
+    def cohort_file(self, cohort_id: str, kind: str) -> Iterator[bytes] | None:
+        """The parts of one of the cohort's stored files, in order; None if it has none."""
+        ...
+
+    def complete_cohort(
+        self, cohort: Cohort, owner: str, now: datetime, lease_until: datetime
+    ) -> bool:
+        """Make the cohort's contacts dialable and mark it completed, while ``owner``
+        holds its lease, renewed to ``lease_until`` (False once it does not: another
+        process carries the job on)."""
+        ...
+
+    def fail_cohort(self, cohort: Cohort, owner: str | None, now: datetime) -> bool:
+        """Mark the cohort failed with its ``failure_reason`` and remove the contacts it
+        added (none was dialable yet), if ``owner`` holds its lease (or, with None, if
+        it is still processing)."""
+        ...
 
     def get_cohort(self, cohort_id: str) -> Cohort | None: ...
 
     def list_cohorts(self, campaign_id: str) -> list[Cohort]: ...
 
-    def finish_cohort(self, cohort: Cohort) -> None:
-        """Write a cohort's status, counts and failure reason."""
+
+class CohortBatch(Protocol):
+    """The writes of one batch of a cohort's job (``CampaignQueries.cohort_batch``)."""
+
+    def add_contacts(self, contacts: Sequence[Contact], now: datetime) -> set[str]:
+        """Add these contacts, held until the cohort completes; a number the campaign
+        already has is skipped. Returns the ids of those added."""
+        ...
+
+    def phone_owners(self, phones: Sequence[str]) -> dict[str, str | None]:
+        """For each of these numbers the campaign has: the cohort its contact came in."""
+        ...
+
+    def add_rejected(self, part: int, data: bytes) -> None:
+        """Store a part of the rejected-records file."""
+        ...
+
+    def advance(self, read: int, added: int, rejected: int, now: datetime) -> None:
+        """Count the batch into the cohort's progress."""
         ...
 
 

@@ -74,6 +74,9 @@ class Agent:
 #: Marks, in ``Campaign.extra``, the hidden per-agent campaign behind direct calls; such
 #: campaigns are never listed or counted.
 HIDDEN_MARKER = "direct_calls_of_agent"
+#: the reason a contact of a cohort still being read waits with no due time: it may be
+#: dialled only once its cohort completes, and is removed if the cohort fails
+COHORT_PENDING = "cohort_processing"
 
 
 class Dialect(StrEnum):

@@ -84,12 +84,19 @@ def campaign(org_id: str, ws_id: str, agent_id: str, **over: Any) -> Campaign:
     return Campaign(**values)
 
 
+#: the next number each campaign's contacts take: a campaign holds a number once (the
+#: stores skip a repeat), while different campaigns still share the same numbers
+_NEXT_NUMBER: dict[str, int] = {}
+
+
 def contacts(campaign_id: str, n: int, due_at: datetime = T0, **over: Any) -> list[Contact]:
+    first = _NEXT_NUMBER.get(campaign_id, 0)
+    _NEXT_NUMBER[campaign_id] = first + n
     return [
         Contact(
             id=new_id(),
             campaign_id=campaign_id,
-            phone=f"+3361{i:07d}",
+            phone=f"+3361{first + i:07d}",
             next_due_at=due_at,
             context={"name": f"Person {i}"},
             **over,

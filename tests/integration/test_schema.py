@@ -52,6 +52,7 @@ def _generic(t: sa.types.TypeEngine[Any]) -> str:
         "BOOLEAN": ("BOOLEAN",),
         "TEXT": ("TEXT",),
         "DATE": ("DATE",),
+        "BINARY": ("BLOB", "BYTEA", "LARGEBINARY"),
     }.items():
         if name in spellings:
             return generic

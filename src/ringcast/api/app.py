@@ -24,7 +24,7 @@ from ringcast.api.sarvam.routes import router as sarvam_router
 from ringcast.api.volubile.routes import router as volubile_router
 from ringcast.clock import Clock
 from ringcast.core.pacing import PacingLimits
-from ringcast.dispatch.runner import BackgroundDispatcher
+from ringcast.dispatch.runner import BackgroundDispatcher, CohortJobRunner
 from ringcast.dispatch.runner import build as build_dispatcher
 from ringcast.metrics import Metrics, StoreGauges
 from ringcast.ports import SqlStoreApi
@@ -36,10 +36,16 @@ def _operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(runtime: Runtime, clock: Clock, *, dispatch: bool = False) -> FastAPI:
-    """The app; with ``dispatch`` it also runs a dispatcher for its lifetime (``serve``)."""
+def create_app(
+    runtime: Runtime, clock: Clock, *, dispatch: bool = False, cohort_jobs: bool | None = None
+) -> FastAPI:
+    """The app; with ``dispatch`` it also runs a dispatcher for its lifetime, and with
+    ``cohort_jobs`` (by default as ``dispatch``) the runner that resumes cohort uploads
+    a dead process left (``serve`` runs it always)."""
     app = FastAPI(
-        lifespan=_lifespan(runtime, clock, dispatch),
+        lifespan=_lifespan(
+            runtime, clock, dispatch, dispatch if cohort_jobs is None else cohort_jobs
+        ),
         title="ringcast",
         version=ringcast.__version__,
         description="Outbound-call campaign engine for AI voice agents. Speaks the Volubile "
@@ -62,21 +68,28 @@ def create_app(runtime: Runtime, clock: Clock, *, dispatch: bool = False) -> Fas
 
 
 def _lifespan(
-    runtime: Runtime, clock: Clock, dispatch: bool
+    runtime: Runtime, clock: Clock, dispatch: bool, cohort_jobs: bool
 ) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if not dispatch:
-            yield
-            return
-        background = BackgroundDispatcher(
-            build_dispatcher(runtime, clock, app.state.metrics, WEBHOOK_RENDERERS)
-        )
-        background.start()
+        jobs = CohortJobRunner(runtime, clock) if cohort_jobs else None
+        if jobs is not None:
+            jobs.start()
         try:
-            yield
+            if not dispatch:
+                yield
+                return
+            background = BackgroundDispatcher(
+                build_dispatcher(runtime, clock, app.state.metrics, WEBHOOK_RENDERERS)
+            )
+            background.start()
+            try:
+                yield
+            finally:
+                background.stop()
         finally:
-            background.stop()
+            if jobs is not None:
+                jobs.stop()
 
     return lifespan
 

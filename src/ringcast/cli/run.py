@@ -25,7 +25,9 @@ def serve(
     settings = load_settings()
     logs.configure(settings.log_level)
     with opened(settings) as runtime:
-        web = create_app(runtime, SystemClock(), dispatch=settings.embedded_dispatcher)
+        web = create_app(
+            runtime, SystemClock(), dispatch=settings.embedded_dispatcher, cohort_jobs=True
+        )
         where = f"http://{host or settings.host}:{port or settings.port}"
         err.print(f"ringcast on {where}  database: {_safe_url(settings.database_url)}")
         uvicorn.run(
@@ -43,7 +45,7 @@ def worker() -> None:
 
     from ringcast import logs
     from ringcast.api.renderers import WEBHOOK_RENDERERS
-    from ringcast.dispatch.runner import build, run_until
+    from ringcast.dispatch.runner import CohortJobRunner, build, run_until
 
     settings = load_settings()
     logs.configure(settings.log_level)
@@ -60,7 +62,12 @@ def worker() -> None:
         err.print(
             f"ringcast worker {dispatcher.name}  database: {_safe_url(settings.database_url)}"
         )
-        asyncio.run(main())
+        cohort_jobs = CohortJobRunner(runtime, SystemClock())  # uploads a dead process left
+        cohort_jobs.start()
+        try:
+            asyncio.run(main())
+        finally:
+            cohort_jobs.stop()
 
 
 def _safe_url(url: str) -> str:

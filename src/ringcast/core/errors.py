@@ -5,6 +5,7 @@ RingcastError
 ├── ValidationFailed      one or more fields broke a domain rule (carries FieldError list)
 ├── NotFound              an id that does not exist, or that the caller may not see
 └── Conflict              the request is valid but clashes with the current state
+    └── LeaseLost         a job's lease passed to another process: stop, it carries on
 """
 
 from __future__ import annotations
@@ -57,3 +58,8 @@ class NotFound(RingcastError):
 
 class Conflict(RingcastError):
     """The request is well formed but clashes with the current state."""
+
+
+class LeaseLost(Conflict):
+    """The job's lease lapsed and another process holds it now; whatever this one was
+    about to write is rolled back, and the new holder carries the job on."""

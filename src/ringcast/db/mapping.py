@@ -284,7 +284,8 @@ def dialing_values(k: Contact, at: datetime) -> dict[str, Any]:
 
 
 def cohort(row: Row) -> Cohort:
-    return Cohort(**row._mapping)
+    """A cohort as the surfaces show it (its job lease is the job runner's business)."""
+    return Cohort(**{f.name: row._mapping[f.name] for f in dataclasses.fields(Cohort)})
 
 
 # --- attempts and calls -------------------------------------------------------------------

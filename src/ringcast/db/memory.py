@@ -149,7 +149,7 @@ class MemoryStore:
         self.campaigns[campaign.id] = campaign
         self.counters[campaign.id] = PacingCounters()
         self.wake[campaign.id] = campaign.created_at
-        self._insert_contacts(contacts)
+        self._insert_contacts(self._new_numbers(campaign.id, contacts))
 
     def get_campaign(self, campaign_id: str) -> Campaign | None:
         return self.campaigns.get(campaign_id)
@@ -192,12 +192,29 @@ class MemoryStore:
             for k in self._waiting(campaign_id):
                 self._put_contact(lifecycle.cancel(k))
 
-    def add_contacts(self, campaign_id: str, contacts: Sequence[Contact], now: datetime) -> None:
+    def add_contacts(
+        self, campaign_id: str, contacts: Sequence[Contact], now: datetime
+    ) -> list[Contact]:
         if campaign_id not in self.campaigns:
             raise NotFound("campaign", campaign_id)
         self._check_new_contacts(contacts)
-        self._insert_contacts(contacts)
+        added = self._new_numbers(campaign_id, contacts)
+        self._insert_contacts(added)
         self._wake_by(campaign_id, now)
+        return added
+
+    def _new_numbers(self, campaign_id: str, contacts: Sequence[Contact]) -> list[Contact]:
+        """The contacts whose number the campaign lacks, each number once (as the SQL
+        store's unique index keeps it); a hidden direct-calls campaign takes them all."""
+        if HIDDEN_MARKER in self.campaigns[campaign_id].extra:
+            return list(contacts)
+        have = {k.phone for k in self.contacts.values() if k.campaign_id == campaign_id}
+        added = []
+        for k in contacts:
+            if k.phone not in have:
+                have.add(k.phone)
+                added.append(k)
+        return added
 
     def _check_new_contacts(self, contacts: Sequence[Contact]) -> None:
         ids = [k.id for k in contacts]

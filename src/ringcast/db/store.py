@@ -21,6 +21,7 @@ from __future__ import annotations
 from ringcast.db.sql.accounts import AccountsSql
 from ringcast.db.sql.calls import CallsSql
 from ringcast.db.sql.campaigns import CampaignsSql
+from ringcast.db.sql.cohorts import CohortJobsSql
 from ringcast.db.sql.compliance import ComplianceSql
 from ringcast.db.sql.connections import ConnectionsSql
 from ringcast.db.sql.ends import EndsSql
@@ -34,6 +35,7 @@ __all__ = ["SqlStore"]
 class SqlStore(
     AccountsSql,
     CampaignsSql,
+    CohortJobsSql,
     ComplianceSql,
     ConnectionsSql,
     PlanningSql,

@@ -188,8 +188,22 @@ contacts = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("reason", sa.String(64), nullable=True),
     sa.Column("timezone", sa.String(64), nullable=True),
+    #: a number may be here more than once: the contacts of a hidden direct-calls campaign
+    #: (one per call placed), and duplicates kept by migration 0010 for their attempts
+    sa.Column("repeatable", sa.Boolean, nullable=False, server_default=sa.false()),
     _created(),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    # A number once per campaign, however many requests add it at once: every add path
+    # inserts with ON CONFLICT DO NOTHING against this index. It also answers "which of
+    # these numbers does the campaign have" from the index, not a scan of the campaign.
+    sa.Index(
+        "ux_contacts_campaign_phone",
+        "campaign_id",
+        "phone",
+        unique=True,
+        postgresql_where=sa.text("NOT repeatable"),
+        sqlite_where=sa.text("NOT repeatable"),
+    ),
     # "Which contacts of this campaign are due now" walks this index from its start and
     # stops at the first contact not yet due: the cost follows the due contacts, not the
     # table. Only waiting contacts are in it.
@@ -203,6 +217,11 @@ contacts = sa.Table(
     ),
     sa.Index(None, "campaign_id", "state"),
     sa.Index(None, "org_id", "phone"),
+)
+
+#: the index every add path inserts contacts against (``bulk.insert_new_rows``)
+contacts_once_per_campaign = next(
+    i for i in contacts.indexes if i.name == "ux_contacts_campaign_phone"
 )
 
 attempts = sa.Table(
@@ -306,7 +325,25 @@ cohorts = sa.Table(
     sa.Column("updated_by", sa.String(64), nullable=True),
     _created(),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    #: an upload is a job: whoever holds the lease reads its rows, renewing the lease with
+    #: each batch it commits; a lapsed lease lets any server or worker resume it
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_expires_at", UTCDateTime(), nullable=True),
     sa.Index(None, "campaign_id", "created_at"),
+    sa.Index(None, "status", "lease_expires_at"),
+)
+
+#: A cohort's files, in the database so that every server and worker reads the same ones:
+#: the uploaded CSV (``cohort``, in parts of 1 MiB numbered from 0) and the rejected rows
+#: (``rejected_records``, one part per batch, numbered by the row the batch starts at, so
+#: it is written in the batch's own transaction and a resumed job never writes it twice).
+cohort_files = sa.Table(
+    "cohort_files",
+    metadata,
+    sa.Column("cohort_id", ID, sa.ForeignKey("cohorts.id"), primary_key=True),
+    sa.Column("kind", sa.String(32), primary_key=True),
+    sa.Column("part", sa.Integer, primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
 )
 
 

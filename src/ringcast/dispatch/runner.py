@@ -7,6 +7,8 @@ import threading
 from collections.abc import Mapping
 from datetime import timedelta
 
+import structlog
+
 from ringcast.clock import Clock
 from ringcast.dispatch.loop import Dispatcher, DispatchSettings
 from ringcast.dispatch.predial import PredialClient
@@ -18,8 +20,11 @@ from ringcast.metrics import Metrics
 from ringcast.ports import DispatchStore
 from ringcast.records import Connection
 from ringcast.runtime import Runtime
+from ringcast.services import cohorts
 from ringcast.services.connections import outcome_model
 from ringcast.webhooks.deliver import Deliverer, Renderer
+
+log = structlog.get_logger("ringcast.cohorts")
 
 
 def build(
@@ -142,3 +147,45 @@ class BackgroundDispatcher:
         self._stop = asyncio.Event()
         self._ready.set()
         await run_until(self.dispatcher, self._stop)
+
+
+class CohortJobRunner:
+    """Cohort uploads nobody is reading (their process died, their lease lapsed), resumed
+    on a thread of their own: every ``serve`` with its embedded dispatcher and every
+    ``worker`` runs one, so a job is picked up by whichever process is alive."""
+
+    def __init__(self, runtime: Runtime, clock: Clock, poll_s: float = 1.0) -> None:
+        settings = runtime.settings
+        self.store = runtime.store
+        self.clock = clock
+        self.job = cohorts.Job.here(
+            timedelta(seconds=settings.cohort_lease_s), settings.cohort_batch_rows
+        )
+        self.poll_s = poll_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="ringcast-cohorts", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout: float = 30) -> None:
+        """Stop after the batch in hand; an unfinished job's lease lapses for another."""
+        self._stop.set()
+        self._thread.join(timeout=timeout)
+
+    def _main(self) -> None:
+        busy = False
+        while not self._stop.wait(0 if busy else self.poll_s):
+            try:
+                done = cohorts.resume_next(self.store, self.clock, self.job)
+            except Exception:  # a database outage: log it, keep polling; the lease lapses
+                log.exception("cohort job interrupted", owner=self.job.owner)
+                done = None
+            busy = done is not None
+            if done is not None:
+                log.info(
+                    "cohort job resumed",
+                    cohort=done.id,
+                    status=done.status,
+                    total_records=done.total_records,
+                )

@@ -145,9 +145,9 @@ def act(
 def add_recipients(
     store: Store, clock: Clock, campaign: Campaign, recipients: Sequence[Recipient]
 ) -> list[Contact]:
-    """Queue more contacts; only while the campaign can still call them."""
+    """Queue more contacts, only while the campaign can still call them; a number the
+    campaign already has is not added again. Returns the contacts added."""
     if campaign.config.status.is_terminal:
         raise InvalidTransition(campaign.config.status.value, "add contacts to")
     contacts = contacts_for(campaign.id, recipients, clock.now())
-    store.add_contacts(campaign.id, contacts, clock.now())
-    return contacts
+    return store.add_contacts(campaign.id, contacts, clock.now())

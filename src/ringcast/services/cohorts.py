@@ -4,30 +4,51 @@ An upload is checked in two steps. Blocking checks refuse the whole file before 
 is stored: the mapping names columns the file has, the file has a data row, overrides and
 variables are ones the agent knows. Then each row is checked on its own: a bad row is
 written, with its ``rejected_reason``, to the cohort's rejected-records file and the rest
-go on. The file is read row by row and contacts are written in batches, so a large upload
-never sits whole in memory.
+go on.
+
+Theory of operation: an upload is a durable job. The file is stored in the database with
+the cohort (``cohort_files``), so any server or worker can read it. Whoever holds the
+cohort's lease reads it in batches of rows; each batch commits its contacts, its part of
+the rejected-records file and the cohort's counts together, and renews the lease
+(``CampaignQueries.cohort_batch``). ``total_records`` is thus also the row the job
+resumes from: a process that dies leaves the cohort ``processing`` with a lapsing lease,
+and the next to claim it (``resume_next``, run by every server and worker) skips the rows
+already counted and goes on. The contacts a cohort adds wait, not yet due, with the
+reason ``COHORT_PENDING`` until it completes; a cohort that fails removes them. Each
+number is a contact of a campaign once (the database's unique index), so a number seen in
+an earlier batch, another cohort or a concurrent stream is a rejected row, not a second
+contact.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import json
-import shutil
+import os
+import socket
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
+from datetime import timedelta
 from typing import Any, BinaryIO, Literal, Protocol
 
 import phonenumbers
 
 from ringcast.clock import Clock
-from ringcast.core.errors import InvalidTransition, NotFound, ValidationFailed
+from ringcast.core.errors import InvalidTransition, LeaseLost, NotFound, ValidationFailed
 from ringcast.ports import CampaignQueries, Store
 from ringcast.records import Campaign, Cohort
 from ringcast.services import campaigns
 
 BATCH = 1000
+#: the longest ``user_identifier`` a contact stores (``contacts.user_identifier``)
+USER_IDENTIFIER_MAX = 200
+#: the stored upload's parts: small enough to hold one, large enough to be few
+FILE_PART = 1 << 20
+#: how long a job's lease lasts without a batch committed (``cohort_lease_s``)
+LEASE = timedelta(seconds=30)
 OVERRIDES = frozenset({"initial_bot_message", "initial_state_name", "initial_language_name"})
 FileType = Literal["cohort", "rejected_records", "cohort_transformation"]
 FILE_NAMES: dict[FileType, str] = {
@@ -60,7 +81,20 @@ class Row:
         return {"phone": self.phone, "user_identifier": self.user_identifier, **self.variables}
 
 
-Reject = Callable[[Mapping[str, Any], str], None]
+@dataclass(frozen=True)
+class Job:
+    """How this process runs cohort jobs: its name on the leases it takes, their length,
+    and the rows per batch."""
+
+    owner: str
+    lease: timedelta = LEASE
+    batch_rows: int = BATCH
+
+    @classmethod
+    def here(cls, lease: timedelta = LEASE, batch_rows: int = BATCH) -> Job:
+        """A job runner named after this host and process (unique per call)."""
+        name = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        return cls(name, lease, batch_rows)
 
 
 def normalise_phone(raw: str) -> str | None:
@@ -73,10 +107,6 @@ def normalise_phone(raw: str) -> str | None:
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def cohort_dir(data_dir: Path, cohort_id: str) -> Path:
-    return data_dir / "cohorts" / cohort_id
 
 
 def new_cohort(
@@ -119,13 +149,18 @@ def stream(
     name: str,
     users: Iterable[Row],
     actor: str,
+    job: Job | None = None,
 ) -> Cohort:
-    """Add up to 1000 users; an invalid number or a repeated one rejects that user only."""
+    """Add up to 1000 users; an invalid number or a repeated one rejects that user only
+    (repeated in the request, or already a contact of the campaign, however many streams
+    of the same numbers run at once). A stream is a job like an upload, run at once by
+    the request; if its process dies first, the job runner fails it and its users are
+    not added (there is no file to resume from: the client sends them again)."""
     check_open(campaign)
+    job = job or Job.here()
     cohort = new_cohort(campaign, name, "stream", {}, actor, clock)
-    store.add_cohort(cohort)
-    total, valid, rejected = _ingest(store, clock, campaign, cohort, users, on_reject=None)
-    return _complete(store, clock, cohort, total, valid, rejected)
+    store.add_cohort(cohort, lease_owner=job.owner, lease_until=clock.now() + job.lease)
+    return _run(store, clock, job, cohort, iter(users), None)
 
 
 # --- the CSV upload ----------------------------------------------------------------
@@ -184,14 +219,17 @@ def referenced_columns(mapping: Mapping[str, Any]) -> list[str]:
     return cols
 
 
-def check_file(path: Path, mapping: Mapping[str, Any]) -> None:
+def check_file(rows: BinaryIO, mapping: Mapping[str, Any]) -> None:
     """Blocking checks on the file itself: a header with every mapped column, and a data row."""
     field = "cohort_file"
     try:
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
+        text = io.TextIOWrapper(rows, encoding="utf-8-sig", newline="")
+        try:
+            reader = csv.reader(text)
             header = next(reader, None)
             first = next(reader, None)
+        finally:
+            text.detach()  # the caller's file stays open
     except (UnicodeDecodeError, csv.Error) as exc:
         raise ValidationFailed.single(
             field, None, f"is not a readable UTF-8 CSV file: {exc}"
@@ -212,71 +250,105 @@ def upload(
     name: str,
     rows: BinaryIO,
     transformation: bytes,
-    data_dir: Path,
     actor: str,
+    job: Job,
 ) -> Cohort:
-    """Accept a CSV upload: the mapping and the file pass the blocking checks, both are
-    kept under ``data_dir``, and the cohort is stored as ``processing``; ``process_upload``
-    then reads the rows. A refused upload leaves neither files nor cohort behind."""
+    """Accept a CSV upload: the mapping and the file pass the blocking checks, then the
+    cohort is stored, ``processing``, with its file, under ``job``'s lease; ``run`` (or,
+    if this process dies first, any other's ``resume_next``) then reads the rows. A
+    refused upload leaves nothing behind. ``rows`` must be seekable (an upload spooled
+    to disk): it is read once for the checks and once to be stored."""
     check_open(campaign)
     agent = store.get_agent(campaign.agent_id)
     mapping = parse_transformation(transformation, agent.variables if agent else ())
     cohort = new_cohort(campaign, name, "file_upload", mapping, actor, clock)
-    folder = cohort_dir(data_dir, cohort.id)
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        with (folder / FILE_NAMES["cohort"]).open("wb") as out:
-            shutil.copyfileobj(rows, out, length=1 << 20)
-        (folder / FILE_NAMES["cohort_transformation"]).write_text(
-            json.dumps(mapping), encoding="utf-8"
-        )
-        check_file(folder / FILE_NAMES["cohort"], mapping)
-        store.add_cohort(cohort)
-    except BaseException:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise
+    check_file(rows, mapping)
+    rows.seek(0)
+    store.add_cohort(
+        cohort,
+        file=iter(lambda: rows.read(FILE_PART), b""),
+        lease_owner=job.owner,
+        lease_until=clock.now() + job.lease,
+    )
     return cohort
 
 
-def cohort_file(data_dir: Path, cohort: Cohort, file_type: FileType) -> Path:
-    """Where one of the cohort's files is kept; ``NotFound`` if it has none of that kind
-    (a streamed cohort has no files; rejected rows exist once processing started)."""
-    path = cohort_dir(data_dir, cohort.id) / FILE_NAMES[file_type]
-    if not path.exists():
+def cohort_file(store: CohortStore, cohort: Cohort, file_type: FileType) -> Iterator[bytes]:
+    """One of the cohort's files, in parts; ``NotFound`` if it has none of that kind (a
+    streamed cohort has no files; rejected rows exist once the first batch is read)."""
+    if file_type == "cohort_transformation":
+        if cohort.source_type != "file_upload":
+            raise NotFound("file", file_type)
+        return iter([json.dumps(cohort.transformation).encode()])
+    parts = store.cohort_file(cohort.id, file_type)
+    if parts is None:
         raise NotFound("file", file_type)
-    return path
+    return parts
 
 
-def process_upload(
-    store: CohortStore, clock: Clock, campaign: Campaign, cohort: Cohort, data_dir: Path
-) -> Cohort:
-    """Read the stored CSV row by row, add the good rows, write the bad ones with a reason."""
-    folder = cohort_dir(data_dir, cohort.id)
-    mapping = cohort.transformation
-    try:
-        with (
-            (folder / FILE_NAMES["cohort"]).open(newline="", encoding="utf-8-sig") as src,
-            (folder / FILE_NAMES["rejected_records"]).open(
-                "w", newline="", encoding="utf-8"
-            ) as bad,
-        ):
-            reader = csv.DictReader(src)
-            writer = csv.DictWriter(bad, fieldnames=[*(reader.fieldnames or []), "rejected_reason"])
-            writer.writeheader()
+def resume_next(store: CohortStore, clock: Clock, job: Job) -> Cohort | None:
+    """Claim one cohort job nobody holds (its process died, or it was never started) and
+    run it to its end; None when there is none."""
+    cohort = store.claim_cohort(job.owner, clock.now(), clock.now() + job.lease)
+    if cohort is None:
+        return None
+    return resume(store, clock, job, cohort)
 
-            def reject(record: Mapping[str, Any], reason: str) -> None:
-                writer.writerow({**record, "rejected_reason": reason})
 
-            total, valid, rejected = _ingest(
-                store, clock, campaign, cohort, _rows(reader, mapping), on_reject=reject
-            )
-    except Exception as exc:  # a failed background job must say so on the cohort
-        failed = replace(
-            cohort, status="failed", failure_reason=str(exc)[:500], updated_at=clock.now()
+def resume(store: CohortStore, clock: Clock, job: Job, cohort: Cohort) -> Cohort:
+    """Carry on a cohort job whose lease ``job`` holds, from where it stands (the upload's
+    own background task starts it so)."""
+    if cohort.source_type != "file_upload":
+        return _fail(
+            store, clock, job, cohort, "interrupted before it completed: send the users again"
         )
-        store.finish_cohort(failed)
-        return failed
-    return _complete(store, clock, cohort, total, valid, rejected)
+    parts = store.cohort_file(cohort.id, "cohort")
+    if parts is None:
+        return _fail(store, clock, job, cohort, "the uploaded file is missing")
+    return run(store, clock, job, cohort, parts)
+
+
+def run(
+    store: CohortStore, clock: Clock, job: Job, cohort: Cohort, parts: Iterator[bytes]
+) -> Cohort:
+    """Read the stored CSV from the row the cohort stands at, add the good rows, store the
+    bad ones with a reason, and complete the cohort; a file that cannot be read fails it.
+    Returns the cohort as this process left it (still ``processing`` if its lease passed
+    to another process, which carries on)."""
+    text = io.TextIOWrapper(
+        io.BufferedReader(_PartsReader(parts)), encoding="utf-8-sig", newline=""
+    )
+    try:
+        with text:
+            reader = csv.DictReader(text)
+            read = _rows(reader, cohort.transformation)
+            rows = itertools.islice(read, cohort.total_records, None)  # those already counted
+            fieldnames = [*(reader.fieldnames or []), "rejected_reason"]
+            return _run(store, clock, job, cohort, rows, fieldnames)
+    except (UnicodeDecodeError, csv.Error, ValueError) as exc:  # the file's fault, for good
+        return _fail(store, clock, job, cohort, f"cohort_file is not readable: {exc}")
+
+
+class _PartsReader(io.RawIOBase):
+    """The stored parts of a file as one readable stream."""
+
+    def __init__(self, parts: Iterator[bytes]) -> None:
+        self._parts = parts
+        self._left = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._left:
+            part = next(self._parts, None)
+            if part is None:
+                return 0
+            self._left = part
+        n = min(len(buffer), len(self._left))
+        buffer[:n] = self._left[:n]
+        self._left = self._left[n:]
+        return n
 
 
 def _rows(reader: csv.DictReader[str], mapping: Mapping[str, Any]) -> Iterator[Row]:
@@ -300,78 +372,133 @@ def _rows(reader: csv.DictReader[str], mapping: Mapping[str, Any]) -> Iterator[R
         )
 
 
-def _ingest(
+@dataclass
+class _Entry:
+    """A row read, with its number if it is good, or why it is refused."""
+
+    row: Row
+    phone: str | None
+    reason: str | None
+
+
+def _run(
     store: CohortStore,
     clock: Clock,
-    campaign: Campaign,
+    job: Job,
     cohort: Cohort,
-    rows: Iterable[Row],
-    on_reject: Reject | None,
-) -> tuple[int, int, int]:
-    """Validate and add rows in batches; returns (total, valid, rejected)."""
-    total = valid = rejected = 0
-    seen: set[str] = set()
-    batch: list[tuple[Row, str]] = []
+    rows: Iterator[Row],
+    rejected_fields: list[str] | None,
+) -> Cohort:
+    """Read ``rows`` from the cohort's offset in batches, one transaction each, then
+    complete it; ``rejected_fields`` are the rejected-records file's columns (None: the
+    cohort keeps no files)."""
+    campaign = store.get_campaign(cohort.campaign_id)
+    if campaign is None:
+        return _fail(store, clock, job, cohort, "the campaign is gone")
+    offset = cohort.total_records
+    seen: set[str] = set()  # numbers of this run; earlier runs' are in the database
+    try:
+        while True:
+            batch = _read_batch(rows, seen, job.batch_rows)
+            if not batch:
+                break
+            _commit(store, clock, job, campaign, cohort, offset, batch, rejected_fields)
+            offset += len(batch)
+        if not store.complete_cohort(cohort, job.owner, clock.now(), clock.now() + job.lease):
+            raise LeaseLost(cohort.id)
+    except LeaseLost:
+        pass  # another process holds the job now and carries it on
+    found = store.get_cohort(cohort.id)
+    return found or cohort
 
-    def refuse(row: Row, reason: str) -> None:
-        nonlocal rejected
-        rejected += 1
-        if on_reject is not None:
-            on_reject(row.as_record(), reason)
 
-    def flush() -> int:
-        existing = store.phones_in_campaign(campaign.id, [p for _, p in batch])
-        keep = []
-        for row, phone in batch:
-            if phone in existing:
-                refuse(row, "the campaign already has this phone number")
-                continue
-            context = dict(row.variables)
-            if row.overrides:
-                context[OVERRIDES_KEY] = dict(row.overrides)
-            keep.append(campaigns.Recipient(phone, context, row.user_identifier))
-        if keep:
-            now = clock.now()
-            contacts = campaigns.contacts_for(campaign.id, keep, now)
-            store.add_contacts(
-                campaign.id, [replace(k, cohort_id=cohort.id) for k in contacts], now
-            )
-        batch.clear()
-        return len(keep)
-
-    for row in rows:
-        total += 1
-        if row.rejected_because:
-            refuse(row, row.rejected_because)
+def _read_batch(rows: Iterator[Row], seen: set[str], size: int) -> list[_Entry]:
+    batch: list[_Entry] = []
+    for row in itertools.islice(rows, size):
+        refused = row.rejected_because or _unstorable(row)
+        if refused:
+            batch.append(_Entry(row, None, refused))
             continue
         phone = normalise_phone(row.phone)
         if phone is None:
-            refuse(row, f"invalid phone number {row.phone!r}")
+            batch.append(_Entry(row, None, f"invalid phone number {row.phone!r}"))
         elif phone in seen:
-            refuse(row, "phone number repeated in this cohort")
+            batch.append(_Entry(row, None, "phone number repeated in this cohort"))
         else:
             seen.add(phone)
-            batch.append((row, phone))
-            if len(batch) >= BATCH:
-                valid += flush()
-    if batch:
-        valid += flush()
-    return total, valid, rejected
+            batch.append(_Entry(row, phone, None))
+    return batch
 
 
-def _complete(
-    store: CohortStore, clock: Clock, cohort: Cohort, total: int, valid: int, rejected: int
-) -> Cohort:
-    done = replace(
-        cohort,
-        status="completed",
-        total_records=total,
-        valid_records=valid,
-        rejected_records=rejected,
-        updated_at=clock.now(),
-    )
-    store.finish_cohort(done)
-    return done
+def _unstorable(row: Row) -> str | None:
+    """Why the database would refuse this row's values, if it would: a row that fails
+    its batch every time would stop the job for good, so it is rejected on its own."""
+    if row.user_identifier is not None and len(row.user_identifier) > USER_IDENTIFIER_MAX:
+        return f"user_identifier longer than {USER_IDENTIFIER_MAX} characters"
+    texts = [row.phone, row.user_identifier, *row.variables.values(), *row.overrides.values()]
+    if any(isinstance(v, str) and "\x00" in v for v in texts):
+        return "a value contains a NUL character"
+    return None
+
+
+def _commit(
+    store: CohortStore,
+    clock: Clock,
+    job: Job,
+    campaign: Campaign,
+    cohort: Cohort,
+    offset: int,
+    batch: list[_Entry],
+    rejected_fields: list[str] | None,
+) -> None:
+    """One batch, in one transaction: its contacts (each number the campaign lacks),
+    its rejected rows, the cohort's counts, and the lease renewed."""
+    now = clock.now()
+    good = [e for e in batch if e.phone is not None]
+    recipients = []
+    for e in good:
+        context = dict(e.row.variables)
+        if e.row.overrides:
+            context[OVERRIDES_KEY] = dict(e.row.overrides)
+        recipients.append(campaigns.Recipient(e.phone or "", context, e.row.user_identifier))
+    contacts = campaigns.contacts_for(campaign.id, recipients, now)
+    with store.cohort_batch(cohort, job.owner, offset, now + job.lease) as tx:
+        added = tx.add_contacts(contacts, now)
+        lost = [(e, k) for e, k in zip(good, contacts, strict=True) if k.id not in added]
+        owners = tx.phone_owners([k.phone for _, k in lost])
+        for e, k in lost:
+            e.reason = (
+                "phone number repeated in this cohort"
+                if owners.get(k.phone) == cohort.id
+                else "the campaign already has this phone number"
+            )
+        refused = [e for e in batch if e.reason is not None]
+        if rejected_fields is not None and (refused or offset == 0):
+            tx.add_rejected(offset, _rejected_part(rejected_fields, refused, header=offset == 0))
+        tx.advance(len(batch), len(added), len(refused), now)
+
+
+def _rejected_part(fieldnames: list[str], refused: list[_Entry], header: bool) -> bytes:
+    """The rejected-records file's lines for these rows (with its header, first)."""
+    bad = io.StringIO(newline="")
+    # a row longer than the header has its extra cells under None: not part of the file's
+    # columns, so left out
+    writer = csv.DictWriter(bad, fieldnames=fieldnames, extrasaction="ignore")
+    if header:
+        writer.writeheader()
+
+    def reject(record: Mapping[str, Any], reason: str) -> None:
+        writer.writerow({**record, "rejected_reason": reason})
+
+    for e in refused:
+        reject(e.row.as_record(), e.reason or "")
+    return bad.getvalue().encode("utf-8")
+
+
+def _fail(store: CohortStore, clock: Clock, job: Job, cohort: Cohort, reason: str) -> Cohort:
+    failed = replace(cohort, status="failed", failure_reason=reason[:500])
+    store.fail_cohort(failed, job.owner, clock.now())
+    return store.get_cohort(cohort.id) or failed
 
 
 def get(store: CohortStore, campaign: Campaign, cohort_id: str) -> Cohort:

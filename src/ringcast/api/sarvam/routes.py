@@ -10,11 +10,12 @@ token minted without it is refused (403) whatever the path names.
 
 from __future__ import annotations
 
-from pathlib import Path
+from datetime import timedelta
 from typing import Annotated, Literal
+from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import FileResponse
+from fastapi.responses import StreamingResponse
 
 from ringcast.api.auth import Principal
 from ringcast.api.deps import (
@@ -94,12 +95,12 @@ def _limits(settings: SettingsDep) -> scheduling.Limits:
 LimitsDep = Annotated[scheduling.Limits, Depends(_limits)]
 
 
-def _data_dir(settings: SettingsDep) -> Path:
-    """Where uploaded contact files and their rejected rows are kept."""
-    return Path(settings.data_dir)
+def _cohort_job(settings: SettingsDep) -> cohorts.Job:
+    """This request's cohort job: its lease and batch size from the settings."""
+    return cohorts.Job.here(timedelta(seconds=settings.cohort_lease_s), settings.cohort_batch_rows)
 
 
-DataDirDep = Annotated[Path, Depends(_data_dir)]
+CohortJobDep = Annotated[cohorts.Job, Depends(_cohort_job)]
 
 
 @router.post(
@@ -233,12 +234,13 @@ def upload_cohort(
     principal: WorkspaceDep,
     store: StoreDep,
     clock: ClockDep,
-    data_dir: DataDirDep,
+    job: CohortJobDep,
     name: Annotated[str, Form(min_length=1, max_length=50)],
     cohort_file: Annotated[UploadFile, File(description="CSV with a header row")],
     cohort_transformation_file: Annotated[UploadFile, File(description="column mapping JSON")],
 ) -> s.Cohort:
-    """Upload contacts as CSV; rows are checked and added in the background."""
+    """Upload contacts as CSV; rows are checked and added in the background, by a job
+    stored with the file that any server or worker resumes if this one dies."""
     cohort = cohorts.upload(
         store,
         clock,
@@ -246,10 +248,10 @@ def upload_cohort(
         name,
         cohort_file.file,
         cohort_transformation_file.file.read(1_000_000),
-        data_dir,
         principal.actor,
+        job,
     )
-    background.add_task(cohorts.process_upload, store, clock, campaign, cohort, data_dir)
+    background.add_task(cohorts.resume, store, clock, job, cohort)
     return translate.cohort(cohort)
 
 
@@ -265,6 +267,7 @@ def stream_cohort(
     principal: WorkspaceDep,
     store: StoreDep,
     clock: ClockDep,
+    job: CohortJobDep,
     body: s.StreamCohortRequest,
 ) -> s.Cohort:
     """Add 1 to 1000 users as JSON; an invalid or repeated number rejects that user only."""
@@ -273,7 +276,7 @@ def stream_cohort(
         for u in body.users
     ]
     return translate.cohort(
-        cohorts.stream(store, clock, campaign, body.name, rows, principal.actor)
+        cohorts.stream(store, clock, campaign, body.name, rows, principal.actor, job)
     )
 
 
@@ -303,20 +306,29 @@ def get_cohort(cohort: CohortDep) -> s.Cohort:
     tags=["Cohorts"],
     operation_id="get_cohort_file",
     dependencies=[requires("campaigns:read")],
-    response_class=FileResponse,
+    response_class=StreamingResponse,
     responses={
         200: {"content": {"text/csv": {}, "application/json": {}}, "description": "The file"}
     },
 )
 def get_cohort_file(
     cohort: CohortDep,
-    data_dir: DataDirDep,
+    store: StoreDep,
     file_type: cohorts.FileType = "cohort",
-) -> FileResponse:
-    """The uploaded CSV, the rejected rows (with ``rejected_reason``), or the mapping."""
-    path = cohorts.cohort_file(data_dir, cohort, file_type)
+) -> StreamingResponse:
+    """The uploaded CSV, the rejected rows (with ``rejected_reason``), or the mapping,
+    streamed from the database part by part."""
+    parts = cohorts.cohort_file(store, cohort, file_type)
     media = "application/json" if file_type == "cohort_transformation" else "text/csv"
-    return FileResponse(path, media_type=media, filename=f"{cohort.name}-{path.name}")
+    filename = f"{cohort.name}-{cohorts.FILE_NAMES[file_type]}"
+    # As Starlette's FileResponse writes it: plain if it can be, else RFC 5987.
+    quoted = quote(filename)
+    disposition = (
+        f'attachment; filename="{filename}"'
+        if quoted == filename
+        else f"attachment; filename*=utf-8''{quoted}"
+    )
+    return StreamingResponse(parts, media_type=media, headers={"Content-Disposition": disposition})
 
 
 # --- webhook deliveries --------------------------------------------------------------

@@ -4,6 +4,7 @@ base         the engine, the transaction, reading rows into values
 bulk         PostgreSQL's one-statement IN, UPDATE and INSERT over arrays
 accounts     organizations, workspaces, API keys, agents
 campaigns    campaigns, contacts, cohorts: writes and the lists the API shows
+cohorts      cohort uploads as durable jobs: files, lease, one transaction per batch
 compliance   calling policies, the do-not-call list, refusals, facts about numbers
 connections  telephone connections
 planning     the planning transaction (and what the dispatcher asks before it)

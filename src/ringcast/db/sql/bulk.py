@@ -92,6 +92,47 @@ def insert_rows(conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, A
     )
 
 
+def insert_new_rows(
+    conn: sa.Connection,
+    table: sa.Table,
+    rows: Sequence[dict[str, Any]],
+    unique: sa.Index,
+    returning: str,
+) -> list[Any]:
+    """Insert the rows the ``unique`` index of the table does not already hold (``INSERT
+    .. ON CONFLICT (its columns) WHERE (its predicate) DO NOTHING``, which SQLite and
+    PostgreSQL spell alike) and return the ``returning`` column of those inserted. Any
+    other constraint broken still raises.
+
+    A row that clashes with one committed meanwhile by another transaction is skipped as
+    well: on PostgreSQL the insert waits for that transaction and then sees its row.
+    """
+    if not rows:
+        return []
+    columns_of_index = [c.name for c in unique.columns]
+    predicate = unique.dialect_options["postgresql"]["where"]
+    if not is_postgres(conn):
+        statement = (
+            sqlite_insert(table)
+            .on_conflict_do_nothing(index_elements=columns_of_index, index_where=predicate)
+            .returning(table.c[returning])
+        )
+        return [r[0] for r in conn.execute(statement, list(rows)).all()]
+    columns = list(rows[0])
+    unnest, arrays, values = _unnest(table, columns, rows)
+    where = "" if predicate is None else f" WHERE {predicate}"
+    found = conn.execute(
+        sa.text(
+            f"INSERT INTO {table.name} ({', '.join(columns)}) "  # noqa: S608
+            f"SELECT {', '.join(values)} FROM {unnest} "
+            f"ON CONFLICT ({', '.join(columns_of_index)}){where} DO NOTHING "
+            f"RETURNING {table.c[returning].name}"
+        ),
+        arrays,
+    )
+    return [r[0] for r in found.all()]
+
+
 def upsert_rows(
     conn: sa.Connection, table: sa.Table, rows: Sequence[dict[str, Any]], key: Sequence[str]
 ) -> None:
@@ -139,6 +180,8 @@ def _pg_array(kind: Any) -> tuple[str, Callable[[Any], Any], str]:
         return "float8", lambda v: v, ""
     if isinstance(kind, sa.Integer):
         return "int8", lambda v: v, ""
+    if isinstance(kind, sa.Boolean):
+        return "bool", lambda v: v, ""
     if isinstance(kind, sa.JSON):  # JSONB on PostgreSQL, sent as text
         return "text", lambda v: None if v is None else json.dumps(v), "::jsonb"
     return "text", lambda v: v, ""

@@ -14,9 +14,9 @@ from ringcast.core.model import Attempt, Contact, ContactState
 from ringcast.core.states import DIALLING_STATUSES, CampaignStatus
 from ringcast.db import mapping
 from ringcast.db import tables as t
-from ringcast.db.sql import outbox
+from ringcast.db.sql import bulk, outbox
 from ringcast.db.sql.base import SqlBase
-from ringcast.records import HIDDEN_MARKER, Campaign, CampaignQuery, Cohort
+from ringcast.records import COHORT_PENDING, HIDDEN_MARKER, Campaign, CampaignQuery, Cohort
 from ringcast.webhooks import outbox as fan_out
 
 
@@ -24,7 +24,13 @@ class CampaignsSql(SqlBase):
     def create_campaign(self, campaign: Campaign, contacts: Sequence[Contact]) -> None:
         with self._tx() as conn:
             conn.execute(t.campaigns.insert().values(**mapping.new_campaign_values(campaign)))
-            _insert_contacts(conn, campaign.org_id, contacts, campaign.created_at)
+            _insert_contacts(
+                conn,
+                campaign.org_id,
+                contacts,
+                campaign.created_at,
+                repeatable=HIDDEN_MARKER in campaign.extra,
+            )
 
     def ensure_direct_campaign(self, campaign: Campaign) -> Campaign:
         """The organization's hidden campaign for the agent ``campaign.extra`` names under
@@ -105,16 +111,20 @@ class CampaignsSql(SqlBase):
                 account = outbox.account_url(conn, before.org_id)
                 outbox.queue(conn, fan_out.after_action(before, status, at, account))
 
-    def add_contacts(self, campaign_id: str, contacts: Sequence[Contact], now: datetime) -> None:
+    def add_contacts(
+        self, campaign_id: str, contacts: Sequence[Contact], now: datetime
+    ) -> list[Contact]:
         c = t.campaigns
         with self._tx() as conn:
-            org_id = conn.execute(
-                sa.select(c.c.org_id).where(c.c.id == campaign_id)
-            ).scalar_one_or_none()
-            if org_id is None:
+            found = conn.execute(
+                sa.select(c.c.org_id, c.c.direct_calls_of_agent).where(c.c.id == campaign_id)
+            ).first()
+            if found is None:
                 raise NotFound("campaign", campaign_id)
-            _insert_contacts(conn, org_id, contacts, now)
+            hidden = found.direct_calls_of_agent is not None
+            added = _insert_contacts(conn, found.org_id, contacts, now, repeatable=hidden)
             conn.execute(c.update().where(c.c.id == campaign_id).values(next_wake_at=now))
+        return [k for k in contacts if k.id in added]
 
     def get_contact(self, contact_id: str) -> Contact | None:
         return self._one(t.contacts, t.contacts.c.id == contact_id, mapping.contact)
@@ -160,7 +170,11 @@ class CampaignsSql(SqlBase):
                 return None
             contact = mapping.contact(row)
             values: dict[str, Any] = {"timezone": zone, "updated_at": now}
-            if contact.state is ContactState.WAITING and contact.next_due_at is None:
+            if (
+                contact.state is ContactState.WAITING
+                and contact.next_due_at is None
+                and contact.reason != COHORT_PENDING  # held until its cohort completes
+            ):
                 values.update(next_due_at=now, reason=None)
                 conn.execute(
                     t.campaigns.update()
@@ -229,22 +243,6 @@ class CampaignsSql(SqlBase):
                 ).scalar_one()
             )
 
-    def phones_in_campaign(self, campaign_id: str, phones: Sequence[str]) -> set[str]:
-        k = t.contacts
-        if not phones:
-            return set()
-        with self.engine.connect() as conn:
-            rows = conn.execute(
-                sa.select(k.c.phone).where(
-                    k.c.campaign_id == campaign_id, k.c.phone.in_(list(phones))
-                )
-            ).all()
-        return {r.phone for r in rows}
-
-    def add_cohort(self, cohort: Cohort) -> None:
-        with self._tx() as conn:
-            conn.execute(t.cohorts.insert().values(**mapping.fields(cohort)))
-
     def get_cohort(self, cohort_id: str) -> Cohort | None:
         return self._one(t.cohorts, t.cohorts.c.id == cohort_id, mapping.cohort)
 
@@ -255,31 +253,24 @@ class CampaignsSql(SqlBase):
             mapping.cohort,
         )
 
-    def finish_cohort(self, cohort: Cohort) -> None:
-        h = t.cohorts
-        with self._tx() as conn:
-            conn.execute(
-                h.update()
-                .where(h.c.id == cohort.id)
-                .values(
-                    status=cohort.status,
-                    total_records=cohort.total_records,
-                    valid_records=cohort.valid_records,
-                    rejected_records=cohort.rejected_records,
-                    failure_reason=cohort.failure_reason,
-                    updated_at=cohort.updated_at,
-                    updated_by=cohort.updated_by,
-                )
-            )
-
 
 def _insert_contacts(
-    conn: sa.Connection, org_id: str, contacts: Sequence[Contact], now: datetime
-) -> None:
-    if contacts:
-        conn.execute(
-            t.contacts.insert(), [mapping.new_contact_values(org_id, k, now) for k in contacts]
-        )
+    conn: sa.Connection,
+    org_id: str,
+    contacts: Sequence[Contact],
+    now: datetime,
+    *,
+    repeatable: bool = False,
+) -> set[str]:
+    """Insert the contacts whose number the campaign does not have yet; the ids of those
+    inserted. ``ux_contacts_campaign_phone`` decides, so concurrent adds of one number
+    leave one contact (the hidden direct-calls campaigns' contacts are ``repeatable``)."""
+    rows = [
+        {**mapping.new_contact_values(org_id, k, now), "repeatable": repeatable} for k in contacts
+    ]
+    return set(
+        bulk.insert_new_rows(conn, t.contacts, rows, t.contacts_once_per_campaign, returning="id")
+    )
 
 
 def _not_hidden() -> Any:

@@ -295,6 +295,31 @@ def finisher(result: CallResult) -> Finish:
     return functools.partial(finish, result=result)
 
 
+def finisher_without_retry(result: CallResult) -> Finish:
+    """``finish_without_retry`` with the call's result bound (see ``finisher``)."""
+    return functools.partial(finish_without_retry, result=result)
+
+
+def finish_without_retry(
+    campaign_status: CampaignStatus,  # noqa: ARG001 (the shape of every ``Finish``)
+    config: Any,  # noqa: ARG001
+    contact: Contact,
+    history: Sequence[Attempt],  # noqa: ARG001
+    attempt: Attempt,
+    result: CallResult,
+) -> tuple[Contact, Attempt]:
+    """The contact's final state once ``attempt`` ended with ``result``, the retry policy
+    left out: recording an end whose ``finish`` failed (``dispatch.ends``)."""
+    ended = evolve(
+        attempt,
+        outcome=result.outcome,
+        ended_at=result.ended_at,
+        gateway_call_id=result.gateway_call_id or attempt.gateway_call_id,
+        failure_reason=result.failure_reason,
+    )
+    return lifecycle.end_without_retry(contact, ended)
+
+
 def finish(
     campaign_status: CampaignStatus,
     config: Any,

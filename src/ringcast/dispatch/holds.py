@@ -51,3 +51,9 @@ class Holds:
 
     def succeeded(self, key: str) -> None:
         self._holds.pop(key, None)
+
+    def forget_all_but(self, keys: set[str]) -> None:
+        """Forget the keys not in ``keys``: what they were about is over (an attempt
+        another worker ended), so they are no longer held."""
+        for key in [k for k in self._holds if k not in keys]:
+            del self._holds[key]

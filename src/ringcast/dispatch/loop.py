@@ -239,10 +239,10 @@ class Dispatcher(Generic[StoreT]):
         An attempt whose end still cannot be recorded is held back (``held_attempts``,
         a doubling backoff) rather than tried on every pass; the others go on.
         """
-        held = len(self.held_attempts)
-        expired = await self._db(
-            lambda: self.store.expired_attempts(now, self.settings.batch + held)
-        )
+        limit = self.settings.batch + len(self.held_attempts)  # held ones take no turn
+        expired = await self._db(lambda: self.store.expired_attempts(now, limit))
+        if len(expired) < limit:  # every expired attempt is listed: the rest have ended
+            self.held_attempts.forget_all_but(set(expired))
         for attempt_id in expired:
             if self.held_attempts.held(attempt_id, now):
                 continue

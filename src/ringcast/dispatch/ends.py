@@ -110,11 +110,16 @@ class CallEnds:
             done: list[Ended | EndNotRecorded | None]
             try:
                 done = list(await self._store_call(functools.partial(self._end, results)))
-            except Exception:
-                # Not the database being away (that is waited out, when it is): one bad end
-                # must not keep the others of its batch from being recorded.
-                log.exception("writing call ends together failed; writing them one by one")
-                done = [await self._end_alone(r) for r in results]
+            except Exception as exc:
+                if len(results) == 1 and not storecalls.is_outage(exc):
+                    # that one end is what failed: writing it alone again would fail alike
+                    log.exception("recording a call's end failed", attempt=results[0].attempt_id)
+                    done = [await self._end_as_internal_error(results[0], exc)]
+                else:
+                    # Not the database being away (that is waited out, when it is): one
+                    # bad end must not keep the others of its batch from being recorded.
+                    log.exception("writing call ends together failed; writing them one by one")
+                    done = [await self._end_alone(r) for r in results]
             for (_, written), ended in zip(batch, done, strict=True):
                 if isinstance(ended, EndNotRecorded):
                     if not written.done():

@@ -264,7 +264,8 @@ class Dispatcher(Generic[StoreT]):
                     attempt=attempt_id,
                     failures=self.held_attempts.failures(attempt_id),
                     retry_in_s=wait.total_seconds(),
-                    exc_info=exc,
+                    # ``CallEnds`` logged the tracebacks of an end it could not write
+                    exc_info=None if isinstance(exc, EndNotRecorded) else exc,
                 )
             else:
                 self.held_attempts.succeeded(attempt_id)

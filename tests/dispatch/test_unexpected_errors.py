@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy.exc import DataError, OperationalError
 
 from ringcast.clock import VirtualClock
 from ringcast.config import Settings
@@ -29,7 +30,7 @@ from ringcast.core.retry import MAX_RETRY_INTERVAL, RetryPolicy, RetryRule
 from ringcast.core.routing import Route
 from ringcast.core.step import CallResult, Finish
 from ringcast.db.store import SqlStore
-from ringcast.dispatch import runner
+from ringcast.dispatch import runner, storecalls
 from ringcast.dispatch.loop import Dispatcher, DispatchSettings
 from ringcast.gateways.base import Accepted, CallGateway, DialRequest
 from ringcast.metrics import ATTEMPTS
@@ -328,3 +329,28 @@ def test_a_campaign_whose_planning_raises_is_held_back_and_the_others_planned(st
     assert 5 <= watched.ticks[bad.id] <= 7, watched.ticks  # 1, 2, 4, 8, 16, 32 s
     assert len(attempts(store, good)) == 2 and len(gateway.placed) == 2
     assert attempts(store, bad) == []
+
+
+def test_only_an_unreachable_database_is_retried_by_store_calls() -> None:
+    """A store call refused for what it asked (a value the column cannot hold) raises at
+    once instead of being retried for ever, blocking every end queued behind it; one that
+    found the database away is retried until it answers."""
+    calls: list[str] = []
+
+    def refused() -> None:
+        calls.append("refused")
+        raise DataError("INSERT ...", {}, ValueError("integer out of range"))
+
+    outages = [OperationalError("SELECT 1", {}, ConnectionError("database away"))] * 2
+
+    def away_twice() -> str:
+        calls.append("away")
+        if outages:
+            raise outages.pop()
+        return "answered"
+
+    with pytest.raises(DataError):
+        asyncio.run(storecalls.call_retrying(refused, offload=False, max_backoff=timedelta(0)))
+    assert calls == ["refused"]
+    got = asyncio.run(storecalls.call_retrying(away_twice, offload=False, max_backoff=timedelta(0)))
+    assert got == "answered" and calls == ["refused", "away", "away", "away"]

@@ -10,6 +10,9 @@ from typing import Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ringcast import signing
+from ringcast.gateways.simulator import MAX_MEAN_RING, MAX_MEAN_TALK, MAX_SEED, OutcomeModel
+
 DEFAULT_DATABASE_URL = "sqlite:///ringcast.db"
 
 
@@ -47,14 +50,14 @@ class Settings(BaseSettings):
     #: ``serve`` runs a dispatcher in-process (set false when separate workers dispatch)
     embedded_dispatcher: bool = True
     #: how long a dialled call may go without an outcome before it is reconciled
-    call_lease_s: float = Field(default=7200, gt=0)
+    call_lease_s: float = Field(default=7200, gt=0, le=7 * 86_400)
     #: deliver webhooks to loopback, private and link-local addresses (tests, private networks)
     webhooks_allow_private: bool = False
     #: the simulator gateway: outcome mix, mean durations, seed
     simulator_outcomes: str = "answered=0.55,no_answer=0.25,busy=0.1,voicemail=0.05,failed=0.05"
-    simulator_talk_s: float = Field(default=45, gt=0)
-    simulator_ring_s: float = Field(default=20, gt=0)
-    simulator_seed: int = 0
+    simulator_talk_s: float = Field(default=45, gt=0, le=MAX_MEAN_TALK.total_seconds())
+    simulator_ring_s: float = Field(default=20, gt=0, le=MAX_MEAN_RING.total_seconds())
+    simulator_seed: int = Field(default=0, ge=-MAX_SEED, le=MAX_SEED)
     #: if set, the simulator appends every dial to this file (crash tests read it)
     simulator_dial_log: str | None = None
     #: ``simulator`` (default) or ``http``: a self-hosted voice-agent runtime
@@ -71,6 +74,21 @@ class Settings(BaseSettings):
     sarvam_min_duration_s: float = Field(default=120, ge=0)
     sarvam_max_duration_days: float = Field(default=30, gt=0)
     sarvam_max_live_campaigns: int = Field(default=10, ge=1)
+
+    @field_validator("simulator_outcomes")
+    @classmethod
+    def _outcome_mix(cls, mix: str) -> str:
+        OutcomeModel.parse(mix)  # its ValueError says which weight is wrong
+        return mix
+
+    @field_validator("http_gateway_secret")
+    @classmethod
+    def _signing_secret(cls, secret: str | None) -> str | None:
+        # it keys the HMAC of every dial: refused at start, not at the first dial
+        problem = None if secret is None else signing.secret_problem(secret)
+        if problem:
+            raise ValueError(problem)
+        return secret
 
     @field_validator("database_url")
     @classmethod

@@ -14,6 +14,7 @@ runs on virtual time: ``wall_clock`` is the one place here that reads it.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import secrets
@@ -23,6 +24,36 @@ from datetime import UTC, datetime, timedelta
 PREFIX = "whsec_"
 #: how far a received timestamp may stray from our clock (Standard Webhooks' default)
 TOLERANCE = timedelta(minutes=5)
+#: the shortest secret accepted, in base64 characters after the prefix (12 bytes)
+MIN_SECRET_CHARS = 16
+#: what a secret must look like, as a refusal says it
+SECRET_FORMAT = (
+    f"must be base64 of {MIN_SECRET_CHARS} characters or more, optionally after "
+    f"{PREFIX} (a Standard Webhooks secret)"
+)
+
+
+def key(secret: str) -> bytes:
+    """The HMAC key a secret stands for: the base64 after ``whsec_``; ``ValueError`` when
+    it is not base64 (strict: a character outside the alphabet is refused, not skipped)."""
+    try:
+        return base64.b64decode(secret.removeprefix(PREFIX), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"a signing secret {SECRET_FORMAT}") from None
+
+
+def secret_problem(secret: object) -> str | None:
+    """Why ``secret`` cannot sign messages, or None: checked where a secret is given, so
+    that a dial signed with it never fails on it."""
+    if not isinstance(secret, str):
+        return SECRET_FORMAT
+    if len(secret.removeprefix(PREFIX)) < MIN_SECRET_CHARS:
+        return SECRET_FORMAT
+    try:
+        key(secret)
+    except ValueError:
+        return SECRET_FORMAT
+    return None
 
 
 def new_secret() -> str:
@@ -31,10 +62,10 @@ def new_secret() -> str:
 
 
 def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
-    """The ``v1,`` signature of one message."""
-    key = base64.b64decode(secret.removeprefix(PREFIX))
+    """The ``v1,`` signature of one message; ``ValueError`` for a secret that is not base64."""
     signed = f"{msg_id}.{timestamp}.".encode() + body
-    return "v1," + base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    digest = hmac.new(key(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
 
 
 def headers(msg_id: str, body: bytes, secret: str, at: datetime) -> dict[str, str]:
@@ -62,7 +93,10 @@ def verify(
         return False
     if abs(int(at.timestamp()) - int(stamp)) > tolerance.total_seconds():
         return False
-    expected = sign(secret, msg_id, int(stamp), body)
+    try:
+        expected = sign(secret, msg_id, int(stamp), body)
+    except ValueError:
+        return False  # a secret stored before secrets were checked signs nothing
     offered = received.get("webhook-signature", "").split()
     return any(hmac.compare_digest(expected, s) for s in offered)
 

@@ -107,6 +107,21 @@ def finish_attempt(
     return evolve(contact, state=state, next_due_at=None), ended
 
 
+def end_without_retry(contact: Contact, ended: Attempt) -> tuple[Contact, Attempt]:
+    """End an attempt without asking the retry policy: the contact is final (reached if
+    the call connected, else exhausted).
+
+    The way out when applying the policy to this attempt failed: an attempt must end
+    with its reason recorded rather than stay in a call, and a contact left final is
+    visible, where one retried on a policy that cannot be applied would fail again.
+    """
+    if ended.outcome is Outcome.IN_PROGRESS or ended.ended_at is None:
+        raise IllegalContactMove(f"attempt {ended.id} has not ended")
+    state = C.REACHED if ended.outcome.connected else C.EXHAUSTED
+    _check(contact, "attempt_ended", state)
+    return evolve(contact, state=state, next_due_at=None), ended
+
+
 def cancel(contact: Contact) -> Contact:
     """Cancel a waiting contact; others are left as they are (calls in progress finish)."""
     if contact.state is not C.WAITING:

@@ -28,11 +28,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from ringcast.core.errors import FieldError, ValidationFailed
 from ringcast.core.outcomes import Outcome
 from ringcast.core.windows import Window
 
 #: Wait used when a policy gives no interval at all (Sarvam's ``retry_interval_minutes: []``).
 DEFAULT_RETRY_INTERVAL = timedelta(minutes=30)
+
+#: The bounds every surface's retry settings are checked against (``check_policy``), the
+#: largest either vendor documents: Sarvam's 20 retries and 10,080-minute interval (a
+#: week, also Volubile's ``delay`` of 168 hours at most) and its one-hour short call.
+#: A wait beyond them is not a retry anyone means, and far enough out it is not a date
+#: at all: a ``delay`` of 70,000,000 hours overflowed the calendar when a call ended.
+MAX_RETRIES = 20
+MAX_RETRY_INTERVAL = timedelta(days=7)
+MAX_SHORT_DURATION = timedelta(hours=1)
 
 #: The rule both vendors' plain outcomes retry under (a Sarvam webhook shows the name as
 #: ``next_action_status``); an outcome added on the shared budget joins it.
@@ -71,11 +81,12 @@ class RetryPolicy:
     rules: tuple[RetryRule, ...] = ()  #: checked in order; the first match decides
 
     def interval(self, rule: RetryRule, nth: int) -> timedelta:
-        """The wait before the ``nth`` retry (1-based) triggered by ``rule``."""
+        """The wait before the ``nth`` retry (1-based) triggered by ``rule``, at most
+        ``MAX_RETRY_INTERVAL`` (a policy stored before the bounds were checked)."""
         waits = rule.intervals if rule.intervals is not None else self.intervals
         if not waits:
             return DEFAULT_RETRY_INTERVAL
-        return waits[min(nth, len(waits)) - 1]
+        return min(waits[min(nth, len(waits)) - 1], MAX_RETRY_INTERVAL)
 
 
 @dataclass(frozen=True)
@@ -127,10 +138,62 @@ def decide(
             budget = policy.max_retries
         if used >= budget:
             break
-        earliest = latest.ended_at + policy.interval(rule, used + 1)
-        opening = window.next_open(earliest)
+        try:
+            earliest = latest.ended_at + policy.interval(rule, used + 1)
+            opening = window.next_open(earliest)
+        except OverflowError:
+            # An end reported at the edge of the calendar (year 9999) has no moment
+            # after it to retry at: the contact is final rather than its end unwritable.
+            break
         return Retry(due_at=opening or earliest, rule=rule.name, earliest_at=earliest)
     return Final(reached=latest.outcome.connected)
+
+
+def check_policy(policy: RetryPolicy) -> None:
+    """Refuse a policy beyond the bounds every surface shares (``ValidationFailed`` naming
+    the policy's own field: each surface's schema names its own first, this is the rule
+    they are drawn from and the last word for a path that has no schema)."""
+    errors: list[FieldError] = []
+
+    def count(field: str, value: int) -> None:
+        if not 0 <= value <= MAX_RETRIES:
+            errors.append(FieldError(field, value, f"must be between 0 and {MAX_RETRIES}"))
+
+    def waits(field: str, values: Sequence[timedelta]) -> None:
+        for i, wait in enumerate(values):
+            if not timedelta(0) < wait <= MAX_RETRY_INTERVAL:
+                errors.append(
+                    FieldError(
+                        f"{field}[{i}]",
+                        wait.total_seconds(),
+                        f"must be more than 0 and at most {_minutes(MAX_RETRY_INTERVAL)} minutes",
+                    )
+                )
+
+    count("retry.max_retries", policy.max_retries)
+    waits("retry.intervals", policy.intervals)
+    for rule in policy.rules:
+        where = f"retry.rules[{rule.name}]"
+        if rule.max_retries is not None:
+            count(f"{where}.max_retries", rule.max_retries)
+        if rule.intervals is not None:
+            waits(f"{where}.intervals", rule.intervals)
+        if rule.shorter_than is not None and not (
+            timedelta(0) < rule.shorter_than <= MAX_SHORT_DURATION
+        ):
+            errors.append(
+                FieldError(
+                    f"{where}.shorter_than",
+                    rule.shorter_than.total_seconds(),
+                    f"must be more than 0 and at most {MAX_SHORT_DURATION.total_seconds():g} s",
+                )
+            )
+    if errors:
+        raise ValidationFailed(errors)
+
+
+def _minutes(wait: timedelta) -> str:
+    return f"{wait.total_seconds() / 60:g}"
 
 
 def retries_on(policy: RetryPolicy, outcome: Outcome) -> bool:

@@ -295,6 +295,40 @@ def finisher(result: CallResult) -> Finish:
     return functools.partial(finish, result=result)
 
 
+def _ended(attempt: Attempt, result: CallResult) -> Attempt:
+    """``attempt`` as ``result`` says it ended."""
+    return evolve(
+        attempt,
+        outcome=result.outcome,
+        ended_at=result.ended_at,
+        answered_at=result.answered_at,
+        duration=result.duration,
+        qualifiers=result.qualifiers,
+        gateway_call_id=result.gateway_call_id or attempt.gateway_call_id,
+        failure_reason=result.failure_reason,
+        answered_by=result.answered_by,
+        provider_code=result.provider_code,
+    )
+
+
+def finisher_without_retry(result: CallResult) -> Finish:
+    """``finish_without_retry`` with the call's result bound (see ``finisher``)."""
+    return functools.partial(finish_without_retry, result=result)
+
+
+def finish_without_retry(
+    campaign_status: CampaignStatus,  # noqa: ARG001 (the shape of every ``Finish``)
+    config: Any,  # noqa: ARG001
+    contact: Contact,
+    history: Sequence[Attempt],  # noqa: ARG001
+    attempt: Attempt,
+    result: CallResult,
+) -> tuple[Contact, Attempt]:
+    """The contact's final state once ``attempt`` ended with ``result``, the retry policy
+    left out: recording an end whose ``finish`` failed (``dispatch.ends``)."""
+    return lifecycle.end_without_retry(contact, _ended(attempt, result))
+
+
 def finish(
     campaign_status: CampaignStatus,
     config: Any,
@@ -308,19 +342,7 @@ def finish(
     A contact whose campaign was cancelled while the call ran is cancelled rather than
     queued again; one whose campaign ended stays waiting, visibly unreached.
     """
-    ended = evolve(
-        attempt,
-        outcome=result.outcome,
-        ended_at=result.ended_at,
-        answered_at=result.answered_at,
-        duration=result.duration,
-        qualifiers=result.qualifiers,
-        gateway_call_id=result.gateway_call_id or attempt.gateway_call_id,
-        failure_reason=result.failure_reason,
-        answered_by=result.answered_by,
-        provider_code=result.provider_code,
-    )
-    contact, ended = lifecycle.finish_attempt(config, contact, history, ended)
+    contact, ended = lifecycle.finish_attempt(config, contact, history, _ended(attempt, result))
     if campaign_status is CampaignStatus.CANCELLED and contact.state is ContactState.WAITING:
         contact = lifecycle.cancel(contact)
     return contact, ended

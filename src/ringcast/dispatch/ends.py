@@ -11,6 +11,14 @@ rate follows the database, not the call rate. A batch that fails for another rea
 than the database being away is written again one end at a time, so that one bad end
 does not keep the others from being recorded. Each end recorded is counted once in the
 metrics; one already recorded (a repeated report) is not counted again.
+
+An end that fails alone, for another reason than the database being away (the retry
+policy raised, a reported value the database refuses), is recorded at once in a form that
+cannot fail the same way: ``internal_error``, at the moment it was handed in, without
+the report's details and without a retry (``core.step.finish_without_retry``), its
+``failure_reason`` saying what was reported and why it could not be recorded. The
+exception is logged with its traceback. The attempt never stays in a call waiting for
+its lease to run out, and nobody retries an end that can never be written.
 """
 
 from __future__ import annotations
@@ -18,14 +26,15 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 import structlog
 
 from ringcast.core import step as tick
 from ringcast.core.model import Attempt, Contact
-from ringcast.core.step import CallResult
+from ringcast.core.outcomes import Outcome
+from ringcast.core.step import CallResult, Finish
 from ringcast.dispatch import storecalls
 from ringcast.metrics import Metrics
 from ringcast.ports import DispatchStore
@@ -54,6 +63,7 @@ class CallEnds:
         offload: bool = False,
         wait_out_outages: bool = True,
         max_backoff: timedelta = timedelta(seconds=10),
+        now: Callable[[], datetime] | None = None,
     ) -> None:
         """
         Args:
@@ -62,6 +72,8 @@ class CallEnds:
             wait_out_outages: while the database is unreachable, retry with backoff up
                 to ``max_backoff`` (the dispatcher); otherwise the ends waiting fail
                 (a callback route, whose caller will report again).
+            now: the clock an end that could not be recorded as reported is stamped
+                with (``Clock.now``); without it, the reported end time is kept.
         """
         self.store = store
         self.metrics = metrics
@@ -69,6 +81,7 @@ class CallEnds:
         self.offload = offload
         self.wait_out_outages = wait_out_outages
         self.max_backoff = max_backoff
+        self.now = now
         self._waiting: list[tuple[CallResult, asyncio.Future[Ended | None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -97,11 +110,16 @@ class CallEnds:
             done: list[Ended | EndNotRecorded | None]
             try:
                 done = list(await self._store_call(functools.partial(self._end, results)))
-            except Exception:
-                # Not the database being away (that is waited out, when it is): one bad end
-                # must not keep the others of its batch from being recorded.
-                log.exception("writing call ends together failed; writing them one by one")
-                done = [await self._end_alone(r) for r in results]
+            except Exception as exc:
+                if len(results) == 1 and not storecalls.is_outage(exc):
+                    # that one end is what failed: writing it alone again would fail alike
+                    log.exception("recording a call's end failed", attempt=results[0].attempt_id)
+                    done = [await self._end_as_internal_error(results[0], exc)]
+                else:
+                    # Not the database being away (that is waited out, when it is): one
+                    # bad end must not keep the others of its batch from being recorded.
+                    log.exception("writing call ends together failed; writing them one by one")
+                    done = [await self._end_alone(r) for r in results]
             for (_, written), ended in zip(batch, done, strict=True):
                 if isinstance(ended, EndNotRecorded):
                     if not written.done():
@@ -124,13 +142,43 @@ class CallEnds:
             (ended,) = await self._store_call(functools.partial(self._end, [result]))
         except Exception as exc:
             log.exception("recording a call's end failed", attempt=result.attempt_id)
-            failed = EndNotRecorded(f"the end of attempt {result.attempt_id} was not recorded")
-            failed.__cause__ = exc
-            return failed
+            if storecalls.is_outage(exc):
+                return _not_recorded(result, exc)
+            return await self._end_as_internal_error(result, exc)
         return ended
 
-    def _end(self, results: Sequence[CallResult]) -> list[Ended | None]:
-        return self.store.end_attempts([(r, tick.finisher(r)) for r in results])
+    async def _end_as_internal_error(
+        self, result: CallResult, exc: Exception
+    ) -> Ended | EndNotRecorded | None:
+        """Record ``result``'s attempt as an internal error, the report and the retry
+        policy left out, since one of them is what failed."""
+        fallback = CallResult(
+            result.attempt_id,
+            Outcome.INTERNAL_ERROR,
+            self.now() if self.now is not None else result.ended_at,
+            gateway_call_id=result.gateway_call_id,
+            failure_reason=(
+                f"ringcast could not record this call's end as reported "
+                f"(outcome {result.outcome.value}): {type(exc).__name__}"
+            ),
+        )
+        try:
+            (ended,) = await self._store_call(
+                functools.partial(self._end, [fallback], tick.finisher_without_retry)
+            )
+        except Exception as again:
+            log.exception(
+                "recording a call's end as an internal error failed too", attempt=result.attempt_id
+            )
+            return _not_recorded(result, again)
+        return ended
+
+    def _end(
+        self,
+        results: Sequence[CallResult],
+        finisher: Callable[[CallResult], Finish] = tick.finisher,
+    ) -> list[Ended | None]:
+        return self.store.end_attempts([(r, finisher(r)) for r in results])
 
     async def _store_call(self, work: Callable[[], T]) -> T:
         if self.wait_out_outages:
@@ -138,3 +186,9 @@ class CallEnds:
                 work, offload=self.offload, max_backoff=self.max_backoff
             )
         return await storecalls.call(work, offload=self.offload)
+
+
+def _not_recorded(result: CallResult, cause: BaseException) -> EndNotRecorded:
+    failed = EndNotRecorded(f"the end of attempt {result.attempt_id} was not recorded")
+    failed.__cause__ = cause
+    return failed

@@ -9,6 +9,15 @@ the retry policy in one transaction.
 On SQLite only the holder of the dispatcher lease works, since SQLite has no row locks to
 share campaigns with. A database that goes away is retried with backoff; nothing needs a
 restart.
+
+An unexpected error is about one thing, and stays with it. A dial that raises anything
+but a ``GatewayError`` (a connection's secret that cannot be decoded, a simulator told to
+talk for 1e300 seconds) ends its attempt at once as ``internal_error``, with the error's
+type as its ``failure_reason`` and its traceback in the log, instead of leaving it
+``dialing`` until its call lease runs out. An end that cannot be written is recorded as an
+internal error by ``CallEnds``. An attempt the reconciler still cannot end, and a campaign
+whose planning raises, wait their own backoff (``Holds``) while every other attempt and
+campaign goes on; the loop itself survives any error and backs off.
 """
 
 from __future__ import annotations
@@ -24,7 +33,6 @@ from datetime import datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
 import structlog
-from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ringcast import signing
 from ringcast.clock import Clock
@@ -36,6 +44,7 @@ from ringcast.core.planner import CampaignSnapshot
 from ringcast.core.step import CallResult, Dial, TickWrites
 from ringcast.dispatch import storecalls
 from ringcast.dispatch.ends import CallEnds, EndNotRecorded
+from ringcast.dispatch.holds import Holds
 from ringcast.dispatch.predial import PredialClient
 from ringcast.gateways.base import (
     CallGateway,
@@ -48,6 +57,9 @@ from ringcast.metrics import Metrics
 from ringcast.ports import DispatchStore
 
 log = structlog.get_logger("ringcast.dispatch")
+
+#: The key the webhook sender's failures are held back under.
+DELIVERIES = "webhook deliveries"
 
 T = TypeVar("T")
 #: The store a dispatcher works on: any ``DispatchStore``, kept as its own type so that
@@ -82,6 +94,10 @@ class DispatchSettings:
     #: the database works. Off under an ``EventClock``, where the order of writes must
     #: not depend on how threads are scheduled.
     offload: bool = False
+    #: first and longest wait before trying again an attempt the reconciler could not end,
+    #: or a campaign whose planning raised: each failure doubles it
+    hold_first: timedelta = timedelta(seconds=1)
+    hold_most: timedelta = timedelta(hours=1)
 
 
 class Dispatcher(Generic[StoreT]):
@@ -114,7 +130,12 @@ class Dispatcher(Generic[StoreT]):
             per_write=settings.ends_per_write,
             offload=settings.offload,
             max_backoff=settings.max_backoff,
+            now=clock.now,
         )
+        #: attempts the reconciler could not end, and campaigns whose planning raised
+        self.held_attempts = Holds(settings.hold_first, settings.hold_most)
+        self.held_campaigns = Holds(settings.hold_first, settings.hold_most)
+        self._held_work = Holds(settings.hold_first, settings.hold_most)
         self._secrets: dict[str, str] = {}  #: organizations' webhook secrets, once read
 
     # --- outcomes -------------------------------------------------------------------------
@@ -137,13 +158,14 @@ class Dispatcher(Generic[StoreT]):
         ):
             return now + self.settings.lease_ttl / 2
         await self.reconcile(now)
-        if self.deliverer is not None:
-            await self.deliverer.deliver_due()
+        await self._deliver(now)
         wake: datetime | None = None
         due = await self._db(
             lambda: self.store.campaigns_to_plan(now, self.settings.campaigns_per_pass)
         )
         for campaign_id in due:
+            if self.held_campaigns.held(campaign_id, now):
+                continue
             try:
                 writes = await self._db(
                     functools.partial(
@@ -161,6 +183,17 @@ class Dispatcher(Generic[StoreT]):
                 # insert; the unique index refused the whole plan. Plan again next pass.
                 log.info("plan refused, replanning", campaign=campaign_id, reason=str(exc)[:200])
                 continue
+            except Exception as exc:
+                if storecalls.is_outage(exc):
+                    raise  # the database is away: ``run`` waits it out for every campaign
+                wait = self.held_campaigns.failed(campaign_id, now)
+                log.exception(
+                    "planning a campaign failed; trying it again later",
+                    campaign=campaign_id,
+                    retry_in_s=wait.total_seconds(),
+                )
+                continue
+            self.held_campaigns.succeeded(campaign_id)
             if writes is None:
                 # Its row was locked: another worker is planning it, or a batch of call
                 # ends is freeing its places. Look again in a moment, not after an idle.
@@ -180,6 +213,21 @@ class Dispatcher(Generic[StoreT]):
                 wake = writes.next_wake_at if wake is None else min(wake, writes.next_wake_at)
         return wake
 
+    async def _deliver(self, now: datetime) -> None:
+        """Send the webhooks that are due; a failure of the sender is held back (``Holds``)
+        rather than stopping the pass, so that calls are planned whatever it does."""
+        if self.deliverer is None or self._held_work.held(DELIVERIES, now):
+            return
+        try:
+            await self.deliverer.deliver_due()
+        except Exception as exc:
+            if storecalls.is_outage(exc):
+                raise
+            wait = self._held_work.failed(DELIVERIES, now)
+            log.exception("delivering webhooks failed", retry_in_s=wait.total_seconds())
+        else:
+            self._held_work.succeeded(DELIVERIES)
+
     async def reconcile(self, now: datetime) -> None:
         """End attempts whose outcome never came back (their worker died) as internal errors.
 
@@ -187,22 +235,51 @@ class Dispatcher(Generic[StoreT]):
         asked first. Otherwise (the simulator cannot know of a call another process placed)
         the attempt is recorded as ``internal_error`` and the retry policy decides; it is
         never dialled again as itself (a retry is a new attempt with its own id).
+
+        An attempt whose end still cannot be recorded is held back (``held_attempts``,
+        a doubling backoff) rather than tried on every pass; the others go on.
         """
-        expired = await self._db(lambda: self.store.expired_attempts(now, self.settings.batch))
+        limit = self.settings.batch + len(self.held_attempts)  # held ones take no turn
+        expired = await self._db(lambda: self.store.expired_attempts(now, limit))
+        if len(expired) < limit:  # every expired attempt is listed: the rest have ended
+            self.held_attempts.forget_all_but(set(expired))
         for attempt_id in expired:
+            if self.held_attempts.held(attempt_id, now):
+                continue
             log.warning("reconciling an attempt with no outcome", attempt=attempt_id)
-            known = (
-                await self.gateway.call_state(attempt_id, now) if self.gateway is not None else None
+            lost = CallResult(
+                attempt_id,
+                Outcome.INTERNAL_ERROR,
+                now,
+                failure_reason="no outcome reported before the call lease expired",
             )
-            await self.report(
-                known
-                or CallResult(
-                    attempt_id,
-                    Outcome.INTERNAL_ERROR,
-                    now,
-                    failure_reason="no outcome reported before the call lease expired",
+            try:
+                await self.ends.record(await self._known_end(attempt_id, now) or lost)
+            except Exception as exc:
+                if storecalls.is_outage(exc):
+                    raise
+                wait = self.held_attempts.failed(attempt_id, now)
+                log.error(
+                    "an expired attempt could not be ended; trying it again later",
+                    attempt=attempt_id,
+                    failures=self.held_attempts.failures(attempt_id),
+                    retry_in_s=wait.total_seconds(),
+                    # ``CallEnds`` logged the tracebacks of an end it could not write
+                    exc_info=None if isinstance(exc, EndNotRecorded) else exc,
                 )
-            )
+            else:
+                self.held_attempts.succeeded(attempt_id)
+
+    async def _known_end(self, attempt_id: str, now: datetime) -> CallResult | None:
+        """How the gateway says the attempt's call ended; None when it does not know, or
+        asking it failed (logged: the attempt is then ended as lost)."""
+        if self.gateway is None:
+            return None
+        try:
+            return await self.gateway.call_state(attempt_id, now)
+        except Exception:
+            log.exception("asking the gateway how a call ended failed", attempt=attempt_id)
+            return None
 
     def _decide(self, snapshot: CampaignSnapshot, variables: Sequence[str]) -> TickWrites:
         # The clock is read here, once the campaign's row is locked and its counters read:
@@ -216,6 +293,24 @@ class Dispatcher(Generic[StoreT]):
         task.add_done_callback(self._dials.discard)
 
     async def _dial(self, d: Dial, writes: TickWrites) -> None:
+        """Dial ``d`` at its slot; whatever goes wrong ends its attempt at once."""
+        try:
+            await self._place(d, writes)
+        except Exception as exc:
+            # Not the gateway's answer (``_place`` records those): a bug, or settings that
+            # cannot work (an undecodable secret, an impossible duration). The attempt ends
+            # now, with a reason its owner can see; the traceback is for the operator.
+            log.exception("dialling an attempt failed unexpectedly", attempt=d.attempt.id)
+            await self.report(
+                CallResult(
+                    d.attempt.id,
+                    Outcome.INTERNAL_ERROR,
+                    self.clock.now(),
+                    failure_reason=f"ringcast could not place the call: {type(exc).__name__}",
+                )
+            )
+
+    async def _place(self, d: Dial, writes: TickWrites) -> None:
         await self.clock.sleep_until(d.dial_at)
         if d.predial is not None and not await self._eligible(d, writes.org_id):
             return
@@ -279,12 +374,20 @@ class Dispatcher(Generic[StoreT]):
             try:
                 next_at = await self.step()
                 backoff = timedelta(milliseconds=200)
-            except (OperationalError, DBAPIError) as exc:
-                log.warning(
-                    "database unavailable; retrying",
-                    error=str(exc).splitlines()[0],
-                    retry_in_s=backoff.total_seconds(),
-                )
+            except Exception as exc:
+                if storecalls.is_outage(exc):
+                    log.warning(
+                        "database unavailable; retrying",
+                        error=str(exc).splitlines()[0],
+                        retry_in_s=backoff.total_seconds(),
+                    )
+                else:
+                    # A pass that failed for a reason of its own (each attempt's and
+                    # campaign's failures are handled where they happen): the loop goes
+                    # on, backing off, rather than the dispatcher dying.
+                    log.exception(
+                        "dispatch pass failed; retrying", retry_in_s=backoff.total_seconds()
+                    )
                 next_at = self.clock.now() + backoff
                 backoff = min(backoff * 2, self.settings.max_backoff)
             now = self.clock.now()

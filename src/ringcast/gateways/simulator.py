@@ -24,6 +24,13 @@ from ringcast.core.step import CallResult
 from ringcast.gateways.base import Accepted, CallGateway, DialRequest, Report
 
 DEFAULT_MIX = "answered=0.55,no_answer=0.25,busy=0.1,voicemail=0.05,failed=0.05"
+#: The longest mean durations a simulator may be given: a provider's own limits on how
+#: long a call may ring (Twilio's 600 s) and last (its 4 h). Far beyond them a drawn
+#: duration is not a moment at all: a mean talk time of 1e300 s failed every dial.
+MAX_MEAN_RING = timedelta(minutes=10)
+MAX_MEAN_TALK = timedelta(hours=4)
+#: Seeds are hashed as text; bounded so that a setting stays a number every store keeps.
+MAX_SEED = 2**63 - 1
 _ALIASES = {"answered": Outcome.COMPLETED}
 
 
@@ -67,6 +74,16 @@ class OutcomeModel:
     durations: str = "exponential"  #: one of ``DURATION_LAWS``
 
     def __post_init__(self) -> None:
+        for name, mean, most in (
+            ("mean_talk", self.mean_talk, MAX_MEAN_TALK),
+            ("mean_ring", self.mean_ring, MAX_MEAN_RING),
+        ):
+            if not timedelta(0) < mean <= most:
+                raise ValueError(
+                    f"{name} must be more than 0 and at most {most.total_seconds():g} s"
+                )
+        if not -MAX_SEED <= self.seed <= MAX_SEED:
+            raise ValueError(f"seed must be between {-MAX_SEED} and {MAX_SEED}")
         if self.durations not in DURATION_LAWS:
             raise ValueError(
                 f"unknown duration law {self.durations!r}: use one of {', '.join(DURATION_LAWS)}"
@@ -84,11 +101,11 @@ class OutcomeModel:
                 weight = float(value)
             except ValueError:
                 raise ValueError(f"bad outcome weight {part!r}: use name=probability") from None
-            if outcome is Outcome.IN_PROGRESS or weight < 0:
+            if outcome is Outcome.IN_PROGRESS or not 0 <= weight < math.inf:
                 raise ValueError(f"bad outcome weight {part!r}")
             pairs.append((outcome, weight))
         total = sum(w for _, w in pairs)
-        if total <= 0:
+        if not 0 < total < math.inf:
             raise ValueError("the outcome weights must add up to more than 0")
         return cls(tuple((o, w / total) for o, w in pairs), **kw)  # type: ignore[arg-type]
 
@@ -163,14 +180,17 @@ class SimulatorGateway(CallGateway):
         if self.dial_log is not None:
             self._log(f"{request.attempt_id} {request.to} {self.clock.now().isoformat()}\n")
         if request.attempt_id not in self._calls:
-            task = asyncio.create_task(self._run(request, call_id))
+            # Drawn here, not in the call's task: a draw that raises (durations no
+            # calendar holds) fails the dial, which ends the attempt, instead of killing
+            # a task nobody awaits and leaving the attempt in a call.
+            result = self.model.call(request.attempt_id, self.clock.now())
+            assert result.gateway_call_id == call_id
+            task = asyncio.create_task(self._run(result))
             self._calls[request.attempt_id] = task
             task.add_done_callback(functools.partial(self._forget, request.attempt_id))
         return Accepted(call_id)
 
-    async def _run(self, request: DialRequest, call_id: str) -> None:
-        result = self.model.call(request.attempt_id, self.clock.now())
-        assert result.gateway_call_id == call_id
+    async def _run(self, result: CallResult) -> None:
         await self.clock.sleep_until(result.ended_at)
         await self.report(result)
 

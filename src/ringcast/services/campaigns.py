@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from ringcast.clock import Clock
 from ringcast.core.errors import InvalidTransition, NotFound, ValidationFailed
 from ringcast.core.model import CampaignConfig, Contact
+from ringcast.core.retry import check_policy
 from ringcast.core.states import CampaignAction, CampaignStatus, apply_action
 from ringcast.ports import Store
 from ringcast.records import Agent, AgentType, Campaign, Dialect
@@ -52,6 +53,9 @@ def new_id() -> str:
 
 def create(store: Store, clock: Clock, new: NewCampaign) -> Campaign:
     """Store a new campaign, ``scheduled``, with its first contacts, all or nothing."""
+    # every surface's schema bounds its own retry fields from the same constants; this is
+    # the rule itself, for a path that has no schema (the CLI, a future surface)
+    check_policy(new.config.retry)
     agent = store.get_agent(new.agent_id)
     check_agent(agent, new.org_id, new.agent_id, new.agent_field)
     now = clock.now()

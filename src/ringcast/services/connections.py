@@ -28,11 +28,19 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, get_type_hints, runtime_checkable
 from urllib.parse import urlsplit
 
+from ringcast import signing
 from ringcast.core.errors import ValidationFailed
 from ringcast.core.pacing import MAX_ATTEMPTS_PER_SECOND, MIN_ATTEMPTS_PER_SECOND
 from ringcast.egress import AddressRefused, check_destination
 from ringcast.gateways.provider_settings import LiveKitSettings, RetellSettings, TwilioSettings
-from ringcast.gateways.simulator import DEFAULT_MIX, DURATION_LAWS, OutcomeModel
+from ringcast.gateways.simulator import (
+    DEFAULT_MIX,
+    DURATION_LAWS,
+    MAX_MEAN_RING,
+    MAX_MEAN_TALK,
+    MAX_SEED,
+    OutcomeModel,
+)
 from ringcast.ports import ConnectionRegistry
 from ringcast.records import Connection
 from ringcast.services.compliance import e164
@@ -306,18 +314,29 @@ def _simulator_settings(given: Mapping[str, Any]) -> dict[str, Any]:
         raise ValidationFailed.single(
             "simulator.outcomes", settings["outcomes"], str(exc)
         ) from None
-    for key in ("talk_s", "ring_s"):
+    for key, most in (("talk_s", MAX_MEAN_TALK), ("ring_s", MAX_MEAN_RING)):
         value = settings[key]
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise ValidationFailed.single(f"simulator.{key}", value, "must be a number above 0")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 < value <= most.total_seconds()
+        ):
+            raise ValidationFailed.single(
+                f"simulator.{key}",
+                value,
+                f"must be a number above 0 and at most {most.total_seconds():g}",
+            )
     if settings["durations"] not in DURATION_LAWS:
         raise ValidationFailed.single(
             "simulator.durations",
             settings["durations"],
             f"must be one of {', '.join(DURATION_LAWS)}",
         )
-    if isinstance(settings["seed"], bool) or not isinstance(settings["seed"], int):
-        raise ValidationFailed.single("simulator.seed", settings["seed"], "must be an integer")
+    seed = settings["seed"]
+    if isinstance(seed, bool) or not isinstance(seed, int) or not -MAX_SEED <= seed <= MAX_SEED:
+        raise ValidationFailed.single(
+            "simulator.seed", seed, f"must be an integer between {-MAX_SEED} and {MAX_SEED}"
+        )
     return settings
 
 
@@ -329,10 +348,11 @@ def _http_settings(given: Mapping[str, Any] | None) -> dict[str, Any]:
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValidationFailed.single("http.url", url, "must be an http or https URL")
     secret = given.get("secret")
-    if not isinstance(secret, str) or len(secret) < 16:
-        raise ValidationFailed.single(
-            "http.secret", _shown("secret", secret), "must be a string of 16 characters or more"
-        )
+    problem = signing.secret_problem(secret)
+    if problem:
+        # the runtime's secret keys the HMAC of every dial request: one that cannot be
+        # decoded would fail every dial of the connection
+        raise ValidationFailed.single("http.secret", _shown("secret", secret), problem)
     return {"url": url, "secret": secret}
 
 

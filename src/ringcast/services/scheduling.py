@@ -19,6 +19,7 @@ from ringcast.clock import Clock
 from ringcast.config import Settings
 from ringcast.core.errors import Conflict, InvalidTransition, ValidationFailed
 from ringcast.core.model import CampaignConfig
+from ringcast.core.retry import check_policy
 from ringcast.core.states import CampaignAction, CampaignStatus
 from ringcast.ports import CampaignQueries, Store
 from ringcast.records import Campaign
@@ -97,6 +98,7 @@ def update(
     status = campaign.config.status
     if status not in EDITABLE:
         raise InvalidTransition(status.value, "update (allowed while paused or scheduled)")
+    check_policy(edit.config.retry)  # the same bounds as a created campaign's
     now = clock.now()
     check_window(limits, now, campaign.config.schedule.starts_at, edit.new_end, creating=False)
     if edit.names_agent:

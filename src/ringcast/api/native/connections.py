@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from ringcast.api.deps import ClockDep, PrincipalDep, ScopedRoute, SettingsDep, StoreDep, requires
 from ringcast.core.errors import NotFound
+from ringcast.gateways.simulator import MAX_MEAN_RING, MAX_MEAN_TALK, MAX_SEED
 from ringcast.services import connections as service
 
 router = APIRouter(prefix="/ringcast/v1", tags=["connections"], route_class=ScopedRoute)
@@ -33,12 +34,22 @@ class SimulatorIn(BaseModel):
     outcomes: str | None = Field(
         default=None, description="e.g. answered=0.55,no_answer=0.25,busy=0.1,voicemail=0.05"
     )
-    talk_s: float = Field(default=45, gt=0, description="Mean talk time of answered calls")
-    ring_s: float = Field(default=20, gt=0, description="Mean time until answer or give-up")
+    talk_s: float = Field(
+        default=45,
+        gt=0,
+        le=MAX_MEAN_TALK.total_seconds(),
+        description="Mean talk time of answered calls, in seconds",
+    )
+    ring_s: float = Field(
+        default=20,
+        gt=0,
+        le=MAX_MEAN_RING.total_seconds(),
+        description="Mean time until answer or give-up, in seconds",
+    )
     durations: str = Field(
         default="exponential", description="exponential, lognormal, uniform or fixed"
     )
-    seed: int = 0
+    seed: int = Field(default=0, ge=-MAX_SEED, le=MAX_SEED)
 
 
 class HttpIn(BaseModel):

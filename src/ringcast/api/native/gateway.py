@@ -39,7 +39,7 @@ router = APIRouter(tags=["gateway"])
 EVENTS = ("ringing", "answered", "completed", "failed")
 
 
-async def get_call_ends(request: Request, store: StoreDep) -> CallEnds:
+async def get_call_ends(request: Request, store: StoreDep, clock: ClockDep) -> CallEnds:
     """The server's own sink for calls' ends, made on first use (on the server's event
     loop, which an ``async`` dependency runs on: two requests cannot both make one).
 
@@ -52,7 +52,7 @@ async def get_call_ends(request: Request, store: StoreDep) -> CallEnds:
     ends: CallEnds | None = getattr(state, "call_ends", None)
     if ends is None:
         ends = state.call_ends = CallEnds(
-            store, state.metrics, offload=True, wait_out_outages=False
+            store, state.metrics, offload=True, wait_out_outages=False, now=clock.now
         )
     return ends
 

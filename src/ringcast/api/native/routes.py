@@ -17,7 +17,7 @@ from ringcast.api.deps import (
     requires,
 )
 from ringcast.core.errors import ValidationFailed
-from ringcast.gateways.simulator import DEFAULT_MIX, OutcomeModel
+from ringcast.gateways.simulator import DEFAULT_MIX, MAX_SEED, OutcomeModel
 from ringcast.services import webhooks
 
 router = APIRouter(prefix="/ringcast/v1", tags=["ringcast"], route_class=ScopedRoute)
@@ -71,7 +71,7 @@ class ForecastIn(BaseModel):
         default=DEFAULT_MIX,
         description="Outcome probabilities, e.g. answered=0.5,no_answer=0.3,busy=0.1,failed=0.1",
     )
-    seed: int = Field(default=0, description="Same seed, same forecast")
+    seed: int = Field(default=0, ge=-MAX_SEED, le=MAX_SEED, description="Same seed, same forecast")
     until: AwareDatetime | None = Field(
         default=None, description="Stop here (default: when nothing is left, at most a year)"
     )

@@ -16,6 +16,11 @@ import phonenumbers
 from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from ringcast.core.retry import MAX_RETRIES, MAX_RETRY_INTERVAL, MAX_SHORT_DURATION
+
+#: The longest retry interval, in Sarvam's minutes: the core's bound (a week, 10,080).
+MAX_RETRY_MINUTES = MAX_RETRY_INTERVAL.total_seconds() / 60
+
 _NAME = re.compile(r"^[A-Za-z0-9 _-]+$")
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 
@@ -103,13 +108,13 @@ class RetrySwitch(BaseModel):
 
 class ShortDurationRetry(BaseModel):
     enabled: bool = False
-    threshold_seconds: float = Field(default=10, gt=0, le=3600)
+    threshold_seconds: float = Field(default=10, gt=0, le=MAX_SHORT_DURATION.total_seconds())
 
 
 class ErrorRetry(BaseModel):
     enabled: bool = False
-    max_retries: int = Field(default=3, ge=0, le=20)
-    retry_interval_minutes: float = Field(default=5, gt=0, le=7 * 24 * 60)
+    max_retries: int = Field(default=3, ge=0, le=MAX_RETRIES)
+    retry_interval_minutes: float = Field(default=5, gt=0, le=MAX_RETRY_MINUTES)
 
 
 class RetryOn(BaseModel):
@@ -122,7 +127,9 @@ class RetryOn(BaseModel):
 
 
 class RetryConfig(BaseModel):
-    max_retries: int = Field(default=0, ge=0, le=20, description="Retries after the first attempt")
+    max_retries: int = Field(
+        default=0, ge=0, le=MAX_RETRIES, description="Retries after the first attempt"
+    )
     retry_on: RetryOn = RetryOn()
     retry_interval_minutes: float | list[float] = Field(
         default_factory=list,
@@ -134,9 +141,15 @@ class RetryConfig(BaseModel):
     @classmethod
     def _positive(cls, v: float | list[float]) -> float | list[float]:
         values = v if isinstance(v, list) else [v]
-        if any(not 0 < m <= 7 * 24 * 60 for m in values):
+        if any(not 0 < m <= MAX_RETRY_MINUTES for m in values):
             raise PydanticCustomError(
-                "interval", "every interval must be more than 0 and at most 10080 minutes"
+                "interval",
+                f"every interval must be more than 0 and at most {MAX_RETRY_MINUTES:g} minutes",
+            )
+        if len(values) > MAX_RETRIES:
+            # the n-th retry waits the n-th: more than the largest budget is never read
+            raise PydanticCustomError(
+                "interval", f"must list at most {MAX_RETRIES} intervals (one per retry)"
             )
         return v
 

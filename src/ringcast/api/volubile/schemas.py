@@ -16,9 +16,12 @@ import phonenumbers
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from ringcast.core.retry import MAX_RETRY_INTERVAL
 from ringcast.core.windows import FRENCH_CALLING_SLOTS, Slot, clip_slots
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+#: The longest ``retry.delay``, in hours: the core's bound on any retry interval (a week).
+MAX_RETRY_DELAY_HOURS = int(MAX_RETRY_INTERVAL.total_seconds() // 3600)
 
 
 class Day(StrEnum):
@@ -109,7 +112,7 @@ class Retry(BaseModel):
     delay: int | None = Field(
         default=None,
         validate_default=True,
-        description="Minimum delay between retries, in hours (>= 1)",
+        description=f"Minimum delay between retries, in hours (1 to {MAX_RETRY_DELAY_HOURS})",
     )
     retryOn: list[str] | None = Field(
         default=None,
@@ -122,6 +125,10 @@ class Retry(BaseModel):
     def _delay(cls, v: int | None, info: ValidationInfo) -> int | None:
         if (info.data.get("max") or 0) > 0 and (v is None or v < 1):
             raise fail("retry_delay", "must be at least 1 (hours) when max is greater than 0")
+        if v is not None and v > MAX_RETRY_DELAY_HOURS:
+            # refused even when max is 0: it is stored and shown back, and a later change
+            # of max must not bring a delay no calendar holds to life
+            raise fail("retry_delay", f"must be at most {MAX_RETRY_DELAY_HOURS} (hours)")
         return v
 
     @field_validator("retryOn")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Query, Request
 
 from ringcast.api.auth import AuthFailed, Principal
+from ringcast.api.bounded import BoundedDate
 from ringcast.api.deps import ClockDep, LimitedPrincipalDep, StoreDep
 from ringcast.api.volubile import schemas as w
 from ringcast.api.volubile import translate
@@ -89,7 +90,10 @@ _TARGET = {
         {CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE},
     ),
     w.CampaignStatusValue.PAUSED: (CampaignAction.PAUSE, {CampaignStatus.PAUSED}),
-    w.CampaignStatusValue.CANCELLED: (CampaignAction.CANCEL, set()),
+    w.CampaignStatusValue.CANCELLED: (
+        CampaignAction.CANCEL,
+        {CampaignStatus.CANCELLED, CampaignStatus.ENDED},
+    ),
 }
 
 
@@ -161,8 +165,10 @@ def list_calls(
     agentId: str | None = None,
     phone: str | None = None,
     campaignName: str | None = None,
-    from_: Annotated[date | None, Query(alias="from", description="YYYY-MM-DD, inclusive")] = None,
-    to: Annotated[date | None, Query(description="YYYY-MM-DD, inclusive")] = None,
+    from_: Annotated[
+        BoundedDate | None, Query(alias="from", description="YYYY-MM-DD, inclusive")
+    ] = None,
+    to: Annotated[BoundedDate | None, Query(description="YYYY-MM-DD, inclusive")] = None,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     size: Annotated[int, Query(ge=1, le=100)] = 20,
     sort: Annotated[
@@ -218,7 +224,7 @@ def get_transcript(
 ) -> list[w.TranscriptEntry]:
     principal.require("calls:read")
     call = calls.get(store, principal.org_id, id)
-    return [w.TranscriptEntry(**e) for e in call.transcript]
+    return translate.transcript_view(call.transcript)
 
 
 @router.post("/calls", status_code=201, tags=["Calls"], operation_id="createCall")

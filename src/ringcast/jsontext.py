@@ -38,14 +38,18 @@ def _no_constants(token: str) -> Any:
     raise JsonRefused(f"{token} is not a JSON number")
 
 
-def loads(raw: bytes | str) -> Any:
-    """The JSON value in ``raw``, or ``JsonRefused``."""
+def loads(raw: bytes | str, *, non_finite: bool = False) -> Any:
+    """The JSON value in ``raw``, or ``JsonRefused``.
+
+    ``non_finite`` decodes NaN and Infinity to floats instead, for a caller that refuses
+    them field by field (a runtime's report still ends its call when its duration is NaN).
+    """
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     except UnicodeDecodeError as exc:
         raise JsonRefused(f"not UTF-8 (byte {exc.start})") from None
     try:
-        value = json.loads(text, parse_constant=_no_constants)
+        value = json.loads(text, parse_constant=float if non_finite else _no_constants)
     except JsonRefused:
         raise
     except json.JSONDecodeError as exc:

@@ -26,8 +26,12 @@ from hypothesis import strategies as st
 
 from ringcast.api.app import create_app
 from ringcast.clock import VirtualClock
+from ringcast.core.outcomes import Outcome
+from ringcast.gateways.http import CALLBACK_PATH
 from ringcast.runtime import Runtime
+from ringcast.services import accounts
 
+from . import test_http_gateway as http_gateway
 from .conftest import Account
 from .test_sarvam_campaigns import body as sarvam_campaign_body
 from .test_volubile_campaigns import valid_body as volubile_campaign_body
@@ -406,3 +410,204 @@ def test_schemathesis_bodies_with_one_hostile_leaf(
     run()
     assert probe.sent == 300
     assert not probe.problems, "\n".join(probe.problems[:60])
+
+
+# --- each defect the corpus found, pinned down --------------------------------------------
+
+
+def test_a_nul_in_a_path_or_query_is_refused_naming_it(client, account: Account) -> None:
+    """``GET /v1/campaigns/%00`` and a NUL in a query are 400s naming the path or the
+    parameter (PostgreSQL's text cannot hold a NUL: they were 500s); Sarvam says 422."""
+    r = client.get("/v1/campaigns/%00", headers=account.headers)
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["field"] == "path"
+    r = client.get("/v1/calls", params={"phone": "+33\x00"}, headers=account.headers)
+    assert r.status_code == 400
+    assert r.json()["errors"][0] == {
+        "field": "phone",
+        "rejectedValue": "+33\x00",
+        "message": "text may not contain NUL characters (\\u0000)",
+    }
+    base = f"/api/scheduling/v1/orgs/{account.org_id}/workspaces/{account.workspace_id}"
+    r = client.get(f"{base}/campaigns", params={"search": "a\x00"}, headers=account.headers)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["query", "search"]
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"name": "\\ud800"}', "lone UTF-16 surrogate"),
+        (b'{"batchSize": NaN}', "NaN is not a JSON number"),
+        (b'{"batchSize": Infinity}', "Infinity is not a JSON number"),
+        (b'{"name": "a\\u0000"}', "NUL"),
+        (b'{"a":' * 40 + b"1" + b"}" * 40, "nested deeper than 32 levels"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested deeper than 32 levels"),
+    ],
+)
+def test_json_no_store_can_hold_is_refused_on_every_surface(
+    client, account: Account, raw: bytes, reason: str
+) -> None:
+    """Lone surrogates, NaN, Infinity, NUL and deep nesting are refused naming ``body``:
+    a 400 ErrorResponse on Volubile, a 422 ``detail[]`` on Sarvam and the native API."""
+    headers = {**account.headers, "content-type": "application/json"}
+    r = client.post("/v1/campaigns", content=raw, headers=headers)
+    assert r.status_code == 400
+    (error,) = r.json()["errors"]
+    assert error["field"] == "body" and reason in error["message"]
+    base = f"/api/scheduling/v1/orgs/{account.org_id}/workspaces/{account.workspace_id}"
+    for path in (f"{base}/campaigns", "/ringcast/v1/do-not-call"):
+        r = client.post(path, content=raw, headers=headers)
+        assert r.status_code == 422
+        (detail,) = r.json()["detail"]
+        assert detail["loc"] == ["body"] and reason in detail["msg"]
+
+
+def test_dates_and_integers_beyond_what_is_stored_are_refused(
+    client, account: Account, clock
+) -> None:
+    """Year 1 and 9999 dates, and integers beyond a 32-bit column, are 4xx naming the
+    field (``to=9999-12-31`` overflowed; 2^31 overflowed PostgreSQL's INTEGER)."""
+    r = client.get(
+        "/v1/calls", params={"from": "2026-01-01", "to": "9999-12-31"}, headers=account.headers
+    )
+    assert r.status_code == 400
+    assert [e["field"] for e in r.json()["errors"]] == ["to"]
+    r = client.get(
+        "/v1/calls", params={"from": "0001-01-01", "to": "2026-01-01"}, headers=account.headers
+    )
+    assert r.status_code == 400
+    body = volubile_campaign_body(account.agent_id)
+    body["retry"] = {"max": 1, "delay": 70_000_000, "retryOn": ["NO_ANSWER"]}
+    r = client.post("/v1/campaigns", json=body, headers=account.headers)
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["field"] == "retry.delay"
+    r = client.put(
+        "/ringcast/v1/connections/sim-1",
+        json={"gateway": "simulator", "max_concurrent": 2**31},
+        headers=account.headers,
+    )
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "max_concurrent"]
+    base = f"/api/scheduling/v1/orgs/{account.org_id}/workspaces/{account.workspace_id}"
+    late = sarvam_campaign_body(account, clock, end_timestamp="9999-12-31T23:59:59+00:00")
+    r = client.post(f"{base}/campaigns", json=late, headers=account.headers)
+    assert r.status_code == 422
+    assert r.json()["detail"][0]["loc"] == ["body", "end_timestamp"]
+
+
+def test_a_text_body_error_shows_text_not_a_bytes_repr(client, account: Account) -> None:
+    """A body sent as text/plain is refused quoting its text, never ``b'...'``."""
+    headers = {**account.headers, "content-type": "text/plain"}
+    r = client.post("/v1/campaigns", content=b"hello there", headers=headers)
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["rejectedValue"] == "hello there"
+    assert "b'" not in r.text
+
+
+def test_an_error_echoes_a_bounded_excerpt_of_a_huge_body(client, account: Account) -> None:
+    """200,000 bad recipients get a small 400: the first errors, each value an excerpt
+    (a 1,000,000-recipient body produced a 25 MB answer)."""
+    body = volubile_campaign_body(account.agent_id)
+    body["recipients"] = [{"phone": "not a phone", "context": {"n": i}} for i in range(200_000)]
+    body["name"] = "n" * 100_000
+    r = client.post("/v1/campaigns", json=body, headers=account.headers)
+    assert r.status_code == 400
+    assert len(r.content) < MAX_ERROR_BYTES
+    errors = r.json()["errors"]
+    assert 0 < len(errors) <= 50
+    assert all(len(json.dumps(e["rejectedValue"])) < 300 for e in errors)
+
+
+def test_campaign_retry_is_filled_as_the_seed_types_it(client, account: Account) -> None:
+    """A campaign created without retry shows ``{"max": 0, "delay": 1, "retryOn": []}``,
+    never nulls (the seed types all three as non-nullable)."""
+    body = volubile_campaign_body(account.agent_id)
+    del body["retry"]
+    r = client.post("/v1/campaigns", json=body, headers=account.headers)
+    assert r.status_code == 201
+    assert r.json()["retry"] == {"max": 0, "delay": 1, "retryOn": []}
+    got = client.get(f"/v1/campaigns/{r.json()['id']}", headers=account.headers)
+    assert got.json()["retry"] == {"max": 0, "delay": 1, "retryOn": []}
+    body["retry"] = {"max": 0}
+    r = client.post("/v1/campaigns", json=body, headers=account.headers)
+    assert r.json()["retry"] == {"max": 0, "delay": 1, "retryOn": []}
+
+
+def test_uuids_in_paths_are_case_insensitive(client, account: Account, clock) -> None:
+    """A campaign id (and org and workspace ids) written in upper case name the same
+    campaign; the answer carries the id as ringcast wrote it."""
+    r = client.post(
+        "/v1/campaigns", json=volubile_campaign_body(account.agent_id), headers=account.headers
+    )
+    cid = r.json()["id"]
+    got = client.get(f"/v1/campaigns/{cid.upper()}", headers=account.headers)
+    assert got.status_code == 200 and got.json()["id"] == cid
+    paused = client.post(
+        f"/v1/campaigns/{cid.upper()}/status", json="PAUSED", headers=account.headers
+    )
+    assert paused.status_code == 200 and paused.json()["status"] == "PAUSED"
+    base = f"/api/scheduling/v1/orgs/{account.org_id}/workspaces/{account.workspace_id}"
+    made = client.post(
+        f"{base}/campaigns", json=sarvam_campaign_body(account, clock), headers=account.headers
+    ).json()
+    upper = f"{base.upper().replace('/API/SCHEDULING/V1/ORGS', '/api/scheduling/v1/orgs')}"
+    upper = upper.replace("/WORKSPACES/", "/workspaces/")
+    got = client.get(f"{upper}/campaigns/{made['campaign_id'].upper()}", headers=account.headers)
+    assert got.status_code == 200 and got.json()["campaign_id"] == made["campaign_id"]
+
+
+runtime_url = http_gateway.runtime_url
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"duration_s": 1e300}, "duration_s"),
+        ({"duration_s": -5}, "duration_s"),
+        ({"duration_s": math.nan}, "duration_s"),
+        ({"duration_s": math.inf}, "duration_s"),
+        ({"at": "9999-12-31T23:59:59+00:00"}, "at"),
+        ({"answered_at": "0001-01-01T00:00:00+00:00"}, "answered_at"),
+        ({"transcript": [1, "two", None]}, "transcript"),
+    ],
+)
+def test_a_malformed_signed_report_is_a_422_and_still_ends_the_call(
+    runtime, clock, client, account: Account, runtime_url, change: dict[str, Any], field: str
+) -> None:
+    """A runtime's signed ``completed`` report with a huge, negative or NaN duration, a
+    year-9999 time or transcript entries that are not objects is a 422 naming the field;
+    the call still ends (it stayed in progress) and its transcript endpoint answers."""
+    campaign, _ = http_gateway.dial_once(runtime, clock, runtime_url)
+    (attempt,) = runtime.store.campaign_attempts(campaign.id)
+    report = {"attempt_id": attempt.id, "event": "completed", "duration_s": 30, **change}
+    body, headers = http_gateway.signed(report)
+    r = client.post(CALLBACK_PATH, content=body, headers=headers)
+    assert r.status_code == 422, r.text
+    assert [d["loc"] for d in r.json()["detail"]] == [["body", field]]
+    call = runtime.store.get_call(attempt.id)
+    assert call.attempt.outcome is Outcome.COMPLETED
+    acme = accounts.issue_key(runtime.store, clock, "acme").plaintext
+    transcript = client.get(f"/v1/calls/{attempt.id}/transcript", headers={"X-Api-Key": acme})
+    assert transcript.status_code == 200 and transcript.json() == []
+
+
+def test_the_transcript_endpoint_serves_whatever_a_runtime_stored(
+    runtime, clock, client, runtime_url
+) -> None:
+    """Entries in a runtime's own shape (``{"role", "text"}``) are served in Volubile's
+    shape; the endpoint never fails on what is stored."""
+    campaign, _ = http_gateway.dial_once(runtime, clock, runtime_url)
+    (attempt,) = runtime.store.campaign_attempts(campaign.id)
+    said = [{"role": "agent", "text": "Hello"}, {"role": "user", "text": "Hi"}, {"odd": 1}]
+    report = {"attempt_id": attempt.id, "event": "completed", "transcript": said}
+    body, headers = http_gateway.signed(report)
+    assert client.post(CALLBACK_PATH, content=body, headers=headers).status_code == 204
+    acme = accounts.issue_key(runtime.store, clock, "acme").plaintext
+    r = client.get(f"/v1/calls/{attempt.id}/transcript", headers={"X-Api-Key": acme})
+    assert r.status_code == 200
+    assert r.json() == [
+        {"action": "AGENT_SPEAK", "time": "", "actor": "AGENT", "message": "Hello"},
+        {"action": "HUMAN_SPEAK", "time": "", "actor": "HUMAN", "message": "Hi"},
+        {"action": "HUMAN_SPEAK", "time": "", "actor": "UNKNOWN", "message": None},
+    ]

@@ -4,8 +4,7 @@ Each bound is what something downstream can hold, not a business rule:
 
 * integers: a database ``INTEGER`` column (32 bits, signed);
 * dates and instants: far enough from Python's year 1 and year 9999 that a day added,
-  a zone applied or a retry delay waited still gives a date (``to=9999-12-31`` was a 500);
-* text: the lengths the README documents for free-text fields.
+  a zone applied or a retry delay waited still gives a date (``to=9999-12-31`` was a 500).
 """
 
 from __future__ import annotations
@@ -18,9 +17,6 @@ INT32_MAX = 2**31 - 1
 #: The first and last day a date parameter or field may name.
 EARLIEST_DATE = date(1900, 1, 1)
 LATEST_DATE = date(2999, 12, 31)
-
-#: Free text (names, identifiers, descriptions) without a tighter documented limit.
-MAX_TEXT_CHARS = 1_000
 
 
 def date_in_range(day: date) -> bool:

@@ -67,7 +67,7 @@ async def report_gateway_event(
     settings = request.app.state.runtime.settings
     body = await request.body()
     try:
-        event: object = jsontext.loads(body)
+        event: object = jsontext.loads(body, non_finite=True)
     except jsontext.JsonRefused as exc:
         event, refusal = None, exc.reason
     else:

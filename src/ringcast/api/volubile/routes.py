@@ -16,7 +16,7 @@ from ringcast.api.volubile import translate
 from ringcast.core.errors import InvalidTransition, ValidationFailed
 from ringcast.core.states import CampaignAction, CampaignStatus
 from ringcast.records import CallFilter, Campaign
-from ringcast.services import accounts, calls, direct_calls
+from ringcast.services import accounts, calls, direct_calls, scheduling
 from ringcast.services import campaigns as service
 
 ERRORS = {
@@ -26,6 +26,7 @@ ERRORS = {
         (401, "Unauthorized: the credential is missing, invalid, revoked or disabled"),
         (403, "Forbidden: the credential lacks a scope"),
         (404, "Not Found"),
+        (409, "Conflict: the workspace already has its limit of scheduled or active campaigns"),
         (429, "Too Many Requests"),
     ]
 }
@@ -40,6 +41,10 @@ def _workspace(store: StoreDep, principal: Principal) -> str:
     """Volubile has no workspaces: it sees its organization's default one."""
     ws = store.default_workspace(principal.org_id)
     return ws.id if ws else principal.workspace_id
+
+
+def _limits(request: Request) -> scheduling.Limits:
+    return scheduling.Limits.of(request.app.state.runtime.settings)
 
 
 def _campaign(store: StoreDep, principal: Principal, campaign_id: str) -> Campaign:
@@ -67,10 +72,14 @@ def create_campaign(
 ) -> w.CampaignResponse:
     """Create a campaign; it starts calling inside its slots from its start date."""
     principal.require("campaigns:write")
+    workspace = _workspace(store, principal)
+    # One live-campaign rule for every surface (README, "Live campaigns"): the workspace's
+    # scheduled and active campaigns, whoever made them, count against one limit.
+    scheduling.check_live_limit(store, _limits(request), workspace)
     new = translate.new_campaign(
         body,
         principal.org_id,
-        _workspace(store, principal),
+        workspace,
         principal.actor,
         request.app.state.pacing_defaults,
     )
@@ -99,6 +108,7 @@ _TARGET = {
 
 @router.post("/campaigns/{id}/status", tags=["Campaigns"], operation_id="updateStatus")
 def update_status(
+    request: Request,
     id: str,
     principal: LimitedPrincipalDep,
     store: StoreDep,
@@ -115,7 +125,9 @@ def update_status(
     if current.is_terminal:
         shown = translate.STATUS[current].value
         raise InvalidTransition(shown, f"set status {status.value} on")
-    return translate.campaign_response(service.act(store, clock, campaign, action, principal.actor))
+    # a paused campaign resumes only if the workspace has room (the same rule as creating)
+    changed = scheduling.act(store, clock, campaign, action, principal.actor, _limits(request))
+    return translate.campaign_response(changed)
 
 
 @router.get("/agents", tags=["Agents"], operation_id="listAgents")

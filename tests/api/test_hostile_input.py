@@ -227,8 +227,10 @@ def takes_json(op: dict[str, Any]) -> bool:
 
 @pytest.fixture
 def app(runtime: Runtime, clock: VirtualClock) -> FastAPI:
-    """The app with a rate limit no corpus reaches (a 429 would hide what is behind it)."""
+    """The app with a rate limit and a live-campaign limit no corpus reaches (a 429 or a
+    409 would hide what is behind them)."""
     runtime.settings.rate_limit_requests = 10**9
+    runtime.settings.sarvam_max_live_campaigns = 10**6
     return create_app(runtime, clock)
 
 

@@ -101,14 +101,10 @@ def volubile_body(
     }
     if errors:
         body["errors"] = [
-            {"field": e.field, "rejectedValue": _jsonable(e.rejected_value), "message": e.message}
+            {"field": e.field, "rejectedValue": excerpt(e.rejected_value), "message": e.message}
             for e in errors
         ]
     return body
-
-
-def _jsonable(value: Any) -> Any:
-    return excerpt(value)
 
 
 def excerpt(value: Any) -> Any:
@@ -176,7 +172,7 @@ def respond(
                 "loc": _where(e.field),
                 "msg": e.message,
                 "type": "value_error",
-                "input": _jsonable(e.rejected_value),
+                "input": excerpt(e.rejected_value),
             }
             for e in errors
         ]
@@ -259,7 +255,7 @@ def _sarvam_detail(errors: Sequence[Any]) -> list[dict[str, Any]]:
                 "loc": loc,
                 "msg": _cut(_message(e)) if e["type"] != "missing" else "Field required",
                 "type": e["type"],
-                "input": _jsonable(ctx.get("value", e.get("input"))),
+                "input": excerpt(ctx.get("value", e.get("input"))),
             }
         )
     return out

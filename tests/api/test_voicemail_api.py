@@ -157,7 +157,9 @@ def test_bad_input_is_a_422_naming_the_field_and_value(
     assert r.status_code == 422, r.text
     detail = r.json()["detail"][0]
     assert detail["loc"] == ["body", field]
-    assert detail["input"] == value
+    # a long value comes back as a bounded excerpt of itself
+    shown = value if not isinstance(value, str) or len(value) <= 200 else value[:200] + "..."
+    assert detail["input"] == shown
     assert client.get(url(campaign_id), headers=account.headers).json() == DEFAULT
 
 

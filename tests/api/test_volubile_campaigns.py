@@ -10,6 +10,9 @@ import pytest
 import sqlalchemy as sa
 
 from .conftest import Account
+from .test_sarvam_campaigns import base
+from .test_sarvam_campaigns import body as sarvam_body
+from .test_sarvam_campaigns import create as sarvam_create
 
 TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
 
@@ -249,7 +252,8 @@ def set_status(client, account: Account, cid: str, status: str):
 
 
 def test_status_transitions(client, runtime, account: Account) -> None:
-    """ACTIVE -> PAUSED -> ACTIVE -> CANCELLED, then nothing more."""
+    """ACTIVE -> PAUSED -> ACTIVE -> CANCELLED, then nothing more; repeating the current
+    status, CANCELLED included, is a 200 that changes nothing."""
     cid = make_campaign(client, account)
     assert set_status(client, account, cid, "ACTIVE").json()["status"] == "ACTIVE"  # no-op
     r = set_status(client, account, cid, "PAUSED")
@@ -261,7 +265,9 @@ def test_status_transitions(client, runtime, account: Account) -> None:
     r = set_status(client, account, cid, "CANCELLED")
     assert r.status_code == 200 and r.json()["status"] == "CANCELLED"
     assert {s.value: n for s, n in runtime.store.count_contacts(cid).items()} == {"cancelled": 2}
-    for target in ("ACTIVE", "PAUSED", "CANCELLED"):
+    r = set_status(client, account, cid, "CANCELLED")  # no-op
+    assert r.status_code == 200 and r.json()["status"] == "CANCELLED"
+    for target in ("ACTIVE", "PAUSED"):
         r = set_status(client, account, cid, target)
         assert r.status_code == 400
         assert "CANCELLED" in r.json()["message"]
@@ -307,3 +313,31 @@ def test_other_accounts_ids_read_as_missing(
         ).status_code
         == 404
     )
+
+
+def test_one_live_campaign_limit_for_both_surfaces(client, account: Account, clock) -> None:
+    """Volubile creates count against the workspace's live-campaign limit exactly as
+    Sarvam's do: the eleventh scheduled-or-active campaign is a 409 whichever surface
+    makes it, and a paused Volubile campaign resumes only when there is room."""
+    made = [make_campaign(client, account) for _ in range(5)]
+    for _ in range(5):
+        sarvam_create(client, account, clock)
+    r = client.post("/v1/campaigns", json=valid_body(account.agent_id), headers=account.headers)
+    assert r.status_code == 409
+    assert r.json()["status"] == 409 and "10" in r.json()["message"]
+    sarvam = client.post(
+        f"{base(account)}/campaigns",
+        json=sarvam_body(account, clock),
+        headers=account.headers,
+    )
+    assert sarvam.status_code == 409
+    assert set_status(client, account, made[0], "PAUSED").status_code == 200
+    assert (
+        client.post(
+            "/v1/campaigns", json=valid_body(account.agent_id), headers=account.headers
+        ).status_code
+        == 201
+    )
+    r = set_status(client, account, made[0], "ACTIVE")
+    assert r.status_code == 409
+    assert set_status(client, account, made[0], "PAUSED").status_code == 200  # still paused

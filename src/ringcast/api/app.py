@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 import ringcast
 from ringcast.api import errors, openapi
 from ringcast.api.auth import TokenSigner
+from ringcast.api.inputs import WellFormedInput
 from ringcast.api.native.compliance import router as compliance_router
 from ringcast.api.native.connections import router as connections_router
 from ringcast.api.native.gateway import router as gateway_router
@@ -54,6 +55,7 @@ def create_app(
     )
     _put_state(app, runtime, clock)
     errors.install(app)
+    app.add_middleware(WellFormedInput)
     app.middleware("http")(_rate_limit_headers)
     app.include_router(_ops_router(runtime, app.state.metrics))
     app.include_router(volubile_router)

@@ -7,11 +7,14 @@
 * Everything else (the native surface): ``{"detail": ...}`` like Sarvam.
 
 No handler ever lets a stack trace out: an unexpected error is a 500 with a fixed message,
-logged with its traceback on our side only.
+logged with its traceback on our side only. No answer echoes more than a bounded excerpt
+of what was sent: each rejected value is cut to ``EXCERPT_CHARS`` (bytes are shown as
+text, never as a Python ``b'...'``), and at most ``MAX_ERRORS`` errors are listed.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -33,6 +36,11 @@ from ringcast.core.errors import (
 )
 
 log = structlog.get_logger()
+
+#: The longest excerpt of a rejected value an error answer carries, in characters.
+EXCERPT_CHARS = 200
+#: The most field errors one answer lists (a body with a million bad rows gets the first).
+MAX_ERRORS = 50
 
 VOLUBILE_PREFIX = "/v1"
 SARVAM_PREFIX = "/api/scheduling"
@@ -93,16 +101,54 @@ def volubile_body(
     }
     if errors:
         body["errors"] = [
-            {"field": e.field, "rejectedValue": _jsonable(e.rejected_value), "message": e.message}
+            {"field": e.field, "rejectedValue": excerpt(e.rejected_value), "message": e.message}
             for e in errors
         ]
     return body
 
 
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, str | int | float | bool | list | dict):
-        return value
-    return str(value)
+def excerpt(value: Any) -> Any:
+    """``value`` as JSON an answer can carry, cut to a bounded excerpt when it is long.
+
+    Small JSON values travel as they are; anything longer (or not JSON: bytes, NaN, a
+    date) travels as the start of its text."""
+    if isinstance(value, bytes | bytearray):
+        value = bytes(value[: EXCERPT_CHARS * 4]).decode("utf-8", errors="replace")
+    if value is None or isinstance(value, bool | int | float | str | list | dict):
+        try:
+            text = json.dumps(value, allow_nan=False, ensure_ascii=False)
+            text.encode("utf-8")
+        except (ValueError, TypeError):
+            pass
+        else:
+            if len(text) <= EXCERPT_CHARS:
+                return value
+            if isinstance(value, str):
+                return value[:EXCERPT_CHARS] + "..."
+            return text[:EXCERPT_CHARS] + "..."
+    text = repr(value) if isinstance(value, float) else str(value)
+    text = text[:EXCERPT_CHARS].encode("utf-8", errors="replace").decode("utf-8")
+    return text + ("..." if len(text) >= EXCERPT_CHARS else "")
+
+
+def _bounded(errors: list[FieldError]) -> list[FieldError]:
+    return [
+        FieldError(e.field[:EXCERPT_CHARS], e.rejected_value, _cut(e.message))
+        for e in errors[:MAX_ERRORS]
+    ]
+
+
+def _cut(message: str) -> str:
+    """A message cut to a bounded length (some quote the value they refuse)."""
+    limit = EXCERPT_CHARS * 5
+    return message if len(message) <= limit else message[:limit] + "..."
+
+
+def _fields_message(errors: list[FieldError]) -> str:
+    """'Validation failed: a, b' naming each field once, the first ``MAX_ERRORS`` of them."""
+    names = list(dict.fromkeys(e.field for e in errors))
+    more = f" and {len(names) - MAX_ERRORS} more" if len(names) > MAX_ERRORS else ""
+    return "Validation failed: " + ", ".join(names[:MAX_ERRORS]) + more
 
 
 def respond(
@@ -114,6 +160,8 @@ def respond(
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
     kind = surface(request)
+    errors = _bounded(errors) if errors else errors
+    message = _cut(message)
     if kind == "volubile":
         return JSONResponse(
             volubile_body(request, status, message, errors), status, headers=headers
@@ -121,15 +169,23 @@ def respond(
     if errors and status == 422:
         detail: Any = [
             {
-                "loc": ["body", *_loc(e.field)],
+                "loc": _where(e.field),
                 "msg": e.message,
                 "type": "value_error",
-                "input": _jsonable(e.rejected_value),
+                "input": excerpt(e.rejected_value),
             }
             for e in errors
         ]
         return JSONResponse({"detail": detail}, status, headers=headers)
     return JSONResponse({"detail": message}, status, headers=headers)
+
+
+def _where(field: str) -> list[str | int]:
+    """FastAPI's ``loc`` for a field: under ``body`` unless it names the path or query."""
+    loc = _loc(field)
+    if loc and loc[0] in ("path", "query", "header", "body"):
+        return loc
+    return ["body", *loc]
 
 
 def _loc(path: str) -> list[str | int]:
@@ -145,13 +201,8 @@ def install(app: FastAPI) -> None:
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         if surface(request) == "volubile":
             errors = pydantic_field_errors(exc.errors())
-            return respond(
-                request,
-                400,
-                "Validation failed: " + ", ".join(e.field for e in errors),
-                errors=errors,
-            )
-        return JSONResponse({"detail": _sarvam_detail(exc.errors())}, 422)
+            return respond(request, 400, _fields_message(errors), errors=errors)
+        return JSONResponse({"detail": _sarvam_detail(exc.errors()[:MAX_ERRORS])}, 422)
 
     @app.exception_handler(ValidationFailed)
     async def _domain_invalid(request: Request, exc: ValidationFailed) -> JSONResponse:
@@ -202,9 +253,9 @@ def _sarvam_detail(errors: Sequence[Any]) -> list[dict[str, Any]]:
         out.append(
             {
                 "loc": loc,
-                "msg": _message(e) if e["type"] != "missing" else "Field required",
+                "msg": _cut(_message(e)) if e["type"] != "missing" else "Field required",
                 "type": e["type"],
-                "input": _jsonable(ctx.get("value", e.get("input"))),
+                "input": excerpt(ctx.get("value", e.get("input"))),
             }
         )
     return out

@@ -22,11 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from datetime import datetime, timedelta
 
 import httpx
 
 from ringcast import signing
+from ringcast.core import bounds
+from ringcast.core.errors import FieldError
 from ringcast.core.outcomes import Outcome
 from ringcast.core.step import CallResult
 from ringcast.egress import AddressRefused, check_destination
@@ -151,8 +154,74 @@ class HttpGateway(CallGateway):
         return result_from_event(attempt_id, data, now)
 
 
+#: The longest call a runtime may report; a longer duration is the runtime's error.
+MAX_CALL_DURATION = timedelta(hours=24)
+#: How far ahead of ringcast's clock a runtime's timestamps may run (clock skew).
+MAX_CLOCK_AHEAD = timedelta(days=1)
+#: The most transcript entries one report may carry.
+MAX_TRANSCRIPT_ENTRIES = 10_000
+
+
+def report_problems(event: dict[str, object], now: datetime) -> list[FieldError]:
+    """What is wrong with a runtime's report, field by field (empty: nothing).
+
+    Each rule is what the end write and the call's views can hold: a NaN, negative or
+    day-long duration, a time in year 9999 or a transcript entry that is not an object
+    made the end fail and left the call in progress."""
+    problems = []
+    for field in ("at", "answered_at"):
+        value = event.get(field)
+        if value is None:
+            continue
+        at = instant(value)
+        if at is None:
+            problems.append(FieldError(field, value, "must be an ISO 8601 time with its offset"))
+        elif not bounds.instant_in_range(at) or at > now + MAX_CLOCK_AHEAD:
+            problems.append(
+                FieldError(field, value, "must be a real time, at most a day ahead of ringcast's")
+            )
+    duration = event.get("duration_s")
+    if duration is not None and not (
+        isinstance(duration, int | float)
+        and not isinstance(duration, bool)
+        and math.isfinite(duration)
+        and 0 <= duration <= MAX_CALL_DURATION.total_seconds()
+    ):
+        limit = int(MAX_CALL_DURATION.total_seconds())
+        problems.append(
+            FieldError("duration_s", duration, f"must be a number of seconds from 0 to {limit}")
+        )
+    transcript = event.get("transcript")
+    if transcript is not None and not (
+        isinstance(transcript, list)
+        and len(transcript) <= MAX_TRANSCRIPT_ENTRIES
+        and all(isinstance(entry, dict) for entry in transcript)
+    ):
+        problems.append(
+            FieldError(
+                "transcript",
+                transcript,
+                f"must be a list of at most {MAX_TRANSCRIPT_ENTRIES} objects",
+            )
+        )
+    qualifiers = event.get("qualifiers")
+    if qualifiers is not None and not (
+        isinstance(qualifiers, list) and all(isinstance(q, str) for q in qualifiers)
+    ):
+        problems.append(FieldError("qualifiers", qualifiers, "must be a list of strings"))
+    extracted = event.get("extracted")
+    if extracted is not None and not isinstance(extracted, dict):
+        problems.append(FieldError("extracted", extracted, "must be an object"))
+    return problems
+
+
 def result_from_event(attempt_id: str, event: dict[str, object], now: datetime) -> CallResult:
-    """A runtime's ``completed`` or ``failed`` report as a call result."""
+    """A runtime's ``completed`` or ``failed`` report as a call result.
+
+    Fields ``report_problems`` refuses are left out, so even a malformed report ends the
+    call (the end time is then ringcast's own, the duration unknown)."""
+    refused = {p.field for p in report_problems(event, now)}
+    event = {k: v for k, v in event.items() if k not in refused}
     ended_at = instant(event.get("at")) or now
     if event.get("event") == "failed":
         reason = str(event.get("reason") or "failed")

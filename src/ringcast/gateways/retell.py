@@ -100,6 +100,7 @@ from retell import (
 )
 from retell.lib.webhook_auth import symmetric as _retell_webhooks
 
+from ringcast import jsontext
 from ringcast.core.model import VoicemailPolicy
 from ringcast.core.outcomes import Outcome
 from ringcast.core.step import CallResult
@@ -370,7 +371,7 @@ class RetellGateway(CallGateway):
         del url
         self.verify(headers, body, now)
         try:
-            payload = json.loads(body)
+            payload = jsontext.loads(body)
         except ValueError:
             raise CallbackUnreadable("the report is not JSON") from None
         if not isinstance(payload, dict):

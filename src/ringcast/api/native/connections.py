@@ -22,6 +22,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
+from ringcast.api.bounded import Int32
 from ringcast.api.deps import ClockDep, PrincipalDep, ScopedRoute, SettingsDep, StoreDep, requires
 from ringcast.core.errors import NotFound
 from ringcast.gateways.simulator import MAX_MEAN_RING, MAX_MEAN_TALK, MAX_SEED
@@ -110,11 +111,11 @@ class ConnectionIn(BaseModel):
     )
     caller_numbers: list[str] = Field(default_factory=list, max_length=1000)
     max_attempts_per_second: float | None = None
-    max_concurrent: int | None = None
-    caller_number_max_per_hour: int | None = Field(
+    max_concurrent: Int32 | None = None
+    caller_number_max_per_hour: Int32 | None = Field(
         default=None, description="Calls each caller number may place per hour (null: no cap)"
     )
-    caller_number_max_per_day: int | None = Field(
+    caller_number_max_per_day: Int32 | None = Field(
         default=None, description="Calls each caller number may place per day (null: no cap)"
     )
     simulator: SimulatorIn | None = None

@@ -17,12 +17,11 @@ progress).
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from ringcast import signing
+from ringcast import jsontext, signing
 from ringcast.api.auth import AuthFailed
 from ringcast.api.deps import ClockDep, SettingsDep, StoreDep
 from ringcast.api.native.provider_callbacks import (
@@ -33,7 +32,7 @@ from ringcast.api.native.provider_callbacks import (
 )
 from ringcast.core.errors import NotFound, ValidationFailed
 from ringcast.dispatch.ends import CallEnds
-from ringcast.gateways.http import CALLBACK_PATH, result_from_event
+from ringcast.gateways.http import CALLBACK_PATH, report_problems, result_from_event
 
 router = APIRouter(tags=["gateway"])
 EVENTS = ("ringing", "answered", "completed", "failed")
@@ -68,9 +67,11 @@ async def report_gateway_event(
     settings = request.app.state.runtime.settings
     body = await request.body()
     try:
-        event: object = json.loads(body)
-    except ValueError:
-        event = None
+        event: object = jsontext.loads(body, non_finite=True)
+    except jsontext.JsonRefused as exc:
+        event, refusal = None, exc.reason
+    else:
+        refusal = ""
     # The signature is checked before anything else is answered. The report is signed
     # with the secret of the runtime that placed the call: its connection's own, or the
     # deployment's (RINGCAST_HTTP_GATEWAY_SECRET).
@@ -86,9 +87,7 @@ async def report_gateway_event(
     if not any(s and signing.verify(s, request.headers, body, now) for s in secrets):
         raise AuthFailed(401, "missing or invalid webhook signature")
     if event is None:
-        raise ValidationFailed.single(
-            "body", body[:80].decode(errors="replace"), "not JSON"
-        ) from None
+        raise ValidationFailed.single("body", body[:80].decode(errors="replace"), refusal)
     if not isinstance(event, dict):
         raise ValidationFailed.single("body", str(event)[:80], "must be a JSON object")
     kind = event.get("event")
@@ -96,8 +95,13 @@ async def report_gateway_event(
         raise ValidationFailed.single("event", kind, f"must be one of {', '.join(EVENTS)}")
     if call is None:
         raise NotFound("attempt", str(attempt_id))
+    # A malformed end still ends the call (its sound fields kept): refusing the report
+    # must not leave the call in progress until its lease runs out.
     if kind in ("completed", "failed"):
         await ends.record(result_from_event(call.attempt.id, event, clock.now()))
+    problems = report_problems(event, clock.now())
+    if problems:
+        raise ValidationFailed(problems)
     return Response(status_code=204)
 
 

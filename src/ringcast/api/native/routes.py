@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from ringcast import forecast
+from ringcast.api.bounded import BoundedInstant
 from ringcast.api.deps import (
     ClockDep,
     PrincipalDep,
@@ -72,7 +73,7 @@ class ForecastIn(BaseModel):
         description="Outcome probabilities, e.g. answered=0.5,no_answer=0.3,busy=0.1,failed=0.1",
     )
     seed: int = Field(default=0, ge=-MAX_SEED, le=MAX_SEED, description="Same seed, same forecast")
-    until: AwareDatetime | None = Field(
+    until: BoundedInstant | None = Field(
         default=None, description="Stop here (default: when nothing is left, at most a year)"
     )
     trace: bool = Field(default=False, description="Include one row per attempt")

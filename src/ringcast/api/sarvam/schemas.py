@@ -13,9 +13,10 @@ from enum import StrEnum
 from typing import Any, Literal
 
 import phonenumbers
-from pydantic import AwareDatetime, BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from ringcast.api.bounded import BoundedInstant, Int32
 from ringcast.core.retry import MAX_RETRIES, MAX_RETRY_INTERVAL, MAX_SHORT_DURATION
 
 #: The longest retry interval, in Sarvam's minutes: the core's bound (a week, 10,080).
@@ -181,7 +182,7 @@ class WebhookConfig(BaseModel):
 
 class AgentConfig(BaseModel):
     app_id: str = Field(min_length=1)
-    app_version: int | None = Field(default=None, ge=1)
+    app_version: Int32 | None = Field(default=None, ge=1)
     attempts_per_second: float = Field(default=2, ge=0.1, le=500)
     connection_configs: list[ConnectionConfig] = Field(default_factory=list)
     retry_config: RetryConfig = RetryConfig()
@@ -196,8 +197,8 @@ class CampaignCreateRequest(BaseModel):
     name: str = Field(min_length=1, max_length=50)
     description: str | None = Field(default=None, max_length=150)
     app_config: AgentConfig
-    start_timestamp: AwareDatetime
-    end_timestamp: AwareDatetime
+    start_timestamp: BoundedInstant
+    end_timestamp: BoundedInstant
     allowed_schedule: AllowedScheduleConfig
     webhook_config: WebhookConfig | None = None
 
@@ -211,7 +212,7 @@ class CampaignUpdateRequest(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=50)
     description: str | None = Field(default=None, max_length=150)
     app_config: AgentConfig | None = None
-    end_timestamp: AwareDatetime | None = None
+    end_timestamp: BoundedInstant | None = None
     allowed_schedule: AllowedScheduleConfig | None = None
 
     @field_validator("name")

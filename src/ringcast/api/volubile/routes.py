@@ -4,12 +4,13 @@ service, translate back."""
 from __future__ import annotations
 
 import math
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
 from ringcast.api.auth import API_KEY_ONLY, Principal
+from ringcast.api.bounded import BoundedDate
 from ringcast.api.deps import (
     ClockDep,
     LimitedPrincipalDep,
@@ -23,7 +24,7 @@ from ringcast.api.volubile import translate
 from ringcast.core.errors import InvalidTransition, ValidationFailed
 from ringcast.core.states import CampaignAction, CampaignStatus
 from ringcast.records import CallFilter, Campaign
-from ringcast.services import accounts, calls, direct_calls
+from ringcast.services import accounts, calls, direct_calls, scheduling
 from ringcast.services import campaigns as service
 
 ERRORS = {
@@ -33,6 +34,7 @@ ERRORS = {
         (401, "Unauthorized: the credential is missing, invalid, revoked or disabled"),
         (403, "Forbidden: the credential lacks a scope"),
         (404, "Not Found"),
+        (409, "Conflict: the workspace already has its limit of scheduled or active campaigns"),
         (429, "Too Many Requests"),
     ]
 }
@@ -54,6 +56,10 @@ def _workspace(store: StoreDep, principal: Principal) -> str:
     """Volubile has no workspaces: it sees its organization's default one."""
     ws = store.default_workspace(principal.org_id)
     return ws.id if ws else principal.workspace_id
+
+
+def _limits(request: Request) -> scheduling.Limits:
+    return scheduling.Limits.of(request.app.state.runtime.settings)
 
 
 def _campaign(store: StoreDep, principal: Principal, campaign_id: str) -> Campaign:
@@ -89,10 +95,14 @@ def create_campaign(
     body: w.CreateCampaignRequest,
 ) -> w.CampaignResponse:
     """Create a campaign; it starts calling inside its slots from its start date."""
+    workspace = _workspace(store, principal)
+    # One live-campaign rule for every surface (README, "Live campaigns"): the workspace's
+    # scheduled and active campaigns, whoever made them, count against one limit.
+    scheduling.check_live_limit(store, _limits(request), workspace)
     new = translate.new_campaign(
         body,
         principal.org_id,
-        _workspace(store, principal),
+        workspace,
         principal.actor,
         request.app.state.pacing_defaults,
     )
@@ -116,7 +126,10 @@ _TARGET = {
         {CampaignStatus.SCHEDULED, CampaignStatus.ACTIVE},
     ),
     w.CampaignStatusValue.PAUSED: (CampaignAction.PAUSE, {CampaignStatus.PAUSED}),
-    w.CampaignStatusValue.CANCELLED: (CampaignAction.CANCEL, set()),
+    w.CampaignStatusValue.CANCELLED: (
+        CampaignAction.CANCEL,
+        {CampaignStatus.CANCELLED, CampaignStatus.ENDED},
+    ),
 }
 
 
@@ -127,6 +140,7 @@ _TARGET = {
     dependencies=[requires("campaigns:write")],
 )
 def update_status(
+    request: Request,
     id: str,
     principal: LimitedPrincipalDep,
     store: StoreDep,
@@ -142,7 +156,9 @@ def update_status(
     if current.is_terminal:
         shown = translate.STATUS[current].value
         raise InvalidTransition(shown, f"set status {status.value} on")
-    return translate.campaign_response(service.act(store, clock, campaign, action, principal.actor))
+    # a paused campaign resumes only if the workspace has room (the same rule as creating)
+    changed = scheduling.act(store, clock, campaign, action, principal.actor, _limits(request))
+    return translate.campaign_response(changed)
 
 
 @router.get(
@@ -200,8 +216,10 @@ def list_calls(
     agentId: str | None = None,
     phone: str | None = None,
     campaignName: str | None = None,
-    from_: Annotated[date | None, Query(alias="from", description="YYYY-MM-DD, inclusive")] = None,
-    to: Annotated[date | None, Query(description="YYYY-MM-DD, inclusive")] = None,
+    from_: Annotated[
+        BoundedDate | None, Query(alias="from", description="YYYY-MM-DD, inclusive")
+    ] = None,
+    to: Annotated[BoundedDate | None, Query(description="YYYY-MM-DD, inclusive")] = None,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
     size: Annotated[int, Query(ge=1, le=100)] = 20,
     sort: Annotated[
@@ -261,7 +279,7 @@ def get_transcript(
     id: str, principal: LimitedPrincipalDep, store: StoreDep
 ) -> list[w.TranscriptEntry]:
     call = calls.get(store, principal.org_id, id)
-    return [w.TranscriptEntry(**e) for e in call.transcript]
+    return translate.transcript_view(call.transcript)
 
 
 @router.post(

@@ -16,12 +16,16 @@ import phonenumbers
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from ringcast.api.bounded import BoundedDate
 from ringcast.core.retry import MAX_RETRY_INTERVAL
 from ringcast.core.windows import FRENCH_CALLING_SLOTS, Slot, clip_slots
 
 _HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 #: The longest ``retry.delay``, in hours: the core's bound on any retry interval (a week).
 MAX_RETRY_DELAY_HOURS = int(MAX_RETRY_INTERVAL.total_seconds() // 3600)
+
+#: Ids and labels (agent ids, retry conditions) are at most this long.
+MAX_ID_CHARS = 100
 
 
 class Day(StrEnum):
@@ -111,11 +115,13 @@ class Retry(BaseModel):
     # validate_default: "required when max > 0" must also fire when the field is omitted
     delay: int | None = Field(
         default=None,
+        le=MAX_RETRY_DELAY_HOURS,
         validate_default=True,
         description=f"Minimum delay between retries, in hours (1 to {MAX_RETRY_DELAY_HOURS})",
     )
-    retryOn: list[str] | None = Field(
+    retryOn: list[Annotated[str, Field(max_length=MAX_ID_CHARS)]] | None = Field(
         default=None,
+        max_length=50,
         validate_default=True,
         description="Call statuses and qualifier labels that trigger a retry",
     )
@@ -141,6 +147,19 @@ class Retry(BaseModel):
         return v
 
 
+class RetryView(BaseModel):
+    """Retry as a campaign shows it: every field filled, as the seed types them (an omitted
+    ``max`` is 0; ``delay`` and ``retryOn`` then read 1 and [], their "no retry" values)."""
+
+    max: int = Field(description="Maximum number of retries, 0 to 3")
+    delay: int = Field(description="Minimum delay between retries, in hours")
+    retryOn: list[str] = Field(description="Call statuses and qualifier labels that retry")
+
+    @classmethod
+    def of(cls, retry: Retry) -> RetryView:
+        return cls(max=retry.max or 0, delay=retry.delay or 1, retryOn=retry.retryOn or [])
+
+
 class CreateCampaignRecipientRequest(BaseModel):
     phone: str = Field(description="Phone number to call, in E.164", examples=["+33612345678"])
     context: dict[str, Any] | None = Field(
@@ -156,8 +175,12 @@ class CreateCampaignRecipientRequest(BaseModel):
 
 class CreateCampaignRequest(BaseModel):
     name: str = Field(min_length=1, max_length=200, description="Name of the campaign")
-    agentId: str = Field(description="Unique identifier of the OUTBOUND agent")
-    startDate: date = Field(description="Start date of the campaign", examples=["2024-07-30"])
+    agentId: str = Field(
+        max_length=MAX_ID_CHARS, description="Unique identifier of the OUTBOUND agent"
+    )
+    startDate: BoundedDate = Field(
+        description="Start date of the campaign", examples=["2024-07-30"]
+    )
     timeSlots: list[TimeSlot] = Field(
         min_length=1,
         max_length=2,
@@ -225,7 +248,7 @@ class CampaignResponse(BaseModel):
     startDate: date
     timeSlots: list[TimeSlot]
     batchSize: int
-    retry: Retry
+    retry: RetryView
     days: list[Day]
     status: CampaignStatusValue
     timezone: str
@@ -379,7 +402,7 @@ class CreateCallRecipient(BaseModel):
 
 
 class CreateCallRequest(BaseModel):
-    agentId: str
+    agentId: str = Field(max_length=MAX_ID_CHARS)
     recipient: CreateCallRecipient
 
 

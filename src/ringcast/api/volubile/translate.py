@@ -17,7 +17,9 @@ Volubile client expects; see README, "Volubile surface"):
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import get_args
 from zoneinfo import ZoneInfo
 
 from ringcast.api.volubile import schemas as w
@@ -104,7 +106,7 @@ def campaign_response(c: Campaign) -> w.CampaignResponse:
     weekly = c.config.schedule.weekly
     if c.dialect is Dialect.VOLUBILE:
         slots = [w.TimeSlot(**s) for s in c.extra["timeSlots"]]
-        retry = w.Retry(**c.extra["retry"])
+        retry = w.RetryView.of(w.Retry.model_construct(**c.extra["retry"]))
     else:
         slots = [
             w.TimeSlot(startTime=f"{s.start:%H:%M}", endTime=f"{s.end:%H:%M}") for s in weekly.slots
@@ -128,14 +130,14 @@ def campaign_response(c: Campaign) -> w.CampaignResponse:
     )
 
 
-def _retry_view(policy: RetryPolicy) -> w.Retry:
+def _retry_view(policy: RetryPolicy) -> w.RetryView:
     """A Sarvam-made policy seen through Volubile's narrower Retry (max is capped at 3)."""
     if not policy.rules or policy.max_retries == 0:
-        return w.Retry(max=0)
+        return w.RetryView.of(w.Retry(max=0))
     statuses = sorted({VOLUBILE_STATUS[o] for r in policy.rules for o in r.outcomes})
     qualifiers = sorted({q for r in policy.rules for q in r.qualifiers})
     delay_h = max(1, round(policy.intervals[0].total_seconds() / 3600)) if policy.intervals else 1
-    return w.Retry(max=min(policy.max_retries, 3), delay=delay_h, retryOn=statuses + qualifiers)
+    return w.RetryView(max=min(policy.max_retries, 3), delay=delay_h, retryOn=statuses + qualifiers)
 
 
 def agent_view(a: Agent) -> w.Agent:
@@ -185,6 +187,45 @@ def call_view(call: CallRecord) -> w.Call:
         answeredBy=_answered_by(a.answered_by),
         providerCode=a.provider_code,
     )
+
+
+_ACTIONS = set(get_args(w.TranscriptEntry.model_fields["action"].annotation))
+_ACTORS = set(get_args(w.TranscriptEntry.model_fields["actor"].annotation))
+#: a runtime's ``role`` (``{"role", "text"}`` entries) -> (actor, action)
+_ROLES = {
+    "agent": ("AGENT", "AGENT_SPEAK"),
+    "assistant": ("AGENT", "AGENT_SPEAK"),
+    "user": ("HUMAN", "HUMAN_SPEAK"),
+    "human": ("HUMAN", "HUMAN_SPEAK"),
+}
+
+
+def transcript_view(entries: Sequence[object]) -> list[w.TranscriptEntry]:
+    """The stored transcript in Volubile's shape, whatever a runtime stored.
+
+    Runtimes report their own entry shapes (``{"role", "text"}``, Retell's
+    ``{"actor", "action", "time", "message"}``, ...): each object becomes an entry, with
+    ``UNKNOWN`` where it does not say who spoke; anything that is not an object is left
+    out, so one odd entry never makes the endpoint fail."""
+    out = []
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            continue
+        role_actor, role_action = _ROLES.get(str(entry.get("role", "")).lower(), ("UNKNOWN", None))
+        actor = entry.get("actor")
+        action = entry.get("action")
+        message = entry.get("message", entry.get("text"))
+        out.append(
+            w.TranscriptEntry.model_validate(
+                {
+                    "action": action if action in _ACTIONS else role_action or "HUMAN_SPEAK",
+                    "time": str(entry.get("time") or ""),
+                    "actor": actor if actor in _ACTORS else role_actor,
+                    "message": None if message is None else str(message),
+                }
+            )
+        )
+    return out
 
 
 _ANSWERED_BY: dict[str, w.AnsweredBy] = {

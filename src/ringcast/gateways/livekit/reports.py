@@ -23,6 +23,7 @@ from livekit.api import TokenVerifier, WebhookReceiver
 from livekit.protocol.models import DisconnectReason, ParticipantInfo
 from livekit.protocol.webhook import WebhookEvent
 
+from ringcast import jsontext
 from ringcast.core.outcomes import Outcome
 from ringcast.core.step import CallResult
 from ringcast.gateways._wire import header, instant, signed_text, text
@@ -216,7 +217,7 @@ def gateway_end(attempt_id: str, record: Mapping[str, Any], at: datetime) -> Cal
 def read_agent_report(raw: str, now: datetime) -> CallbackReading:
     """The agent's verified report (``ringcast.gateways.livekit_agent``) as the end."""
     try:
-        report = json.loads(raw)
+        report = jsontext.loads(raw)
     except ValueError:
         raise CallbackUnreadable("the agent's report is not JSON") from None
     if not isinstance(report, dict):

@@ -131,7 +131,13 @@ def webhooks_set(
 ) -> None:
     """Set the account webhook (Volubile's, signed in X-Webhook-Signature)."""
     with opened(name_fields=False) as runtime:
-        hook = webhooks.set_account_webhook(runtime.store, org_id(runtime, org), url, secret)
+        hook = webhooks.set_account_webhook(
+            runtime.store,
+            org_id(runtime, org),
+            url,
+            secret,
+            allow_private=runtime.settings.webhooks_allow_private,
+        )
     if as_json:
         echo_json({"url": hook.url, "secret": hook.secret})
         return

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from ringcast.api.deps import ClockDep, PrincipalDep, StoreDep
+from ringcast.api.deps import ClockDep, PrincipalDep, SettingsDep, StoreDep
 from ringcast.core.compliance import POLICIES, REASONS, effective_policy_name
 from ringcast.core.errors import NotFound
 from ringcast.core.model import Contact, PredialHook
@@ -100,6 +100,7 @@ def set_campaign_compliance(
     campaign_id: str,
     principal: PrincipalDep,
     store: StoreDep,
+    settings: SettingsDep,
     body: CampaignComplianceIn,
 ) -> CampaignComplianceOut:
     """Override the calling policy for this campaign, and set or clear its pre-dial hook."""
@@ -112,7 +113,9 @@ def set_campaign_compliance(
             timeout=timedelta(milliseconds=body.predial.timeout_ms),
             retry_after=timedelta(seconds=body.predial.retry_after_s),
         )
-    updated = service.set_campaign_compliance(store, campaign, body.policy, hook)
+    updated = service.set_campaign_compliance(
+        store, campaign, body.policy, hook, allow_private=settings.webhooks_allow_private
+    )
     return _compliance_view(store, updated)
 
 

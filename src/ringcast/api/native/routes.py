@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import AwareDatetime, BaseModel, Field
 
 from ringcast import forecast
-from ringcast.api.deps import ClockDep, PrincipalDep, StoreDep
+from ringcast.api.deps import ClockDep, PrincipalDep, SettingsDep, StoreDep
 from ringcast.core.errors import ValidationFailed
 from ringcast.gateways.simulator import DEFAULT_MIX, OutcomeModel
 from ringcast.services import campaigns, webhooks
@@ -43,13 +43,19 @@ def get_account_webhook(principal: PrincipalDep, store: StoreDep) -> AccountWebh
 
 @router.put("/account/webhook", operation_id="setAccountWebhook")
 def set_account_webhook(
-    principal: PrincipalDep, store: StoreDep, body: AccountWebhookIn
+    principal: PrincipalDep, store: StoreDep, settings: SettingsDep, body: AccountWebhookIn
 ) -> AccountWebhookOut:
     """Set or clear the account webhook."""
     principal.require("integrations:write")
     if body.url is not None and body.secret is None:
         raise ValidationFailed.single("secret", None, "is required with a url")
-    hook = webhooks.set_account_webhook(store, principal.org_id, body.url, body.secret)
+    hook = webhooks.set_account_webhook(
+        store,
+        principal.org_id,
+        body.url,
+        body.secret,
+        allow_private=settings.webhooks_allow_private,
+    )
     return AccountWebhookOut(url=hook.url, signed=hook.url is not None)
 
 

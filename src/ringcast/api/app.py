@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -13,12 +13,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 import ringcast
 from ringcast.api import errors, openapi
 from ringcast.api.auth import TokenSigner
+from ringcast.api.bodies import BodyLimit
+from ringcast.api.bodies import Limits as BodyLimits
 from ringcast.api.native.compliance import router as compliance_router
 from ringcast.api.native.connections import router as connections_router
 from ringcast.api.native.gateway import router as gateway_router
 from ringcast.api.native.routes import router as native_router
 from ringcast.api.native.voicemail import router as voicemail_router
-from ringcast.api.ratelimit import FixedWindowLimiter
+from ringcast.api.ratelimit import FixedWindowLimiter, QuotaHeaders
 from ringcast.api.renderers import WEBHOOK_RENDERERS
 from ringcast.api.sarvam.routes import router as sarvam_router
 from ringcast.api.volubile.routes import router as volubile_router
@@ -48,7 +50,11 @@ def create_app(runtime: Runtime, clock: Clock, *, dispatch: bool = False) -> Fas
     )
     _put_state(app, runtime, clock)
     errors.install(app)
-    app.middleware("http")(_rate_limit_headers)
+    app.add_middleware(QuotaHeaders)
+    settings = runtime.settings
+    app.add_middleware(
+        BodyLimit, limits=BodyLimits(settings.max_body_bytes, settings.max_upload_bytes)
+    )
     app.include_router(_ops_router(runtime, app.state.metrics))
     app.include_router(volubile_router)
     app.include_router(sarvam_router)
@@ -101,17 +107,6 @@ def _put_state(app: FastAPI, runtime: Runtime, clock: Clock) -> None:
     metrics = Metrics()
     metrics.registry.register(StoreGauges(store, clock))
     app.state.metrics = metrics
-
-
-async def _rate_limit_headers(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    response = await call_next(request)
-    quota = getattr(request.state, "quota", None)
-    if quota is not None:
-        response.headers["X-RateLimit-Limit"] = str(quota.limit)
-        response.headers["X-RateLimit-Remaining"] = str(quota.remaining)
-    return response
 
 
 def _ops_router(runtime: Runtime, metrics: Metrics) -> APIRouter:

@@ -11,6 +11,9 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
 from ringcast.api.auth import RateLimited
 
 
@@ -40,3 +43,28 @@ class FixedWindowLimiter:
             window_ends = (window + 1) * self.window_s
             raise RateLimited(max(1, math.ceil(window_ends - now.timestamp())))
         return Quota(self.limit, self.limit - count)
+
+
+class QuotaHeaders:
+    """ASGI middleware: a counted request's answer says its quota (``X-RateLimit-Limit``,
+    ``X-RateLimit-Remaining``, Volubile's headers), from ``request.state.quota``. Pure
+    ASGI rather than ``BaseHTTPMiddleware``, which would read the body in a task of its
+    own and hide a ``BodyTooLarge`` from the handler that answers it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_quota(message: Message) -> None:
+            quota = scope.get("state", {}).get("quota")
+            if message["type"] == "http.response.start" and isinstance(quota, Quota):
+                headers = MutableHeaders(scope=message)
+                headers["X-RateLimit-Limit"] = str(quota.limit)
+                headers["X-RateLimit-Remaining"] = str(quota.remaining)
+            await send(message)
+
+        await self.app(scope, receive, with_quota)

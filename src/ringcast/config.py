@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     #: requests one account may make per window before 429 (Volubile: 100 per 15 s)
     rate_limit_requests: int = Field(default=100, ge=1)
     rate_limit_window_s: float = Field(default=15.0, gt=0)
+    #: the same for the Sarvam surface and for ringcast's native one
+    sarvam_rate_limit_requests: int = Field(default=600, ge=1)
+    sarvam_rate_limit_window_s: float = Field(default=60.0, gt=0)
+    native_rate_limit_requests: int = Field(default=600, ge=1)
+    native_rate_limit_window_s: float = Field(default=60.0, gt=0)
     #: the largest request body most routes accept (413 beyond; ``api.bodies``)
     max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
     #: the largest uploaded file (a cohort's CSV, a do-not-call import), streamed to disk

@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import ringcast
-from ringcast.api import errors, openapi
+from ringcast.api import errors, openapi, ratelimit
 from ringcast.api.auth import TokenSigner
 from ringcast.api.bodies import BodyLimit
 from ringcast.api.bodies import Limits as BodyLimits
@@ -20,7 +20,7 @@ from ringcast.api.native.connections import router as connections_router
 from ringcast.api.native.gateway import router as gateway_router
 from ringcast.api.native.routes import router as native_router
 from ringcast.api.native.voicemail import router as voicemail_router
-from ringcast.api.ratelimit import FixedWindowLimiter, QuotaHeaders
+from ringcast.api.ratelimit import MemoryCounter, QuotaHeaders, RateLimiter, WindowCounter
 from ringcast.api.renderers import WEBHOOK_RENDERERS
 from ringcast.api.sarvam.routes import router as sarvam_router
 from ringcast.api.volubile.routes import router as volubile_router
@@ -97,9 +97,9 @@ def _put_state(app: FastAPI, runtime: Runtime, clock: Clock) -> None:
     app.state.store = store
     app.state.clock = clock
     app.state.signer = TokenSigner(settings.token_secret, clock)
-    app.state.limiter = FixedWindowLimiter(
-        settings.rate_limit_requests, settings.rate_limit_window_s
-    )
+    # PostgreSQL: every API process counts in the database; SQLite: one process, memory
+    counter: WindowCounter = MemoryCounter() if settings.is_sqlite else runtime.store
+    app.state.limiter = RateLimiter(ratelimit.rules(settings), counter)
     app.state.pacing_defaults = PacingLimits(
         attempts_per_second=settings.default_attempts_per_second,
         max_concurrent=settings.default_max_concurrent,

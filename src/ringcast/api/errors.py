@@ -22,6 +22,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ringcast.api.auth import AuthFailed, RateLimited
+from ringcast.api.surfaces import SARVAM_PREFIX, VOLUBILE_PREFIX, surface_of
+
+__all__ = ["SARVAM_PREFIX", "VOLUBILE_PREFIX", "respond", "surface"]
 from ringcast.api.volubile.translate import iso_z
 from ringcast.core.errors import (
     Conflict,
@@ -34,17 +37,9 @@ from ringcast.core.errors import (
 
 log = structlog.get_logger()
 
-VOLUBILE_PREFIX = "/v1"
-SARVAM_PREFIX = "/api/scheduling"
-
 
 def surface(request: Request) -> str:
-    path = request.url.path
-    if path == VOLUBILE_PREFIX or path.startswith(VOLUBILE_PREFIX + "/"):
-        return "volubile"
-    if path.startswith(SARVAM_PREFIX):
-        return "sarvam"
-    return "native"
+    return surface_of(request.url.path)
 
 
 def field_path(loc: Sequence[Any]) -> str:

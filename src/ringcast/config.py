@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     embedded_dispatcher: bool = True
     #: how long a dialled call may go without an outcome before it is reconciled
     call_lease_s: float = Field(default=7200, gt=0)
+    #: if set, ``GET /metrics`` wants ``Authorization: Bearer <this token>`` (401 without)
+    metrics_token: str = Field(default="", repr=False)
     #: deliver webhooks to loopback, private and link-local addresses (tests, private networks)
     webhooks_allow_private: bool = False
     #: the simulator gateway: outcome mix, mean durations, seed

@@ -136,3 +136,20 @@ def test_an_unauthenticated_300_mb_post_is_refused_without_the_server_growing(
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert after - before < 50 * MB, (before, after)
     assert httpx.get(f"{server.base}/healthz").status_code == 200  # still serving
+
+
+def test_the_access_log_keeps_keys_out_and_every_line_is_json(server: Server) -> None:
+    """A key sent in the query string is answered but never written to the server's log;
+    uvicorn's access lines are JSON from the same logger as ringcast's own."""
+    key = server.key["api_key"]
+    assert httpx.get(f"{server.base}/v1/agents", params={"api_key": key}).status_code == 401
+    assert httpx.get(f"{server.base}/v1/agents", headers={"X-Api-Key": key}).is_success
+    time.sleep(0.5)  # the access log is written after the answer
+    server.proc.terminate()
+    server.proc.wait(timeout=30)
+    text = server.log.read_text()
+    assert key not in text and key.split("_")[2] not in text
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    access = [line for line in lines if line.get("logger") == "uvicorn.access"]
+    assert any("/v1/agents?api_key=[redacted]" in str(line["event"]) for line in access)
+    assert {line.get("logger") for line in lines} >= {"uvicorn.error", "uvicorn.access"}

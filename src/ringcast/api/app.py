@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Header
 from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import ringcast
 from ringcast.api import errors, openapi, ratelimit
-from ringcast.api.auth import TokenSigner
+from ringcast.api.auth import AuthFailed, TokenSigner
 from ringcast.api.bodies import BodyLimit
 from ringcast.api.bodies import Limits as BodyLimits
 from ringcast.api.native.compliance import router as compliance_router
@@ -114,8 +116,16 @@ def _ops_router(runtime: Runtime, metrics: Metrics) -> APIRouter:
     router = APIRouter(tags=["ops"])
 
     @router.get("/metrics", response_class=PlainTextResponse)
-    def prometheus() -> PlainTextResponse:
-        """Prometheus exposition: attempts by outcome, dial lateness, backlogs."""
+    def prometheus(
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    ) -> PlainTextResponse:
+        """Prometheus exposition: attempts by outcome, dial lateness, backlogs, all
+        deployment-wide (no label names an organization, a campaign or a number). With
+        ``RINGCAST_METRICS_TOKEN`` set, only ``Authorization: Bearer <token>`` reads it."""
+        wanted = runtime.settings.metrics_token
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if wanted and not hmac.compare_digest(given.encode(), wanted.encode()):
+            raise AuthFailed(401, "a valid metrics token is required")
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/healthz")

@@ -21,6 +21,7 @@ from typing import Any, BinaryIO, Literal, Protocol
 
 import phonenumbers
 
+from ringcast import csvout
 from ringcast.clock import Clock
 from ringcast.core.errors import InvalidTransition, NotFound, ValidationFailed
 from ringcast.ports import CampaignQueries, Store
@@ -261,7 +262,7 @@ def process_upload(
             ) as bad,
         ):
             reader = csv.DictReader(src)
-            writer = csv.DictWriter(bad, fieldnames=[*(reader.fieldnames or []), "rejected_reason"])
+            writer = csvout.DictWriter(bad, [*(reader.fieldnames or []), "rejected_reason"])
             writer.writeheader()
 
             def reject(record: Mapping[str, Any], reason: str) -> None:

@@ -75,6 +75,15 @@ class _Stderr(logging.StreamHandler):  # type: ignore[type-arg]
         super().emit(record)
 
 
+def _add_logger_name(logger: Any, _method: str, event_dict: Any) -> Any:
+    """The logger's name under ``logger`` (a foreign record's own, else the logger's)."""
+    record = event_dict.get("_record")
+    name = record.name if record is not None else getattr(logger, "name", None)
+    if name and "logger" not in event_dict:
+        event_dict["logger"] = name
+    return event_dict
+
+
 def configure(level: str = "info", json: bool | None = None) -> None:
     if json is None:
         json = not sys.stderr.isatty()
@@ -82,7 +91,7 @@ def configure(level: str = "info", json: bool | None = None) -> None:
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
-        structlog.stdlib.add_logger_name,
+        _add_logger_name,
         structlog.stdlib.PositionalArgumentsFormatter(),
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
@@ -109,12 +118,18 @@ def configure(level: str = "info", json: bool | None = None) -> None:
     access = logging.getLogger("uvicorn.access")
     if not any(isinstance(f, RedactQuery) for f in access.filters):
         access.addFilter(RedactQuery())
+
+    def to_the_root_handler(logger: Any, method: str, event_dict: Any) -> Any:
+        # A logger made on purpose outside logging (``crypto``'s one notice on stderr,
+        # a PrintLogger) is rendered here; every other goes to the root handler.
+        if isinstance(logger, logging.Logger):
+            return structlog.stdlib.ProcessorFormatter.wrap_for_formatter(
+                logger, method, event_dict
+            )
+        return rendering[-1](logger, method, event_dict)
+
     structlog.configure(
-        processors=[
-            structlog.stdlib.filter_by_level,
-            *shared,
-            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
-        ],
+        processors=[*shared, to_the_root_handler],
         wrapper_class=structlog.stdlib.BoundLogger,
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,

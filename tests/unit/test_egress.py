@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import ssl
 import threading
 from collections.abc import Iterator, Sequence
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import httpcore
 import pytest
 
 from ringcast import egress
+from ringcast.clock import SystemClock
 from ringcast.egress import AddressRefused, VettedBackend, check_destination, refusal
 
 NOT_PUBLIC = [
@@ -180,3 +184,68 @@ def test_a_rebinding_name_is_connected_to_as_first_checked() -> None:
     with pytest.raises(httpcore.ConnectError):
         asyncio.run(backend.connect_tcp("rebind.example", 443))
     assert dialled == ["93.184.215.14"] and resolver.asked == ["rebind.example"]
+
+
+def _self_signed(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A certificate for ``name`` (and its key), signed by itself."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = SystemClock().now()  # a certificate is checked against the wall clock
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(hours=1))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_path, key_path
+
+
+def test_tls_is_spoken_to_the_name_while_connecting_to_the_vetted_address(
+    tmp_path: Path,
+) -> None:
+    """Over https the connection goes to the checked address, but the TLS handshake sends
+    the name (SNI) and the certificate is verified against the name, not the address."""
+    cert, key = _self_signed(tmp_path, "hooks.example")
+    _Hook.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    served = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    served.load_cert_chain(cert, key)
+    names: list[str | None] = []
+    served.sni_callback = lambda _sock, name, _ctx: names.append(name)  # type: ignore[assignment,misc]
+    server.socket = served.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    trusting = ssl.create_default_context(cafile=str(cert))
+    resolver = Resolver(["127.0.0.1"])
+
+    async def send() -> int:
+        async with egress.client(True, resolver=resolver, verify=trusting) as c:
+            r = await c.post(f"https://hooks.example:{port}/x", content=b"{}")
+            return r.status_code
+
+    try:
+        assert asyncio.run(send()) == 204
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert names == ["hooks.example"] and resolver.asked == ["hooks.example"]
+    assert _Hook.seen[0]["Host"] == f"hooks.example:{port}"

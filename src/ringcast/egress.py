@@ -271,17 +271,6 @@ def client(
     )
 
 
-def refused_by(exc: BaseException) -> AddressRefused | None:
-    """The ``AddressRefused`` behind an exception a client raised, if that is what it is
-    (httpx passes it through as it is; this also looks at its cause)."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, AddressRefused):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
 def log_refusal(exc: AddressRefused, **where: object) -> None:
     """Tell the operator how the name resolved (the customer is told only ``str(exc)``)."""
     log.warning("destination refused", host=exc.host, detail=exc.detail, **where)

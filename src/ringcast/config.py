@@ -35,6 +35,15 @@ class Settings(BaseSettings):
     #: requests one account may make per window before 429 (Volubile: 100 per 15 s)
     rate_limit_requests: int = Field(default=100, ge=1)
     rate_limit_window_s: float = Field(default=15.0, gt=0)
+    #: the same for the Sarvam surface and for ringcast's native one
+    sarvam_rate_limit_requests: int = Field(default=600, ge=1)
+    sarvam_rate_limit_window_s: float = Field(default=60.0, gt=0)
+    native_rate_limit_requests: int = Field(default=600, ge=1)
+    native_rate_limit_window_s: float = Field(default=60.0, gt=0)
+    #: the largest request body most routes accept (413 beyond; ``api.bodies``)
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, ge=1024)
+    #: the largest uploaded file (a cohort's CSV, a do-not-call import), streamed to disk
+    max_upload_bytes: int = Field(default=256 * 1024 * 1024, ge=1024)
     #: pacing for campaigns whose API has no such setting (Volubile)
     default_attempts_per_second: float = Field(default=1.0, ge=0.1, le=500)
     default_max_concurrent: int = Field(default=10, ge=1)
@@ -51,6 +60,8 @@ class Settings(BaseSettings):
     embedded_dispatcher: bool = True
     #: how long a dialled call may go without an outcome before it is reconciled
     call_lease_s: float = Field(default=7200, gt=0, le=7 * 86_400)
+    #: if set, ``GET /metrics`` wants ``Authorization: Bearer <this token>`` (401 without)
+    metrics_token: str = Field(default="", repr=False)
     #: deliver webhooks to loopback, private and link-local addresses (tests, private networks)
     webhooks_allow_private: bool = False
     #: the simulator gateway: outcome mix, mean durations, seed

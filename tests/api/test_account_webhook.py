@@ -20,16 +20,16 @@ def test_set_get_and_clear(client, runtime, account: Account) -> None:
     """PUT sets the URL and secret; no response ever shows the secret; null clears it."""
     r = client.put(
         "/ringcast/v1/account/webhook",
-        json={"url": "https://hooks.example.com/calls", "secret": SECRET},
+        json={"url": "https://93.184.215.14/calls", "secret": SECRET},
         headers=account.headers,
     )
     assert r.status_code == 200 and r.json() == {
-        "url": "https://hooks.example.com/calls",
+        "url": "https://93.184.215.14/calls",
         "signed": True,
     }
     assert SECRET not in r.text
     got = client.get("/ringcast/v1/account/webhook", headers=account.headers)
-    assert got.json()["url"] == "https://hooks.example.com/calls" and SECRET not in got.text
+    assert got.json()["url"] == "https://93.184.215.14/calls" and SECRET not in got.text
     assert runtime.store.get_organization(account.org_id).webhook_secret == SECRET
     cleared = client.put(
         "/ringcast/v1/account/webhook", json={"url": None}, headers=account.headers
@@ -75,7 +75,7 @@ def test_cli_sets_the_webhook(tmp_path) -> None:
             "--org",
             "acme",
             "--url",
-            "https://hooks.example.com/x",
+            "https://93.184.215.14/x",
             "--json",
         ],
         env=env,
@@ -85,4 +85,28 @@ def test_cli_sets_the_webhook(tmp_path) -> None:
     )
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert out["url"] == "https://hooks.example.com/x" and len(out["secret"]) >= 24
+    assert out["url"] == "https://93.184.215.14/x" and len(out["secret"]) >= 24
+
+
+def test_a_private_address_is_refused_when_set(client, runtime, account: Account) -> None:
+    """An account webhook on loopback, a private network or the metadata address is a 422
+    naming url, which does not say how the name resolved; allowing private addresses
+    lets it through."""
+    for url in ("http://localhost:8080/x", "http://10.0.0.7/x", "http://169.254.169.254/"):
+        r = client.put(
+            "/ringcast/v1/account/webhook",
+            json={"url": url, "secret": SECRET},
+            headers=account.headers,
+        )
+        assert r.status_code == 422, url
+        (problem,) = r.json()["detail"]
+        assert problem["loc"][-1] == "url"
+        assert problem["msg"] == "must be a public address ringcast may reach"
+    assert runtime.store.get_organization(account.org_id).webhook_url is None
+    runtime.settings.webhooks_allow_private = True
+    r = client.put(
+        "/ringcast/v1/account/webhook",
+        json={"url": "http://localhost:8080/x", "secret": SECRET},
+        headers=account.headers,
+    )
+    assert r.status_code == 200

@@ -34,7 +34,7 @@ def test_calling_policy_of_the_organization_and_a_campaign_override(
     assert got == {"policy": None, "effective_policy": "fr", "predial": None}
     r = client.put(
         url,
-        json={"policy": "none", "predial": {"url": "https://hooks.example.com/ok"}},
+        json={"policy": "none", "predial": {"url": "https://93.184.215.14/ok"}},
         headers=account.headers,
     )
     assert r.status_code == 200, r.text
@@ -135,3 +135,19 @@ def test_reasons_are_visible_and_counted(client, runtime, clock, account: Accoun
         headers=account.headers,
     )  # fmt: skip
     assert r.status_code == 200 and r.json()["timezone"] == "Europe/Paris"
+
+
+def test_a_private_predial_hook_is_refused_when_set(client, runtime, account: Account) -> None:
+    """A pre-dial hook on a private address is a 422 naming predial.url, and nothing is
+    stored; allowing private addresses lets it through."""
+    campaign_id = make_campaign(client, account, people=1)
+    url = f"/ringcast/v1/campaigns/{campaign_id}/compliance"
+    body = {"predial": {"url": "http://[::127.0.0.1]:9000/eligible"}}
+    r = client.put(url, json=body, headers=account.headers)
+    assert r.status_code == 422, r.text
+    (problem,) = r.json()["detail"]
+    assert problem["loc"][-2:] == ["predial", "url"]
+    assert problem["msg"] == "must be a public address ringcast may reach"
+    assert client.get(url, headers=account.headers).json()["predial"] is None
+    runtime.settings.webhooks_allow_private = True
+    assert client.put(url, json=body, headers=account.headers).status_code == 200

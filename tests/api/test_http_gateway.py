@@ -176,8 +176,10 @@ def test_reconciliation_goes_through_the_private_address_guard(runtime, clock, r
     campaign, dispatcher = dial_once(runtime, clock, runtime_url)
     (attempt,) = runtime.store.campaign_attempts(campaign.id)
     Runtime.states[attempt.id] = {"event": "failed", "reason": "no_answer"}
-    guarded = HttpGateway(runtime_url, SECRET, "http://ringcast.example" + CALLBACK_PATH)
-    guarded.guard = True  # as a connection's gateway is; private addresses not allowed
+    # as a connection's gateway is built; private addresses not allowed
+    guarded = HttpGateway(
+        runtime_url, SECRET, "http://ringcast.example" + CALLBACK_PATH, guard=True
+    )
     assert asyncio.run(guarded.call_state(attempt.id, clock.now())) is None
     dispatcher.gateway = guarded
     clock.advance(timedelta(hours=3))
@@ -186,6 +188,12 @@ def test_reconciliation_goes_through_the_private_address_guard(runtime, clock, r
     assert ended.outcome is Outcome.INTERNAL_ERROR
     assert Runtime.asked == []
 
-    guarded.allow_private = True  # a deployment that allows them asks as before
-    assert asyncio.run(guarded.call_state(attempt.id, clock.now())) is not None
+    allowed = HttpGateway(  # a deployment that allows them asks as before
+        runtime_url,
+        SECRET,
+        "http://ringcast.example" + CALLBACK_PATH,
+        guard=True,
+        allow_private=True,
+    )
+    assert asyncio.run(allowed.call_state(attempt.id, clock.now())) is not None
     assert Runtime.asked == [f"/calls/{attempt.id}"]

@@ -65,7 +65,7 @@ def body(account: Account, clock, **over: Any) -> dict[str, Any]:
             "timezone": "Asia/Kolkata",
         },
         "webhook_config": {
-            "url": "https://hooks.example.com/sarvam",
+            "url": "https://93.184.215.14/sarvam",
             "metadata": {"team": "collections"},
         },
     }
@@ -414,3 +414,24 @@ def test_second_org_sees_nothing(client, runtime, clock, account: Account) -> No
     create(client, account, clock)
     other = make_account(runtime, clock, "initech")
     assert client.get(f"{base(other)}/campaigns", headers=other.headers).json()["total"] == 0
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:9/hook", "http://[::ffff:10.0.0.1]/hook"])
+def test_a_private_webhook_url_is_refused_when_set(
+    client, runtime, account: Account, clock, url: str
+) -> None:
+    """A webhook URL on a private address is a 422 naming webhook_config.url, on create and
+    on PATCH, in the Sarvam shape; RINGCAST_WEBHOOKS_ALLOW_PRIVATE lets it through."""
+    b = body(account, clock, webhook_config={"url": url})
+    r = client.post(f"{base(account)}/campaigns", json=b, headers=account.headers)
+    assert r.status_code == 422, r.text
+    (problem,) = r.json()["detail"]
+    assert problem["loc"] == ["body", "webhook_config", "url"]
+    assert problem["msg"] == "must be a public address ringcast may reach"
+    made = create(client, account, clock)["campaign_id"]
+    patch = {"app_config": {"app_id": account.agent_id, "webhook_config": {"url": url}}}
+    r = client.patch(f"{base(account)}/campaigns/{made}", json=patch, headers=account.headers)
+    assert r.status_code == 422 and "127.0.0.1" not in r.json()["detail"][0]["msg"]
+    runtime.settings.webhooks_allow_private = True
+    r = client.post(f"{base(account)}/campaigns", json=b, headers=account.headers)
+    assert r.status_code == 201, r.text

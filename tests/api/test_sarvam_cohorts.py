@@ -267,3 +267,27 @@ def test_upload_of_100000_rows(client, runtime, account: Account, campaign: str)
     }
     assert runtime.store.count_contacts(campaign) == {ContactState.WAITING: 99_900}
     print(f"100,000-row upload processed in {elapsed:.1f} s")
+
+
+def test_the_rejected_records_file_neutralises_formulas(
+    client, account: Account, campaign: str
+) -> None:
+    """A rejected row whose cells would run as spreadsheet formulas (=, +, -, @) is
+    written with each such cell quoted as text."""
+    data = csv_bytes(
+        [
+            ["=cmd|' /C calc'!A0", "c1", '=HYPERLINK("http://evil","x")', "@SUM(1)", "-1+2"],
+        ]
+    )
+    r = upload(client, account, campaign, data)
+    assert r.status_code == 202, r.text
+    rejected = client.get(
+        url(account, campaign, f"/{r.json()['cohort_id']}/files"),
+        params={"file_type": "rejected_records"},
+        headers=account.headers,
+    )
+    (row,) = list(csv.DictReader(io.StringIO(rejected.text)))
+    assert row["mobile"] == "'=cmd|' /C calc'!A0"
+    assert row["name"] == '\'=HYPERLINK("http://evil","x")'
+    assert (row["order"], row["language"]) == ("'@SUM(1)", "'-1+2")
+    assert row["customer_id"] == "c1"

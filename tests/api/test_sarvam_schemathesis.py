@@ -31,7 +31,11 @@ def sarvam(
 ) -> Iterator[tuple[Any, dict[str, str], dict[str, str]]]:
     tmp = Path(tmp_path_factory.mktemp("st"))
     runtime = open_runtime(
-        Settings(database_url=f"sqlite:///{tmp / 'rc.db'}", data_dir=str(tmp / "data"))
+        Settings(
+            database_url=f"sqlite:///{tmp / 'rc.db'}",
+            data_dir=str(tmp / "data"),
+            sarvam_rate_limit_requests=10**9,  # every example on one frozen clock
+        )
     )
     clock = VirtualClock(datetime(2026, 6, 1, 6, tzinfo=UTC))
     issued = accounts.issue_key(runtime.store, clock, "acme")

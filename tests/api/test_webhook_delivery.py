@@ -83,7 +83,9 @@ def ended_call(runtime, clock: VirtualClock, receiver: Receiver, outcome: Outcom
         identifiers=["cust-1"],
         extra={"webhook_config": {"url": f"{receiver.url}/sarvam", "metadata": {"team": "x"}}},
     )
-    webhooks.set_account_webhook(store, made.org_id, f"{receiver.url}/volubile", ACCOUNT_SECRET)
+    webhooks.set_account_webhook(
+        store, made.org_id, f"{receiver.url}/volubile", ACCOUNT_SECRET, allow_private=True
+    )
     now = clock.now()
     writes = store.run_tick(
         made.id,
@@ -165,7 +167,8 @@ def test_failures_are_retried_then_gone_is_final(runtime, now_clock, receiver: R
 def test_private_addresses_are_refused_unless_allowed(
     runtime, now_clock, receiver: Receiver
 ) -> None:
-    """Without the setting, a loopback URL is never called."""
+    """Without the setting, a loopback URL is never called, and the recorded reason (the
+    tenant's to read) says only that the host is refused."""
     ended_call(runtime, now_clock, receiver, Outcome.COMPLETED)
 
     async def go() -> None:
@@ -177,7 +180,7 @@ def test_private_addresses_are_refused_unless_allowed(
     assert receiver.requests == []
     rows = outbox(runtime)
     assert {r.status for r in rows} == {"failed"}
-    assert all("not a public address" in r.last_error for r in rows)
+    assert all(r.last_error == "127.0.0.1 is not a public address ringcast may reach" for r in rows)
 
 
 def test_a_kind_without_a_renderer_fails_at_once(runtime, now_clock, receiver: Receiver) -> None:

@@ -315,7 +315,7 @@ def test_the_gateway_for_a_connection_verifies_its_providers_signed_callbacks() 
     URL the connection's gateway gives Twilio, and reads the report."""
     store = MemoryStore()
     store.put_connection(connection("twilio", TWILIO, "paris"))
-    gateways = providers(store)
+    gateways = providers(store, allow_private=True)  # the fake's API is on loopback
     gateway = asyncio.run(gateways.gateway_for("org", "paris"))
     assert isinstance(gateway, TwilioGateway)
     url = gateway.status_url("attempt-1")
@@ -334,21 +334,23 @@ def test_the_gateway_for_a_connection_verifies_its_providers_signed_callbacks() 
 def test_a_private_provider_address_is_refused_unless_the_deployment_allows_it() -> None:
     """A provider API address that resolves to a private one goes through the address
     guard like any destination a customer names: refused, nothing placed, unless
-    ``RINGCAST_WEBHOOKS_ALLOW_PRIVATE``; reconciliation through it cannot say."""
+    ``RINGCAST_WEBHOOKS_ALLOW_PRIVATE``; reconciliation through it cannot say, and a
+    callback gets no gateway that could send to it."""
     store = MemoryStore()
     store.put_connection(connection("retell", RETELL, "paris"))
     gateways = providers(store)
     attempt = Attempt("a1", "k1", "c1", 0, T0, dialed_at=T0, connection_id="paris")
     record = CallRecord(attempt, "org", "a1", "campaign", "+33612345678", {}, T0)
 
-    async def scenario() -> CallResult | None:
+    async def scenario() -> tuple[CallResult | None, CallGateway | None]:
         with pytest.raises(GatewayRejected, match="not a public address"):
             await gateways.place_call(request("a1", "paris"))
         known = await gateways.call_state("a1", T0, record)
+        answering = await gateways.gateway_for("org", "paris")  # a callback could send
         await gateways.aclose()
-        return known
+        return known, answering
 
-    assert asyncio.run(scenario()) is None
+    assert asyncio.run(scenario()) == (None, None)
 
 
 def test_a_provider_connection_without_a_public_url_or_usable_settings_places_nothing() -> None:

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+import hmac
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Header
 from fastapi.responses import PlainTextResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 import ringcast
-from ringcast.api import errors, openapi
-from ringcast.api.auth import TokenSigner
+from ringcast.api import errors, openapi, ratelimit
+from ringcast.api.auth import AuthFailed, TokenSigner
+from ringcast.api.bodies import BodyLimit
+from ringcast.api.bodies import Limits as BodyLimits
 from ringcast.api.inputs import WellFormedInput
 from ringcast.api.native.compliance import router as compliance_router
 from ringcast.api.native.connections import router as connections_router
 from ringcast.api.native.gateway import router as gateway_router
 from ringcast.api.native.routes import router as native_router
 from ringcast.api.native.voicemail import router as voicemail_router
-from ringcast.api.ratelimit import FixedWindowLimiter
+from ringcast.api.ratelimit import MemoryCounter, QuotaHeaders, RateLimiter, WindowCounter
 from ringcast.api.renderers import WEBHOOK_RENDERERS
 from ringcast.api.sarvam.routes import router as sarvam_router
 from ringcast.api.volubile.routes import router as volubile_router
@@ -55,8 +59,14 @@ def create_app(
     )
     _put_state(app, runtime, clock)
     errors.install(app)
+    # Added last, run first: the body limit wraps the strict JSON reading, which reads a
+    # body whole (the rate-limit headers sit between them).
     app.add_middleware(WellFormedInput)
-    app.middleware("http")(_rate_limit_headers)
+    app.add_middleware(QuotaHeaders)
+    settings = runtime.settings
+    app.add_middleware(
+        BodyLimit, limits=BodyLimits(settings.max_body_bytes, settings.max_upload_bytes)
+    )
     app.include_router(_ops_router(runtime, app.state.metrics))
     app.include_router(volubile_router)
     app.include_router(sarvam_router)
@@ -106,9 +116,9 @@ def _put_state(app: FastAPI, runtime: Runtime, clock: Clock) -> None:
     app.state.store = store
     app.state.clock = clock
     app.state.signer = TokenSigner(settings.token_secret, clock)
-    app.state.limiter = FixedWindowLimiter(
-        settings.rate_limit_requests, settings.rate_limit_window_s
-    )
+    # PostgreSQL: every API process counts in the database; SQLite: one process, memory
+    counter: WindowCounter = MemoryCounter() if settings.is_sqlite else runtime.store
+    app.state.limiter = RateLimiter(ratelimit.rules(settings), counter)
     app.state.pacing_defaults = PacingLimits(
         attempts_per_second=settings.default_attempts_per_second,
         max_concurrent=settings.default_max_concurrent,
@@ -118,24 +128,21 @@ def _put_state(app: FastAPI, runtime: Runtime, clock: Clock) -> None:
     app.state.metrics = metrics
 
 
-async def _rate_limit_headers(
-    request: Request, call_next: Callable[[Request], Awaitable[Response]]
-) -> Response:
-    response = await call_next(request)
-    quota = getattr(request.state, "quota", None)
-    if quota is not None:
-        response.headers["X-RateLimit-Limit"] = str(quota.limit)
-        response.headers["X-RateLimit-Remaining"] = str(quota.remaining)
-    return response
-
-
 def _ops_router(runtime: Runtime, metrics: Metrics) -> APIRouter:
     """What operators poll: Prometheus figures and liveness."""
     router = APIRouter(tags=["ops"])
 
     @router.get("/metrics", response_class=PlainTextResponse)
-    def prometheus() -> PlainTextResponse:
-        """Prometheus exposition: attempts by outcome, dial lateness, backlogs."""
+    def prometheus(
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    ) -> PlainTextResponse:
+        """Prometheus exposition: attempts by outcome, dial lateness, backlogs, all
+        deployment-wide (no label names an organization, a campaign or a number). With
+        ``RINGCAST_METRICS_TOKEN`` set, only ``Authorization: Bearer <token>`` reads it."""
+        wanted = runtime.settings.metrics_token
+        given = (authorization or "").removeprefix("Bearer ").strip()
+        if wanted and not hmac.compare_digest(given.encode(), wanted.encode()):
+            raise AuthFailed(401, "a valid metrics token is required")
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     @router.get("/healthz")

@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute
 
 from ringcast.api.auth import ALL_SCOPES, API_KEY_ONLY, Principal, RateLimited, identify
 from ringcast.api.ratelimit import Quota
+from ringcast.api.surfaces import surface_of
 from ringcast.clock import Clock
 from ringcast.config import Settings
 from ringcast.ports import SqlStoreApi
@@ -54,28 +55,26 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 def get_principal(
     request: Request,
     store: StoreDep,
+    clock: ClockDep,
     x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
 ) -> Principal:
-    """Who is calling (401 otherwise)."""
-    return identify(store, request.app.state.signer, x_api_key, authorization)
-
-
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
-
-
-def get_limited_principal(request: Request, principal: PrincipalDep, clock: ClockDep) -> Principal:
-    """Who is calling, counted against the account's rate limit (Volubile's 100 per 15 s)."""
+    """Who is calling (401 otherwise), counted against the account's rate limit on the
+    surface the request came through (``api.ratelimit``; 429 past it)."""
+    principal = identify(store, request.app.state.signer, x_api_key, authorization)
     limiter = request.app.state.limiter
+    kind = surface_of(request.url.path)
     try:
-        request.state.quota = limiter.hit(principal.org_id, clock.now())
+        request.state.quota = limiter.hit(kind, principal.org_id, clock.now())
     except RateLimited:
-        request.state.quota = Quota(limiter.limit, 0)
+        request.state.quota = Quota(limiter.rules[kind].limit, 0)
         raise
     return principal
 
 
-LimitedPrincipalDep = Annotated[Principal, Depends(get_limited_principal)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+#: The same as ``PrincipalDep``: every surface is limited now (this was ``/v1``'s alone).
+LimitedPrincipalDep = PrincipalDep
 
 
 #: the attribute by which a ``requires`` dependency says which scope it checks

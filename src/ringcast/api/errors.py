@@ -25,6 +25,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ringcast.api.auth import AuthFailed, RateLimited
+from ringcast.api.surfaces import SARVAM_PREFIX, VOLUBILE_PREFIX, surface_of
+
+__all__ = ["SARVAM_PREFIX", "VOLUBILE_PREFIX", "respond", "surface"]
 from ringcast.api.volubile.translate import iso_z
 from ringcast.core.errors import (
     Conflict,
@@ -42,17 +45,9 @@ EXCERPT_CHARS = 200
 #: The most field errors one answer lists (a body with a million bad rows gets the first).
 MAX_ERRORS = 50
 
-VOLUBILE_PREFIX = "/v1"
-SARVAM_PREFIX = "/api/scheduling"
-
 
 def surface(request: Request) -> str:
-    path = request.url.path
-    if path == VOLUBILE_PREFIX or path.startswith(VOLUBILE_PREFIX + "/"):
-        return "volubile"
-    if path.startswith(SARVAM_PREFIX):
-        return "sarvam"
-    return "native"
+    return surface_of(request.url.path)
 
 
 def field_path(loc: Sequence[Any]) -> str:

@@ -11,7 +11,16 @@ from typing import Annotated
 
 import typer
 
-from ringcast.cli.common import OrgOption, echo_json, err, fail, opened, org_id, out
+from ringcast.cli.common import (
+    OrgOption,
+    echo_json,
+    err,
+    fail,
+    load_settings,
+    opened,
+    org_id,
+    out,
+)
 from ringcast.clock import SystemClock
 from ringcast.records import AgentType
 from ringcast.services import accounts, compliance, connections, webhooks
@@ -34,7 +43,11 @@ JsonLinesFlag = Annotated[bool, typer.Option("--json", help="One JSON object per
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Migrate the configured database (RINGCAST_DATABASE_URL) to this version."""
-    with opened(upgrade_schema=True) as runtime:
+    from ringcast import logs
+
+    settings = load_settings()
+    logs.configure(settings.log_level)  # Alembic's steps, as JSON lines on stderr
+    with opened(settings, upgrade_schema=True) as runtime:
         out.print(f"database at revision {runtime.schema_revision()}")
 
 
@@ -131,7 +144,13 @@ def webhooks_set(
 ) -> None:
     """Set the account webhook (Volubile's, signed in X-Webhook-Signature)."""
     with opened(name_fields=False) as runtime:
-        hook = webhooks.set_account_webhook(runtime.store, org_id(runtime, org), url, secret)
+        hook = webhooks.set_account_webhook(
+            runtime.store,
+            org_id(runtime, org),
+            url,
+            secret,
+            allow_private=runtime.settings.webhooks_allow_private,
+        )
     if as_json:
         echo_json({"url": hook.url, "secret": hook.secret})
         return

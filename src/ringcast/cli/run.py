@@ -35,6 +35,7 @@ def serve(
             host=host or settings.host,
             port=port or settings.port,
             log_level=settings.log_level,
+            log_config=None,  # uvicorn's logs go through ours (``logs.configure``)
         )
 
 

@@ -27,6 +27,7 @@ from ringcast.db.sql.connections import ConnectionsSql
 from ringcast.db.sql.ends import EndsSql
 from ringcast.db.sql.outbox import OutboxSql
 from ringcast.db.sql.planning import PlanningSql
+from ringcast.db.sql.ratelimits import RateLimitsSql
 from ringcast.db.sql.sealing import SealingSql
 
 __all__ = ["SqlStore"]
@@ -43,5 +44,6 @@ class SqlStore(
     OutboxSql,
     CallsSql,
     SealingSql,
+    RateLimitsSql,
 ):
     """Every store operation on one SQLAlchemy engine (SQLite or PostgreSQL)."""

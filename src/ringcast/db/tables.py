@@ -129,6 +129,18 @@ caller_number_usage = sa.Table(
 )
 
 
+#: Request counts of the current fixed window, one row per (surface, account), shared by
+#: every API process on PostgreSQL (``api.ratelimit``); UNLOGGED there: counts for a
+#: few seconds are not worth a write-ahead log, and a crash only forgets them.
+rate_limit_windows = sa.Table(
+    "rate_limit_windows",
+    metadata,
+    sa.Column("bucket", sa.String(200), primary_key=True),
+    sa.Column("window_no", sa.BigInteger, nullable=False),
+    sa.Column("hits", sa.Integer, nullable=False),
+)
+
+
 campaigns = sa.Table(
     "campaigns",
     metadata,

@@ -12,16 +12,15 @@ waits, with the reason ``predial_refused``.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass
 
 import httpx
 
-from ringcast import signing
+from ringcast import egress, signing
 from ringcast.core.model import PredialHook
 from ringcast.core.step import Dial
-from ringcast.egress import AddressRefused, check_destination
+from ringcast.egress import AddressRefused
 
 
 @dataclass(frozen=True)
@@ -38,7 +37,8 @@ class PredialClient:
     @property
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False)
+            # egress's client: the hook's name is resolved once, vetted, connected to
+            self._client = egress.client(self.allow_private)
         return self._client
 
     async def ask(self, hook: PredialHook, dial: Dial, secret: str) -> Answer:
@@ -61,13 +61,15 @@ class PredialClient:
         }
         timeout = hook.timeout.total_seconds()
         try:
-            await asyncio.to_thread(check_destination, hook.url, self.allow_private)
             response = await self.client.post(
                 hook.url, content=body, headers=headers, timeout=timeout
             )
         except httpx.TimeoutException:
             return Answer(False, f"no answer within {timeout:g} s")
-        except (httpx.HTTPError, AddressRefused, LookupError, ValueError) as exc:
+        except AddressRefused as exc:
+            egress.log_refusal(exc, attempt=dial.attempt.id)
+            return Answer(False, str(exc))
+        except (httpx.HTTPError, LookupError, ValueError) as exc:
             return Answer(False, f"hook unreachable: {exc.__class__.__name__}")
         if not response.is_success:
             return Answer(False, f"HTTP {response.status_code}")

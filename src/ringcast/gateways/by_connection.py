@@ -12,7 +12,15 @@ is), with the callback URL the provider reports to::
 
 A provider's API address is the customer's to give (``api_base_url``, LiveKit's
 ``url``): unless it is the provider's own public API, it goes through the same address
-guard as every destination a customer names (``egress``) before each request is sent.
+rule as every destination a customer names (``egress``) each time a connection's gateway
+is handed out to send: a dial, a reconciliation question, a callback that may answer
+(Twilio's answering-machine update); a connection whose address is refused is not used.
+The provider SDKs open their own connections (Twilio's
+``requests``, LiveKit's ``aiohttp``, Retell's ``httpx``) and resolve the name again, so
+this check does not close the DNS-rebinding window for them the way ``egress.client``
+does for webhooks, pre-dial hooks and http runtimes; it does stop a base URL that simply
+points at a private address. The ``http`` gateway of a connection sends everything, its
+reconciliation questions included, through ``egress.client``.
 
 Connections are looked up by (organization, id) and kept for ``ttl``, so a busy
 dispatcher does not read the row for every dial and a changed connection is used within
@@ -36,7 +44,7 @@ import structlog
 
 from ringcast.clock import Clock
 from ringcast.core.step import CallResult
-from ringcast.egress import AddressRefused, check_destination
+from ringcast.egress import AddressRefused, check_destination, log_refusal
 from ringcast.gateways.base import (
     Accepted,
     CallGateway,
@@ -233,6 +241,8 @@ class ConnectionGateways(CallGateway):
         with; None when no such connection is registered or its gateway cannot be built."""
         try:
             built = await self._for(org_id, connection_id)
+            if built is not None:  # the callback may make it send (Twilio's AMD update)
+                await self._check(built)
         except GatewayError as exc:
             log.warning(
                 "cannot build a connection's gateway", connection=connection_id, error=str(exc)
@@ -304,6 +314,7 @@ class ConnectionGateways(CallGateway):
         try:
             await asyncio.to_thread(check_destination, built.guarded, self.allow_private)
         except AddressRefused as exc:
+            log_refusal(exc, api=built.guarded)
             raise GatewayRejected(str(exc)) from None
 
     def _retire(self, built: _Built) -> None:

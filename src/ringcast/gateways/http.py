@@ -16,23 +16,27 @@ was placed (``provider_error``). The runtime reports what happens to the callbac
 signed with the same secret (see ``api/native/gateway.py``); a call it never reports on
 ends ``internal_error`` when its call lease runs out, unless ``GET {url}/calls/{id}``
 says how it ended.
+
+A connection's runtime URL is the customer's: its gateway is built ``guard=True`` and
+sends both the dial and the reconciliation question through ``ringcast.egress``'s client
+(the name resolved once, vetted, connected to as checked). The deployment's own runtime
+(``RINGCAST_HTTP_GATEWAY_URL``) is the operator's and may be on a private network.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import math
 from datetime import datetime, timedelta
 
 import httpx
 
-from ringcast import signing
+from ringcast import egress, signing
 from ringcast.core import bounds
 from ringcast.core.errors import FieldError
 from ringcast.core.outcomes import Outcome
 from ringcast.core.step import CallResult
-from ringcast.egress import AddressRefused, check_destination
+from ringcast.egress import AddressRefused
 from ringcast.gateways._wire import instant
 from ringcast.gateways.base import (
     Accepted,
@@ -65,13 +69,15 @@ class HttpGateway(CallGateway):
         allow_private: bool = False,
     ) -> None:
         self.url = url.rstrip("/")
-        #: check where the URL resolves before each dial: set for a URL a customer gave
-        #: (a connection), not for the deployment's own runtime
+        #: send through egress's client: set for a URL a customer gave (a connection),
+        #: not for the deployment's own runtime
         self.guard = guard
         self.allow_private = allow_private
         self.secret = secret
         self.callback_url = callback_url
-        self.client = client or httpx.AsyncClient(follow_redirects=False)
+        if client is None:
+            client = egress.client(allow_private) if guard else httpx.AsyncClient()
+        self.client = client
         self.timeout = timeout
 
     async def aclose(self) -> None:
@@ -85,16 +91,7 @@ class HttpGateway(CallGateway):
             **signing.headers(msg_id, body, self.secret, signing.wall_clock()),
         }
 
-    async def _check_destination(self) -> None:
-        """Refuse a customer's URL that resolves to a private address (``egress``)."""
-        if self.guard:
-            await asyncio.to_thread(check_destination, self.url, self.allow_private)
-
     async def place_call(self, request: DialRequest) -> Accepted:
-        try:
-            await self._check_destination()
-        except AddressRefused as exc:
-            raise GatewayRejected(str(exc)) from None
         body = json.dumps(
             {
                 "attempt_id": request.attempt_id,
@@ -117,6 +114,9 @@ class HttpGateway(CallGateway):
                 headers=self._headers(request.attempt_id, body),
                 timeout=self.timeout.total_seconds(),
             )
+        except AddressRefused as exc:
+            egress.log_refusal(exc, attempt=request.attempt_id)
+            raise GatewayRejected(str(exc)) from None
         except httpx.TimeoutException:
             raise GatewayUnavailable(
                 f"the runtime did not answer within {self.timeout.total_seconds():g} s"
@@ -142,12 +142,14 @@ class HttpGateway(CallGateway):
         """How the call ended, if the runtime knows (None: it does not say, or its URL
         now resolves to an address the guard refuses)."""
         try:
-            await self._check_destination()
             response = await self.client.get(
                 f"{self.url}/calls/{attempt_id}", timeout=self.timeout.total_seconds()
             )
             data = response.json() if response.is_success else None
-        except (httpx.HTTPError, ValueError, AddressRefused):
+        except AddressRefused as exc:
+            egress.log_refusal(exc, attempt=attempt_id)
+            return None
+        except (httpx.HTTPError, ValueError):
             return None
         if not isinstance(data, dict) or data.get("event") not in ("completed", "failed"):
             return None

@@ -36,6 +36,7 @@ from typing import Any, BinaryIO, Literal, Protocol
 
 import phonenumbers
 
+from ringcast import csvout
 from ringcast.clock import Clock
 from ringcast.core.errors import InvalidTransition, LeaseLost, NotFound, ValidationFailed
 from ringcast.ports import CampaignQueries, Store
@@ -483,7 +484,7 @@ def _rejected_part(fieldnames: list[str], refused: list[_Entry], header: bool) -
     bad = io.StringIO(newline="")
     # a row longer than the header has its extra cells under None: not part of the file's
     # columns, so left out
-    writer = csv.DictWriter(bad, fieldnames=fieldnames, extrasaction="ignore")
+    writer = csvout.DictWriter(bad, fieldnames, extrasaction="ignore")
     if header:
         writer.writeheader()
 

@@ -17,6 +17,7 @@ from ringcast.core.model import Contact, ContactState, PredialHook
 from ringcast.ports import ComplianceRecords, ContactQueries, Store
 from ringcast.records import Campaign
 from ringcast.services import campaigns
+from ringcast.services.webhooks import require_public
 
 #: rows per transaction when importing a do-not-call file
 IMPORT_BATCH = 2_000
@@ -60,6 +61,8 @@ def set_campaign_compliance(
     campaign: Campaign,
     policy: str | None,
     predial: PredialHook | None,
+    *,
+    allow_private: bool = False,
 ) -> Campaign:
     """Override the campaign's calling policy (an explicit ``none`` is kept: it overrides
     the organization's) and set or clear its pre-dial hook; not once it has finished."""
@@ -71,6 +74,8 @@ def set_campaign_compliance(
         policy_name(policy)  # refuses unknown names
     if predial is not None and not predial.url.startswith(("http://", "https://")):
         raise ValidationFailed.single("predial.url", predial.url, "must be an http(s) URL")
+    if predial is not None:
+        require_public("predial.url", predial.url, allow_private)
     config = replace(campaign.config, policy=policy, predial=predial)
     updated = replace(campaign, config=config)
     store.update_campaign(updated)

@@ -31,7 +31,6 @@ from urllib.parse import urlsplit
 from ringcast import signing
 from ringcast.core.errors import ValidationFailed
 from ringcast.core.pacing import MAX_ATTEMPTS_PER_SECOND, MIN_ATTEMPTS_PER_SECOND
-from ringcast.egress import AddressRefused, check_destination
 from ringcast.gateways.provider_settings import LiveKitSettings, RetellSettings, TwilioSettings
 from ringcast.gateways.simulator import (
     DEFAULT_MIX,
@@ -44,6 +43,7 @@ from ringcast.gateways.simulator import (
 from ringcast.ports import ConnectionRegistry
 from ringcast.records import Connection
 from ringcast.services.compliance import e164
+from ringcast.services.webhooks import require_public
 
 SettingsClass = type[TwilioSettings] | type[LiveKitSettings] | type[RetellSettings]
 #: The provider gateways, by name, and the settings dataclass each one's block must build.
@@ -184,12 +184,7 @@ def check_base_url(connection: Connection) -> None:
     url = str(connection.settings.get(field) or "")
     if connection.gateway in PROVIDERS and url == _default(connection.gateway, field):
         return
-    try:
-        check_destination(url, allow_private=False)
-    except AddressRefused:
-        raise ValidationFailed.single(
-            f"{connection.gateway}.{field}", url, "must be a public address ringcast may reach"
-        ) from None
+    require_public(f"{connection.gateway}.{field}", url, allow_private=False)
 
 
 def provider_settings(gateway: str, given: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from ringcast.core.retry import check_policy
 from ringcast.core.states import CampaignAction, CampaignStatus
 from ringcast.ports import CampaignQueries, Store
 from ringcast.records import Campaign
-from ringcast.services import campaigns
+from ringcast.services import campaigns, webhooks
 from ringcast.services.campaigns import NewCampaign
 
 #: the statuses in which a campaign's settings may change
@@ -44,6 +44,8 @@ class Limits:
     min_duration_s: float
     max_duration_days: float
     max_live_campaigns: int
+    #: let webhook URLs reach private addresses (``RINGCAST_WEBHOOKS_ALLOW_PRIVATE``)
+    allow_private: bool = False
 
     @classmethod
     def of(cls, settings: Settings) -> Limits:
@@ -53,6 +55,7 @@ class Limits:
             min_duration_s=settings.sarvam_min_duration_s,
             max_duration_days=settings.sarvam_max_duration_days,
             max_live_campaigns=settings.sarvam_max_live_campaigns,
+            allow_private=settings.webhooks_allow_private,
         )
 
 
@@ -83,7 +86,21 @@ def create(store: SchedulingStore, clock: Clock, new: NewCampaign, limits: Limit
     check_window(limits, clock.now(), schedule.starts_at, schedule.ends_at, creating=True)
     check_version(store, new.org_id, new.agent_id, new.agent_version)
     check_live_limit(store, limits, new.workspace_id)
+    check_webhook(new.extra, None, limits)
     return campaigns.create(store, clock, new)
+
+
+def check_webhook(extra: Mapping[str, Any], was: Mapping[str, Any] | None, limits: Limits) -> None:
+    """A campaign's webhook URL, new or changed, must reach a public address."""
+    url = _webhook_url(extra)
+    if url is not None and url != _webhook_url(was or {}):
+        webhooks.require_public("webhook_config.url", url, limits.allow_private)
+
+
+def _webhook_url(extra: Mapping[str, Any]) -> str | None:
+    hook = extra.get("webhook_config")
+    url = hook.get("url") if isinstance(hook, Mapping) else None
+    return url if isinstance(url, str) else None
 
 
 def update(
@@ -105,6 +122,7 @@ def update(
         agent = store.get_agent(edit.agent_id)
         campaigns.check_agent(agent, campaign.org_id, edit.agent_id, edit.agent_field)
         check_version(store, campaign.org_id, edit.agent_id, edit.named_version)
+    check_webhook(edit.extra, campaign.extra, limits)
     updated = replace(
         campaign,
         name=edit.name,

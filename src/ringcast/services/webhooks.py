@@ -1,4 +1,5 @@
-"""Webhook settings: where an account's events go, and the secret that signs them."""
+"""Webhook settings: where an account's events go, and the secret that signs them; and the
+rule every customer-given URL meets when it is set (``require_public``)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from ringcast.core.errors import ValidationFailed
+from ringcast.egress import AddressRefused, check_destination
 from ringcast.ports import Store
 from ringcast.webhooks import volubile
 
@@ -26,14 +28,35 @@ def check_url(field: str, url: str) -> str:
     return url
 
 
+#: what a refused URL is told, whatever the reason: how the name resolved is not said
+NOT_PUBLIC = "must be a public address ringcast may reach"
+
+
+def require_public(field: str, url: str, allow_private: bool) -> str:
+    """Refuse (naming ``field``) a URL ringcast would refuse to send to: its host does not
+    resolve to public addresses only (``egress``), unless private ones are allowed
+    (``RINGCAST_WEBHOOKS_ALLOW_PRIVATE``). It resolves the name, so it blocks."""
+    try:
+        check_destination(url, allow_private)
+    except AddressRefused:
+        raise ValidationFailed.single(field, url, NOT_PUBLIC) from None
+    return url
+
+
 def set_account_webhook(
-    store: Store, org_id: str, url: str | None, secret: str | None
+    store: Store,
+    org_id: str,
+    url: str | None,
+    secret: str | None,
+    *,
+    allow_private: bool = False,
 ) -> AccountWebhook:
     """Set (or with ``url=None`` clear) the account webhook; a secret is made when none is given."""
     if url is None:
         store.set_account_webhook(org_id, None, None)
         return AccountWebhook(None, None)
     check_url("url", url)
+    require_public("url", url, allow_private)
     if secret is not None and len(secret) < 24:
         raise ValidationFailed.single("secret", "[hidden]", "must be at least 24 characters")
     secret = secret or volubile.new_secret()

@@ -10,8 +10,10 @@ retry), ``webhook-timestamp`` and ``webhook-signature`` (``v1,`` + base64 HMAC-S
 also carries ``X-Webhook-Signature`` with the account's own secret.
 
 Signing is ``ringcast.signing``'s, stamped with its one wall-clock read (the receiver
-checks the stamp against its own clock). A URL whose host resolves to a loopback, private
-or link-local address is refused by ``ringcast.egress`` unless the configuration allows it.
+checks the stamp against its own clock). Requests go out through ``ringcast.egress``'s
+client: a URL whose host resolves to an address that is not public is refused (failed at
+once, never retried) unless the configuration allows it, and the connection goes to the
+address that was checked.
 """
 
 from __future__ import annotations
@@ -25,10 +27,10 @@ from typing import Any, Protocol
 import httpx
 import structlog
 
-from ringcast import signing
+from ringcast import egress, signing
 from ringcast.clock import Clock
 from ringcast.core.model import Contact
-from ringcast.egress import AddressRefused, check_destination
+from ringcast.egress import AddressRefused
 from ringcast.metrics import Metrics
 from ringcast.ports import CallLog, OutboxStore
 from ringcast.records import CallRecord, Campaign, Organization, PendingDelivery
@@ -79,7 +81,7 @@ class Deliverer:
         self.store = store
         self.clock = clock
         self.allow_private = allow_private
-        self.client = client or httpx.AsyncClient(timeout=TIMEOUT_S, follow_redirects=False)
+        self.client = client or egress.client(allow_private, timeout=TIMEOUT_S)
         self.metrics = metrics
         self.renderers: Mapping[str, Renderer] = renderers or {}
 
@@ -115,11 +117,14 @@ class Deliverer:
     async def _deliver(self, delivery: PendingDelivery) -> None:
         now = self.clock.now()
         try:
-            await asyncio.to_thread(check_destination, delivery.url, self.allow_private)
             body = json.dumps(self.body(delivery), separators=(",", ":"), sort_keys=True).encode()
             headers = self._headers(delivery, body)
             response = await self.client.post(delivery.url, content=body, headers=headers)
-        except (AddressRefused, NoRenderer) as exc:
+        except AddressRefused as exc:
+            egress.log_refusal(exc, webhook=delivery.id)
+            self._record(delivery, "failed", None, str(exc), None, now)
+            return
+        except NoRenderer as exc:
             self._record(delivery, "failed", None, str(exc), None, now)
             return
         except (httpx.HTTPError, LookupError) as exc:

@@ -15,6 +15,7 @@ from ringcast.api.deps import (
     ClockDep,
     PrincipalDep,
     ScopedRoute,
+    SettingsDep,
     StoreDep,
     WorkspaceCampaignDep,
     requires,
@@ -118,6 +119,7 @@ def get_campaign_compliance(
 def set_campaign_compliance(
     campaign: WorkspaceCampaignDep,
     store: StoreDep,
+    settings: SettingsDep,
     body: CampaignComplianceIn,
 ) -> CampaignComplianceOut:
     """Override the calling policy for this campaign, and set or clear its pre-dial hook."""
@@ -128,7 +130,9 @@ def set_campaign_compliance(
             timeout=timedelta(milliseconds=body.predial.timeout_ms),
             retry_after=timedelta(seconds=body.predial.retry_after_s),
         )
-    updated = service.set_campaign_compliance(store, campaign, body.policy, hook)
+    updated = service.set_campaign_compliance(
+        store, campaign, body.policy, hook, allow_private=settings.webhooks_allow_private
+    )
     return _compliance_view(store, updated)
 
 

@@ -8,7 +8,8 @@ in ``api/native/gateway.py``; this module does the work.
 Theory of operation
 -------------------
 1. The body is read as raw bytes, at most ``MAX_BODY``: a larger one is refused (413) as
-   soon as its declared length or the bytes read so far say so, without reading the rest.
+   soon as its declared length or the bytes read so far say so, without reading the rest
+   (``api.bodies``, the one bound on every route's body).
 2. Connection ids are the customers' own, so several organizations may have registered the
    one in the URL, and the URL names no organization. Each connection registered with this
    id and this gateway is tried in turn (there are few): its gateway's ``read_callback``
@@ -46,6 +47,7 @@ from fastapi import Depends, HTTPException, Request, Response
 
 from ringcast import signing
 from ringcast.api.auth import AuthFailed
+from ringcast.api.bodies import CALLBACK_LIMIT
 from ringcast.api.deps import StoreDep
 from ringcast.core.errors import NotFound
 from ringcast.core.model import VoicemailPolicy
@@ -64,7 +66,7 @@ MACHINE_ANSWERED = "answered_by:machine"
 
 #: The largest report accepted. Twilio's form posts and LiveKit's webhooks are a few KiB;
 #: a Retell ``call_analyzed`` carries the whole transcript, which stays far below this.
-MAX_BODY = 1024 * 1024
+MAX_BODY = CALLBACK_LIMIT
 AMD_PATH = "/amd"
 
 # Every gateway reads its provider's reports into the same reading and raises the same
@@ -112,10 +114,6 @@ class ProviderGateways(Protocol):
     async def gateway_for(self, org_id: str, connection_id: str) -> CallbackReader | None: ...
 
 
-class BodyTooLarge(Exception):
-    """The request's body is over ``MAX_BODY``."""
-
-
 def get_provider_gateways(request: Request) -> ProviderGateways:
     """The server's connection gateways (``app.state.provider_gateways``).
 
@@ -146,20 +144,6 @@ ProviderGatewaysDep = Annotated[ProviderGateways, Depends(get_provider_gateways)
 ConnectionDirectoryDep = Annotated[service.ConnectionsById, Depends(get_connection_directory)]
 
 
-async def read_bounded(request: Request, limit: int = MAX_BODY) -> bytes:
-    """The body's raw bytes; ``BodyTooLarge`` as soon as it is known to exceed ``limit``,
-    without reading the rest (its declared length, else the bytes read so far)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge
-    received = bytearray()
-    async for chunk in request.stream():
-        received += chunk
-        if len(received) > limit:
-            raise BodyTooLarge
-    return bytes(received)
-
-
 @dataclass(frozen=True)
 class CallbackReceiver:
     """Everything a provider callback is checked against and recorded through."""
@@ -173,10 +157,7 @@ class CallbackReceiver:
 
     async def take(self, request: Request, gateway: str, connection_id: str) -> Response:
         """Verify, authorize and record one report (see the module docstring)."""
-        try:
-            body = await read_bounded(request)
-        except BodyTooLarge:
-            raise HTTPException(413, f"a report may not exceed {MAX_BODY} bytes") from None
+        body = await request.body()  # bounded by ``api.bodies`` (MAX_BODY)
         url = self.public_url.rstrip("/") + request.url.path
         if request.url.query:
             url += "?" + request.url.query

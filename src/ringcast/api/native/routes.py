@@ -13,6 +13,7 @@ from ringcast.api.deps import (
     ClockDep,
     PrincipalDep,
     ScopedRoute,
+    SettingsDep,
     StoreDep,
     WorkspaceCampaignDep,
     requires,
@@ -58,12 +59,18 @@ def get_account_webhook(principal: PrincipalDep, store: StoreDep) -> AccountWebh
     dependencies=[requires("integrations:write")],
 )
 def set_account_webhook(
-    principal: PrincipalDep, store: StoreDep, body: AccountWebhookIn
+    principal: PrincipalDep, store: StoreDep, settings: SettingsDep, body: AccountWebhookIn
 ) -> AccountWebhookOut:
     """Set or clear the account webhook."""
     if body.url is not None and body.secret is None:
         raise ValidationFailed.single("secret", None, "is required with a url")
-    hook = webhooks.set_account_webhook(store, principal.org_id, body.url, body.secret)
+    hook = webhooks.set_account_webhook(
+        store,
+        principal.org_id,
+        body.url,
+        body.secret,
+        allow_private=settings.webhooks_allow_private,
+    )
     return AccountWebhookOut(url=hook.url, signed=hook.url is not None)
 
 

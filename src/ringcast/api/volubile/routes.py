@@ -16,7 +16,7 @@ from ringcast.api.deps import (
     LimitedPrincipalDep,
     ScopedRoute,
     StoreDep,
-    get_limited_principal,
+    get_principal,
     requires,
 )
 from ringcast.api.volubile import schemas as w
@@ -45,7 +45,7 @@ router = APIRouter(
     prefix="/v1",
     responses=ERRORS,  # type: ignore[arg-type]
     route_class=ScopedRoute,
-    dependencies=[Depends(get_limited_principal)],
+    dependencies=[Depends(get_principal)],
 )
 
 #: Past this, page * size no longer fits a database integer; nobody pages that far.

@@ -508,17 +508,21 @@ def test_a_text_body_error_shows_text_not_a_bytes_repr(client, account: Account)
 
 
 def test_an_error_echoes_a_bounded_excerpt_of_a_huge_body(client, account: Account) -> None:
-    """200,000 bad recipients get a small 400: the first errors, each value an excerpt
-    (a 1,000,000-recipient body produced a 25 MB answer)."""
+    """60,000 bad recipients and a 100,000-character name, just under the body limit, get a
+    small 400: the first errors, each value an excerpt (a 1,000,000-recipient body produced
+    a 25 MB answer; such a body is now refused whole with 413 before it is read)."""
     body = volubile_campaign_body(account.agent_id)
-    body["recipients"] = [{"phone": "not a phone", "context": {"n": i}} for i in range(200_000)]
+    body["recipients"] = [{"phone": "not a phone", "context": {"n": i}} for i in range(60_000)]
     body["name"] = "n" * 100_000
+    assert len(json.dumps(body)) < 4 * 1024 * 1024  # the default body limit
     r = client.post("/v1/campaigns", json=body, headers=account.headers)
     assert r.status_code == 400
     assert len(r.content) < MAX_ERROR_BYTES
     errors = r.json()["errors"]
     assert 0 < len(errors) <= 50
     assert all(len(json.dumps(e["rejectedValue"])) < 300 for e in errors)
+    body["recipients"] *= 20  # past the body limit: refused before it is read
+    assert client.post("/v1/campaigns", json=body, headers=account.headers).status_code == 413
 
 
 def test_campaign_retry_is_filled_as_the_seed_types_it(client, account: Account) -> None:

@@ -23,6 +23,7 @@ from ringcast.cli.common import (
 )
 from ringcast.clock import SystemClock
 from ringcast.records import AgentType
+from ringcast.runtime import CannotOpen, SchemaStatus, schema_status
 from ringcast.services import accounts, compliance, connections, webhooks
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -49,6 +50,55 @@ def db_upgrade() -> None:
     logs.configure(settings.log_level)  # Alembic's steps, as JSON lines on stderr
     with opened(settings, upgrade_schema=True) as runtime:
         out.print(f"database at revision {runtime.schema_revision()}")
+
+
+@db_app.command("current")
+def db_current(as_json: JsonFlag = False) -> None:
+    """Print the database's revision and whether it is this version's head."""
+    status = _schema_status()
+    if as_json:
+        echo_json(
+            {
+                "revision": status.revision,
+                "head": status.head,
+                "is_head": status.is_head,
+                "is_newer": status.is_newer,
+            }
+        )
+        return
+    if status.is_head:
+        note = "(head)"
+    elif status.is_newer:
+        note = f"(newer than this ringcast, whose head is {status.head})"
+    else:
+        note = f"(behind: head is {status.head}; run `ringcast db upgrade`)"
+    out.print(f"{status.revision or 'none'} {note}", highlight=False)
+
+
+@db_app.command("history")
+def db_history(as_json: JsonLinesFlag = False) -> None:
+    """List this version's migrations, newest first, marking the database's current one."""
+    from ringcast.db.migrate import history
+
+    current = _schema_status().revision
+    for number, migration in enumerate(history()):
+        marks = [
+            m for m, on in (("head", number == 0), ("current", migration.revision == current)) if on
+        ]
+        if as_json:
+            echo_json(
+                {"revision": migration.revision, "summary": migration.summary, "marks": marks}
+            )
+        else:
+            tail = f"  ({', '.join(marks)})" if marks else ""
+            out.print(f"{migration.revision}  {migration.summary}{tail}", highlight=False)
+
+
+def _schema_status() -> SchemaStatus:
+    try:
+        return schema_status(load_settings())
+    except CannotOpen as exc:
+        fail(str(exc))
 
 
 @db_app.command("reseal-secrets")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -25,8 +27,34 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     command.upgrade(alembic_config(engine), revision)
 
 
+@cache
+def _scripts() -> ScriptDirectory:
+    # read once per process: the migrations shipped with this version do not change
+    return ScriptDirectory(str(MIGRATIONS))
+
+
 def head_revision() -> str | None:
-    return ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    return _scripts().get_current_head()
+
+
+@dataclass(frozen=True)
+class Migration:
+    revision: str
+    summary: str  # the first line of its docstring
+
+
+def history() -> list[Migration]:
+    """This version's migrations, newest first."""
+    return [
+        Migration(s.revision, (s.doc or "").strip().splitlines()[0] if s.doc else "")
+        for s in _scripts().walk_revisions()
+    ]
+
+
+def is_known(revision: str) -> bool:
+    """Whether ``revision`` is one of this version's migrations (an unknown one was
+    written by a newer ringcast)."""
+    return any(m.revision == revision for m in history())
 
 
 def current_revision(engine: sa.Engine) -> str | None:

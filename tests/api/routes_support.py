@@ -14,6 +14,7 @@ from ringcast.api.deps import declared_scopes
 #: Routes that take no API credential, and why. Nothing else may be public.
 PUBLIC_PATHS = {
     "/healthz": "liveness, polled by orchestrators",
+    "/readyz": "readiness, polled by orchestrators and load balancers",
     "/metrics": "Prometheus exposition",
     "/openapi.json": "the API document",
     "/docs": "the API document, rendered",

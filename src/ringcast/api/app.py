@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Header
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -129,7 +129,7 @@ def _put_state(app: FastAPI, runtime: Runtime, clock: Clock) -> None:
 
 
 def _ops_router(runtime: Runtime, metrics: Metrics) -> APIRouter:
-    """What operators poll: Prometheus figures and liveness."""
+    """What operators poll: Prometheus figures, liveness and readiness."""
     router = APIRouter(tags=["ops"])
 
     @router.get("/metrics", response_class=PlainTextResponse)
@@ -147,8 +147,17 @@ def _ops_router(runtime: Runtime, metrics: Metrics) -> APIRouter:
 
     @router.get("/healthz")
     def healthz() -> dict[str, str]:
-        """Liveness: the process answers and its database does too."""
-        runtime.ping()
+        """Liveness: the process answers. It asks the database nothing, so an outage does
+        not get every process restarted; ``/readyz`` says whether to send it traffic."""
         return {"status": "ok", "version": ringcast.__version__}
+
+    @router.get("/readyz", responses={503: {"description": "not ready, and why"}})
+    def readyz() -> JSONResponse:
+        """Readiness: 200 when the database answers and is migrated to this version's
+        head; 503 with a short ``reason`` otherwise."""
+        reason = runtime.unready_reason()
+        if reason is not None:
+            return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+        return JSONResponse({"status": "ready", "version": ringcast.__version__})
 
     return router

@@ -1,4 +1,5 @@
-"""``ringcast.api.asgi:app`` under uvicorn with two worker processes over one PostgreSQL."""
+"""``ringcast.api.asgi:app`` under uvicorn: two worker processes over one PostgreSQL, and
+the refusals that stop it before it serves."""
 
 from __future__ import annotations
 
@@ -13,8 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
-pytestmark = pytest.mark.postgres
 
 
 def _free_port() -> int:
@@ -86,6 +85,7 @@ def two_workers(pg_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[
         assert "Traceback" not in output, output
 
 
+@pytest.mark.postgres
 def test_two_uvicorn_workers_serve_the_api_from_one_postgres(
     pg_env: dict[str, str], two_workers: tuple[str, subprocess.Popen[str]]
 ) -> None:
@@ -108,6 +108,7 @@ def test_two_uvicorn_workers_serve_the_api_from_one_postgres(
     assert httpx.get(f"{base}/readyz").json()["status"] == "ready"
 
 
+@pytest.mark.postgres
 def test_a_database_not_yet_migrated_stops_the_workers_with_one_error_line(
     pg_env: dict[str, str],
 ) -> None:
@@ -121,4 +122,20 @@ def test_a_database_not_yet_migrated_stops_the_workers_with_one_error_line(
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert errors and all("ringcast db upgrade" in line for line in errors), done.stderr
     assert len(errors) <= 2  # one per process at most
+    assert "Traceback" not in done.stderr
+
+
+def test_without_a_shared_token_secret_uvicorn_stops_with_one_error_line(tmp_path: Path) -> None:
+    """Several processes that each drew their own token secret would refuse each other's
+    bearer tokens, so an unset RINGCAST_TOKEN_SECRET fails the startup: one ``error:``
+    line naming it, uvicorn's startup-failure exit code, no traceback."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
+    env = {**clean, "RINGCAST_DATABASE_URL": f"sqlite:///{tmp_path / 'rc.db'}"}
+    done = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "ringcast.api.asgi:app", "--port", str(_free_port())],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr  # uvicorn's STARTUP_FAILURE
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "RINGCAST_TOKEN_SECRET" in errors[0], done.stderr
     assert "Traceback" not in done.stderr

@@ -3,6 +3,9 @@
     uvicorn ringcast.api.asgi:app --host 0.0.0.0 --port 8000 --workers 4
     gunicorn ringcast.api.asgi:app -k uvicorn.workers.UvicornWorker -w 4
 
+(uvicorn deprecates ``uvicorn.workers`` for the ``uvicorn-worker`` package's
+``uvicorn_worker.UvicornWorker``, which takes the same place.)
+
 Each process builds its own app, as ``ringcast serve`` does (the ``RINGCAST_*`` settings,
 the runtime opened and its schema checked, ``create_app``), when its server starts it up
 (the ASGI lifespan): importing this module touches nothing, and no database pool is

@@ -96,9 +96,14 @@ def schema_status(settings: Settings) -> SchemaStatus:
     try:
         return SchemaStatus(current_revision(engine), head_revision())
     except sa.exc.OperationalError as exc:
-        raise CannotOpen(f"cannot reach the database: {str(exc.orig).strip()}") from None
+        raise unreachable(exc) from None
     finally:
         engine.dispose()
+
+
+def unreachable(exc: sa.exc.OperationalError) -> CannotOpen:
+    """The driver's complaint about a database that does not answer, on one line."""
+    return CannotOpen("cannot reach the database: " + " ".join(str(exc.orig).split()))
 
 
 def _refuse_newer(engine: sa.Engine) -> None:

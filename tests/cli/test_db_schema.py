@@ -94,3 +94,12 @@ def test_a_database_a_newer_ringcast_migrated_is_refused(
     assert len(errors) == 1 and UNKNOWN in errors[0] and "newer ringcast" in errors[0]
     assert "Traceback" not in done.stderr
     assert json.loads(run(env, "db", "current", "--json").stdout)["revision"] == UNKNOWN
+
+
+def test_db_current_on_a_database_that_does_not_answer(env: dict[str, str]) -> None:
+    """Nothing listening where the database should be: one ``error:`` line, exit 1."""
+    url = "postgresql+psycopg://ringcast@127.0.0.1:1/nothing-here"
+    done = run({**env, "RINGCAST_DATABASE_URL": url}, "db", "current")
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: cannot reach the database")
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr

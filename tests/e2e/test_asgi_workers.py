@@ -139,3 +139,23 @@ def test_without_a_shared_token_secret_uvicorn_stops_with_one_error_line(tmp_pat
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "RINGCAST_TOKEN_SECRET" in errors[0], done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_database_that_does_not_answer_stops_uvicorn_with_one_error_line() -> None:
+    """Nothing listening where the database should be: one ``error:`` line saying so and
+    uvicorn's startup-failure exit, not a lifespan uvicorn would skip to serve 503s."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
+    env = {
+        **clean,
+        "RINGCAST_DATABASE_URL": "postgresql+psycopg://ringcast@127.0.0.1:1/nothing-here",
+        "RINGCAST_SECRET_KEY": "Xj3y8W9tq2bq3k3ZB5mX1bqkqf3cH3m0yZ6kGq7vJkE=",
+        "RINGCAST_TOKEN_SECRET": "t" * 32,
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "uvicorn", "ringcast.api.asgi:app", "--port", str(_free_port())],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "cannot reach the database" in errors[0], done.stderr
+    assert "Traceback" not in done.stderr

@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import traceback
 
+import sqlalchemy as sa
 from fastapi import FastAPI
 from pydantic import ValidationError
 from starlette.responses import PlainTextResponse
@@ -39,7 +41,7 @@ from ringcast import logs
 from ringcast.api.app import create_app
 from ringcast.clock import SystemClock
 from ringcast.config import Settings
-from ringcast.runtime import CannotOpen, Runtime, open_runtime
+from ringcast.runtime import CannotOpen, Runtime, open_runtime, unreachable
 
 
 class NotStartable(RuntimeError):
@@ -64,6 +66,8 @@ def build() -> tuple[FastAPI, Runtime]:
         runtime = open_runtime(settings)
     except CannotOpen as exc:
         raise NotStartable(str(exc)) from None
+    except sa.exc.OperationalError as exc:
+        raise NotStartable(str(unreachable(exc))) from None
     web = create_app(
         runtime, SystemClock(), dispatch=settings.embedded_dispatcher, cohort_jobs=True
     )
@@ -94,6 +98,11 @@ class FromEnvironment:
         except NotStartable as exc:
             print(f"error: {exc}", file=sys.stderr, flush=True)  # noqa: T201 (the CLI's shape)
             await send({"type": "lifespan.startup.failed", "message": ""})
+            return
+        except Exception:
+            # A failure is reported, never raised: uvicorn would take a raising lifespan
+            # for one it does not support, and serve 503s without the app.
+            await send({"type": "lifespan.startup.failed", "message": traceback.format_exc()})
             return
         self._app = web
         replayed = False

@@ -7,6 +7,7 @@ Protocols only: the values that cross them are the core's (``core.model``,
 ``DispatchStore``, so the two cannot drift apart unseen.
 
     AccountStore        organizations, workspaces, API keys, agents, the account webhook
+    AccountQueries      organizations by name and API keys, as the command line lists them
     CampaignStore       campaigns and their contacts: what every surface reads and writes
     CampaignQueries     lists, counts and cohorts the API surfaces show (SQL store)
     ContactQueries      contacts, figures and do-not-call entries the native API shows
@@ -87,6 +88,21 @@ class AccountStore(Protocol):
         ...
 
     def set_account_webhook(self, org_id: str, url: str | None, secret: str | None) -> None: ...
+
+
+class AccountQueries(Protocol):
+    """Organizations found by name, without creating one, and API keys listed (the SQL
+    store only: the command line reads them)."""
+
+    def find_organization(self, name: str) -> Organization | None: ...
+
+    def organization_names(self) -> list[str]:
+        """Every organization's name, in alphabetical order."""
+        ...
+
+    def list_api_keys(self, org_id: str) -> list[ApiKey]:
+        """The organization's keys, revoked ones included, oldest first."""
+        ...
 
 
 class CampaignStore(Protocol):
@@ -395,6 +411,7 @@ class Store(
 
 class SqlStoreApi(
     Store,
+    AccountQueries,
     CampaignQueries,
     ContactQueries,
     CallLog,

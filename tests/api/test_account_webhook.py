@@ -65,6 +65,14 @@ def test_cli_sets_the_webhook(tmp_path) -> None:
     """ringcast webhooks set stores the URL and prints a generated secret once."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
     env["RINGCAST_DATABASE_URL"] = f"sqlite:///{tmp_path / 'rc.db'}"
+    made = subprocess.run(
+        [sys.executable, "-m", "ringcast", "keys", "create", "--org", "acme"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # only a key's issue creates the organization
+    assert made.returncode == 0, made.stderr
     done = subprocess.run(
         [
             sys.executable,

@@ -9,13 +9,18 @@ import socket
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
+from typing import get_args
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
+from ringcast.cli.common import GatewayChoice, PolicyChoice
+from ringcast.core.compliance import POLICIES
 from ringcast.db.migrate import head_revision
+from ringcast.services.connections import GATEWAYS
 
 RINGCAST = [sys.executable, "-m", "ringcast"]
 
@@ -28,6 +33,14 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*RINGCAST, *args], env=env, capture_output=True, text=True, timeout=60)
+
+
+def new_org(env: dict[str, str], org: str = "acme") -> dict[str, str]:
+    """Create the organization the only way the command line does: by issuing it a key."""
+    done = run(env, "keys", "create", "--org", org, "--json")
+    assert done.returncode == 0, done.stderr
+    issued: dict[str, str] = json.loads(done.stdout)
+    return issued
 
 
 def test_keys_create_json_and_stored_hashed(env: dict[str, str], tmp_path: Path) -> None:
@@ -70,6 +83,7 @@ def test_keys_revoke(env: dict[str, str]) -> None:
 
 def test_agents_create_declares_prompt_variables(env: dict[str, str], tmp_path: Path) -> None:
     """The prompt's {{ placeholders }} become the agent's variables."""
+    new_org(env)
     prompt = tmp_path / "prompt.txt"
     prompt.write_text("Hello {{ firstName }}, order {{orderNumber}}. Bye {{ firstName }}.")
     done = run(
@@ -135,6 +149,7 @@ def test_db_reseal_secrets_rotates_the_key(env: dict[str, str], tmp_path: Path) 
 
     old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
     with_old = {**env, "RINGCAST_SECRET_KEY": old, "RT_SECRET": "whsec_" + "k" * 32}
+    new_org(with_old)
     done = run(
         with_old, "connections", "set", "--org", "acme", "rt", "--gateway", "http",
         "--url", "https://93.184.215.14", "--secret-env", "RT_SECRET",
@@ -215,6 +230,7 @@ def test_postgres_needs_db_upgrade_first(env: dict[str, str], pg_engine_url: str
 def test_connections_set_list_and_remove(env: dict[str, str]) -> None:
     """A connection registered from the command line; bad values exit 2 naming the field,
     and an http runtime's secret is read from the environment, never shown."""
+    new_org(env)
     done = run(
         env, "connections", "set", "--org", "acme", "trunk-1", "--rate", "5",
         "--concurrent", "20", "--caller", "+33 1 86 95 00 00", "--outcomes", "answered=1",
@@ -252,6 +268,7 @@ def test_connections_set_a_provider_from_a_file_and_the_environment(
     environment variables named with the --*-env options; a secret in the file, a bad field or a
     private base URL exits 2 naming the field, and no secret is ever printed."""
     token, key, secret = "tw-token-kept-secret", "APIlkkey", "lk-secret-kept-secret"
+    new_org(env)
     twilio = tmp_path / "twilio.json"
     twilio.write_text(json.dumps({
         "account_sid": "AC" + "0" * 32, "answer_url": "https://agent.example.com/twiml",
@@ -312,3 +329,129 @@ def test_refused_values_exit_as_each_command_always_has(env: dict[str, str]) -> 
     dnc = run(env, "dnc", "add", "--org", " ", "+33612345678")
     assert dnc.returncode == 2 and "org ' ': must be 1 to 200 characters" in dnc.stderr
     assert "Traceback" not in keys.stderr + dnc.stderr
+
+
+def test_version_is_the_installed_package_version(env: dict[str, str]) -> None:
+    """--version prints the version the package was installed with, and nothing else."""
+    done = run(env, "--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"ringcast {version('ringcast')}"
+
+
+def test_keys_list_shows_each_key_and_never_its_secret(env: dict[str, str]) -> None:
+    """keys list shows the organization's keys (prefix, workspace, created, revoked), in
+    text and as JSON lines, never a key's secret, and none of another organization's."""
+    first = new_org(env)
+    sales = json.loads(
+        run(env, "keys", "create", "--org", "acme", "--workspace", "sales", "--json").stdout
+    )
+    other = new_org(env, "beta")
+    assert run(env, "keys", "revoke", first["prefix"]).returncode == 0
+    text = run(env, "keys", "list", "--org", "acme")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith(f"{first['prefix']}  default  ") and "revoked" in lines[0]
+    assert lines[1].startswith(f"{sales['prefix']}  sales  ") and lines[1].endswith("live")
+    listed = run(env, "keys", "list", "--org", "acme", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(r["prefix"], r["workspace"]) for r in rows] == [
+        (first["prefix"], "default"),
+        (sales["prefix"], "sales"),
+    ]
+    assert rows[0]["revoked_at"] is not None and rows[1]["revoked_at"] is None
+    assert rows[1]["workspace_id"] == sales["workspace_id"] and rows[1]["created_at"]
+    printed = text.stdout + text.stderr + listed.stdout + listed.stderr
+    for issued in (first, sales):
+        assert issued["api_key"] not in printed
+        assert issued["api_key"].split("_", 2)[2] not in printed  # the secret part alone
+    assert other["prefix"] not in printed
+
+
+def test_agents_list_shows_the_organizations_agents(env: dict[str, str], tmp_path: Path) -> None:
+    """agents list shows the organization's agents, oldest first, in text and as JSON
+    lines (id, name, type, variables), and none of another organization's."""
+    new_org(env)
+    new_org(env, "beta")
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("Hello {{ firstName }}")
+    made = [
+        json.loads(
+            run(
+                env, "agents", "create", "--org", org, "--name", name, "--prompt-file",
+                str(prompt), "--type", kind, "--json",
+            ).stdout
+        )["agent_id"]
+        for org, name, kind in [
+            ("acme", "Reminder", "OUTBOUND"), ("acme", "Desk", "INBOUND"),
+            ("beta", "Theirs", "OUTBOUND"),
+        ]
+    ]  # fmt: skip
+    text = run(env, "agents", "list", "--org", "acme")
+    assert text.returncode == 0, text.stderr
+    lines = text.stdout.splitlines()
+    assert len(lines) == 2 and "2 agents" in text.stderr
+    assert lines[0].startswith(f"{made[0]}  Reminder  OUTBOUND  active")
+    assert lines[1].startswith(f"{made[1]}  Desk  INBOUND  active")
+    assert "firstName" in lines[0]
+    listed = run(env, "agents", "list", "--org", "acme", "--json")
+    assert listed.returncode == 0, listed.stderr
+    rows = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [(r["agent_id"], r["name"], r["type"]) for r in rows] == [
+        (made[0], "Reminder", "OUTBOUND"),
+        (made[1], "Desk", "INBOUND"),
+    ]
+    assert rows[0]["variables"] == ["firstName"] and rows[0]["active"] is True
+    assert made[2] not in text.stdout + listed.stdout
+
+
+def test_a_mistyped_org_is_refused_naming_the_organizations(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """A command that reads or changes settings refuses an organization that does not
+    exist with exit 2, naming those that do, and never creates it; keys create does."""
+    new_org(env, "beta")
+    new_org(env, "acme")
+    prompt = tmp_path / "prompt.txt"
+    prompt.write_text("Hi")
+    refused = [
+        run(env, "agents", "create", "--org", "acmee", "--name", "A", "--prompt-file", str(prompt)),
+        run(env, "connections", "list", "--org", "acmee"),
+        run(env, "connections", "set", "--org", "acmee", "trunk-1"),
+        run(env, "keys", "list", "--org", "acmee"),
+    ]
+    for done in refused:
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert 'error: no organization "acmee"; known: acme, beta' in done.stderr
+        assert "Traceback" not in done.stderr and done.stdout == ""
+    engine = sa.create_engine(env["RINGCAST_DATABASE_URL"])
+    with engine.connect() as conn:
+        names = conn.execute(sa.text("select name from organizations order by name")).scalars()
+        assert list(names) == ["acme", "beta"]
+        assert conn.execute(sa.text("select count(*) from agents")).scalar() == 0
+        assert conn.execute(sa.text("select count(*) from connections")).scalar() == 0
+    engine.dispose()
+
+
+def test_choices_are_listed_and_a_wrong_one_is_a_usage_error(env: dict[str, str]) -> None:
+    """--gateway and the policy are real choices: --help lists them, and a value outside
+    them exits 2 naming the values allowed, before anything is written."""
+    new_org(env)
+    wide = {**env, "COLUMNS": "200"}
+    helped = run(wide, "connections", "set", "--help")
+    assert helped.returncode == 0 and "<simulator|http|twilio|livekit|retell>" in helped.stdout
+    bad = run(wide, "connections", "set", "--org", "acme", "trunk-1", "--gateway", "twillio")
+    assert bad.returncode == 2 and "'twillio'" in bad.stderr
+    assert all(f"'{g}'" in bad.stderr for g in GATEWAYS), bad.stderr
+    policy = run(wide, "policy", "set", "--org", "acme", "france")
+    assert policy.returncode == 2 and all(f"'{p}'" in policy.stderr for p in POLICIES)
+    listed = run(env, "connections", "list", "--org", "acme")
+    assert listed.returncode == 0 and listed.stdout == ""
+
+
+def test_the_cli_choices_are_the_services_own() -> None:
+    """The choices the command line offers are exactly the gateways and policies the
+    services accept, so neither can gain a value the other refuses."""
+    assert get_args(GatewayChoice) == GATEWAYS
+    assert get_args(PolicyChoice) == tuple(POLICIES)

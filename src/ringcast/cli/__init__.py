@@ -11,6 +11,9 @@ policy, connections.
 
 from __future__ import annotations
 
+from importlib.metadata import version
+from typing import Annotated
+
 import typer
 
 from ringcast.cli import admin, run, simulate
@@ -18,6 +21,26 @@ from ringcast.cli import admin, run, simulate
 app = typer.Typer(
     help="ringcast: outbound-call campaigns for AI voice agents.", no_args_is_help=True
 )
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"ringcast {version('ringcast')}")
+        raise typer.Exit
+
+
+@app.callback()
+def _options(
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_print_version, help="Print the version."
+        ),
+    ] = False,
+) -> None:
+    """ringcast: outbound-call campaigns for AI voice agents."""
+
+
 app.add_typer(admin.db_app, name="db")
 app.add_typer(admin.keys_app, name="keys")
 app.add_typer(admin.agents_app, name="agents")

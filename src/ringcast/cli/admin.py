@@ -12,13 +12,16 @@ from typing import Annotated
 import typer
 
 from ringcast.cli.common import (
+    GatewayChoice,
     OrgOption,
+    PolicyChoice,
     echo_json,
     err,
     fail,
     load_settings,
     opened,
     org_id,
+    organization,
     out,
 )
 from ringcast.clock import SystemClock
@@ -141,6 +144,34 @@ def keys_create(
     err.print("[yellow]Store this key now: it is not shown again.[/yellow]")
 
 
+@keys_app.command("list")
+def keys_list(org: OrgOption, as_json: JsonLinesFlag = False) -> None:
+    """The organization's API keys, revoked ones included: prefix, workspace, when made
+    and when revoked. A key's secret is never shown (only its hash is kept)."""
+    with opened(name_fields=False) as runtime:
+        listed = accounts.list_keys(runtime.store, org_id(runtime, org))
+    for k in listed:
+        if as_json:
+            echo_json(
+                {
+                    "prefix": k.prefix,
+                    "workspace": k.workspace,
+                    "workspace_id": k.workspace_id,
+                    "created_at": k.created_at.isoformat(),
+                    "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+                }
+            )
+        else:
+            revoked = f"revoked {k.revoked_at:%Y-%m-%d %H:%M}" if k.revoked_at else "live"
+            out.print(
+                f"{k.prefix}  {k.workspace}  {k.created_at:%Y-%m-%d %H:%M}  {revoked}",
+                highlight=False,
+                markup=False,
+            )
+    if not as_json:
+        err.print(f"{len(listed)} keys")
+
+
 @keys_app.command("revoke")
 def keys_revoke(
     prefix: Annotated[str, typer.Argument(help="The key's prefix, e.g. rc_3f9a2b7c.")],
@@ -154,7 +185,7 @@ def keys_revoke(
 
 @agents_app.command("create")
 def agents_create(
-    org: Annotated[str, typer.Option(help="Organization name (created if new).")],
+    org: OrgOption,
     name: Annotated[str, typer.Option(help="Agent name.")],
     prompt_file: Annotated[
         Path,
@@ -173,12 +204,51 @@ def agents_create(
     """Register an agent and print its id."""
     with opened(name_fields=False) as runtime:
         prompt = prompt_file.read_text(encoding="utf-8")
-        agent = accounts.register_agent(runtime.store, SystemClock(), org, name, prompt, agent_type)
+        owner = organization(runtime, org).name
+        agent = accounts.register_agent(
+            runtime.store, SystemClock(), owner, name, prompt, agent_type
+        )
     if as_json:
         echo_json({"agent_id": agent.id})
         return
     variables = ", ".join(agent.variables) or "-"
     out.print(f"agent {agent.name}  [bold]{agent.id}[/bold]  variables: {variables}")
+
+
+@agents_app.command("list")
+def agents_list(
+    org: OrgOption,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 100,
+    as_json: JsonLinesFlag = False,
+) -> None:
+    """The organization's agents, oldest first: id, name, type, variables, state."""
+    with opened(name_fields=False) as runtime:
+        agents, total = accounts.list_agents(runtime.store, org_id(runtime, org), limit)
+    for a in agents:
+        if as_json:
+            echo_json(
+                {
+                    "agent_id": a.id,
+                    "name": a.name,
+                    "type": a.type.value,
+                    "version": a.version,
+                    "variables": list(a.variables),
+                    "active": a.active,
+                    "recordable": a.recordable,
+                    "archived": a.archived,
+                    "created_at": a.created_at.isoformat(),
+                }
+            )
+        else:
+            state = "archived" if a.archived else "active" if a.active else "inactive"
+            variables = ", ".join(a.variables) or "-"
+            out.print(
+                f"{a.id}  {a.name}  {a.type.value}  {state}  variables: {variables}",
+                highlight=False,
+                markup=False,
+            )
+    if not as_json:
+        err.print(f"{total} agents")
 
 
 @webhooks_app.command("set")
@@ -304,7 +374,7 @@ def dnc_import(
 @policy_app.command("set")
 def policy_set(
     org: OrgOption,
-    policy: Annotated[str, typer.Argument(help="fr, us, in or none.")],
+    policy: Annotated[PolicyChoice, typer.Argument(help="The policy's name.")],
 ) -> None:
     """Choose the calling-hours policy of the organization's campaigns."""
     with opened() as runtime:
@@ -327,9 +397,7 @@ def connections_set(
     org: OrgOption,
     connection_id: Annotated[str, typer.Argument(help="The id its campaigns route to.")],
     name: Annotated[str | None, typer.Option(help="A name to show.")] = None,
-    gateway: Annotated[
-        str, typer.Option(help="simulator, http, twilio, livekit or retell.")
-    ] = "simulator",
+    gateway: Annotated[GatewayChoice, typer.Option(help="How its calls are placed.")] = "simulator",
     caller: Annotated[
         list[str] | None, typer.Option("--caller", help="A caller number (repeatable).")
     ] = None,

@@ -11,22 +11,29 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, NoReturn
+from typing import Annotated, Literal, NoReturn
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 
-from ringcast.clock import SystemClock
 from ringcast.config import Settings
 from ringcast.core.errors import RingcastError, ValidationFailed
+from ringcast.records import Organization
 from ringcast.runtime import CannotOpen, Runtime, open_runtime
 from ringcast.services import accounts
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-OrgOption = Annotated[str, typer.Option(help="Organization name.")]
+OrgOption = Annotated[str, typer.Option(help="Organization name (one that exists).")]
+
+#: The choices ``--help`` and shell completion list, and Typer enforces (exit 2 naming
+#: them). Literals because Typer needs them spelled out; tests/cli checks they are still
+#: ``services.connections.GATEWAYS`` and ``core.compliance.POLICIES``.
+GatewayChoice = Literal["simulator", "http", "twilio", "livekit", "retell"]
+PolicyChoice = Literal["fr", "us", "in", "none"]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
@@ -74,10 +81,19 @@ def field_message(exc: ValidationFailed) -> str:
     return f"{e.field} {e.rejected_value!r}: {e.message}"
 
 
+def organization(runtime: Runtime, org: str) -> Organization:
+    """The organization called ``org``. A name no organization has ends the command with
+    exit 2, naming those that exist: a typo must not become a new, empty organization
+    (only ``keys create`` makes one)."""
+    try:
+        return accounts.find_organization(runtime.store, org)
+    except accounts.UnknownOrganization as exc:
+        fail(escape(str(exc)), code=2)
+
+
 def org_id(runtime: Runtime, org: str) -> str:
-    """The id of the organization called ``org``, created if it is new."""
-    organization, _ = accounts.ensure_account(runtime.store, SystemClock(), org, None)
-    return organization.id
+    """The id of the organization called ``org``, which must exist (see ``organization``)."""
+    return organization(runtime, org).id
 
 
 def echo_json(value: object) -> None:

@@ -17,7 +17,7 @@ from rich.table import Table
 
 from ringcast import forecast
 from ringcast.cli import inputs
-from ringcast.cli.common import err, fail, load_settings, out
+from ringcast.cli.common import PolicyChoice, err, fail, load_settings, out
 from ringcast.core.compliance import POLICIES
 from ringcast.core.pacing import PacingLimits
 from ringcast.gateways.simulator import DEFAULT_MIX, OutcomeModel
@@ -59,8 +59,8 @@ def simulate(
     ] = None,
     seed: Annotated[int, typer.Option(help="Same seed, same forecast.")] = 0,
     policy: Annotated[
-        str | None,
-        typer.Option(help="Calling-hours policy in the contacts' zones: fr, us, in or none."),
+        PolicyChoice | None,
+        typer.Option(help="Calling-hours policy in the contacts' zones."),
     ] = None,
     trace: Annotated[
         Path | None, typer.Option(help="Write one JSON line per attempt to this file.")

@@ -4,16 +4,47 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from ringcast.clock import Clock
 from ringcast.core.errors import NotFound, ValidationFailed
-from ringcast.ports import Store
+from ringcast.ports import AccountQueries, SqlStoreApi, Store
 from ringcast.records import Agent, AgentType, ApiKey, Organization, Workspace
 from ringcast.security import generate_key, key_prefix, matches
 
 DEFAULT_WORKSPACE = "default"
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_.]*)\s*\}\}")
+#: How many existing organizations a refusal names before it says how many more there are.
+NAMED_ORGANIZATIONS = 20
+
+
+class UnknownOrganization(NotFound):
+    """No organization has the name given; the refusal names those that exist, so a
+    mistyped name is seen for what it is rather than becoming a new, empty organization."""
+
+    def __init__(self, name: str, known: Sequence[str]) -> None:
+        super().__init__("organization", name)
+        self.known = tuple(known)
+
+    def __str__(self) -> str:
+        named = ", ".join(self.known[:NAMED_ORGANIZATIONS]) or "none yet"
+        more = len(self.known) - NAMED_ORGANIZATIONS
+        return f'no organization "{self.ident}"; known: {named}' + (
+            f" and {more} more" if more > 0 else ""
+        )
+
+
+@dataclass(frozen=True)
+class KeyListing:
+    """An API key as it is listed: what identifies it, never its secret nor its hash."""
+
+    prefix: str
+    workspace: str
+    workspace_id: str
+    created_at: datetime
+    revoked_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -40,6 +71,16 @@ def ensure_account(
     return organization, ws
 
 
+def find_organization(store: AccountQueries, org: str) -> Organization:
+    """The organization called ``org``, which must exist (``UnknownOrganization``): only
+    issuing a key creates one."""
+    name = _name("org", org)
+    found = store.find_organization(name)
+    if found is None:
+        raise UnknownOrganization(name, store.organization_names())
+    return found
+
+
 def issue_key(store: Store, clock: Clock, org: str, workspace: str | None = None) -> IssuedKey:
     """A new API key for the workspace (its organization's default one if none is named)."""
     organization, ws = ensure_account(store, clock, org, workspace)
@@ -47,6 +88,26 @@ def issue_key(store: Store, clock: Clock, org: str, workspace: str | None = None
     key = ApiKey(new_id(), organization.id, ws.id, made.prefix, made.key_hash, clock.now())
     store.add_api_key(key)
     return IssuedKey(organization, ws, key, made.plaintext)
+
+
+def list_keys(store: SqlStoreApi, org_id: str) -> list[KeyListing]:
+    """The organization's API keys, revoked ones included, oldest first."""
+    workspaces: dict[str, str] = {}
+    listed = []
+    for key in store.list_api_keys(org_id):
+        if key.workspace_id not in workspaces:
+            ws = store.get_workspace(key.workspace_id)
+            workspaces[key.workspace_id] = ws.name if ws else key.workspace_id
+        listed.append(
+            KeyListing(
+                key.prefix,
+                workspaces[key.workspace_id],
+                key.workspace_id,
+                key.created_at,
+                key.revoked_at,
+            )
+        )
+    return listed
 
 
 def authenticate(store: Store, presented: str) -> ApiKey | None:
@@ -88,6 +149,11 @@ def register_agent(
     )
     store.add_agent(agent)
     return agent
+
+
+def list_agents(store: Store, org_id: str, limit: int) -> tuple[list[Agent], int]:
+    """The organization's first ``limit`` agents, oldest first, and how many it has."""
+    return store.list_agents(org_id, 0, limit)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,17 @@ class AccountsSql(SqlBase):
             lambda row: mapping.organization(row, self.secrets),
         )
 
+    def find_organization(self, name: str) -> Organization | None:
+        return self._one(
+            t.organizations,
+            t.organizations.c.name == name,
+            lambda row: mapping.organization(row, self.secrets),
+        )
+
+    def organization_names(self) -> list[str]:
+        o = t.organizations
+        return self._all(sa.select(o.c.name).order_by(o.c.name), lambda row: str(row.name))
+
     def get_workspace(self, workspace_id: str) -> Workspace | None:
         return self._one(t.workspaces, t.workspaces.c.id == workspace_id, mapping.workspace)
 
@@ -59,6 +70,13 @@ class AccountsSql(SqlBase):
 
     def find_api_key(self, prefix: str) -> ApiKey | None:
         return self._one(t.api_keys, t.api_keys.c.prefix == prefix, mapping.api_key)
+
+    def list_api_keys(self, org_id: str) -> list[ApiKey]:
+        k = t.api_keys
+        return self._all(
+            sa.select(k).where(k.c.org_id == org_id).order_by(k.c.created_at, k.c.id),
+            mapping.api_key,
+        )
 
     def revoke_api_key(self, prefix: str, at: datetime) -> bool:
         k = t.api_keys

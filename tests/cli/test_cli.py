@@ -455,3 +455,41 @@ def test_the_cli_choices_are_the_services_own() -> None:
     services accept, so neither can gain a value the other refuses."""
     assert get_args(GatewayChoice) == GATEWAYS
     assert get_args(PolicyChoice) == tuple(POLICIES)
+
+
+def test_a_refused_setting_names_its_variable_and_value_but_never_a_secret(
+    env: dict[str, str],
+) -> None:
+    """RINGCAST_PORT=abc is one error line naming the variable and the value, exit 1, no
+    traceback; a refused secret is named but its value is not printed."""
+    port = run({**env, "RINGCAST_PORT": "abc"}, "keys", "list", "--org", "acme")
+    assert port.returncode == 1 and "Traceback" not in port.stderr
+    assert "RINGCAST_PORT='abc'" in port.stderr
+    secret = "not-base64-at-all!"
+    bad = run({**env, "RINGCAST_HTTP_GATEWAY_SECRET": secret}, "keys", "list", "--org", "acme")
+    assert bad.returncode == 1 and "RINGCAST_HTTP_GATEWAY_SECRET" in bad.stderr
+    assert secret not in bad.stderr and secret not in bad.stdout
+
+
+def test_settings_come_from_a_dot_env_file_below_the_environment(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """A .env in the current directory supplies RINGCAST_* settings; a variable set in the
+    environment wins over the file."""
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    from_file = tmp_path / "from-file.db"
+    (workdir / ".env").write_text(f"RINGCAST_DATABASE_URL=sqlite:///{from_file}\n")
+    bare = {k: v for k, v in env.items() if k != "RINGCAST_DATABASE_URL"}
+    made = subprocess.run(
+        [*RINGCAST, "keys", "create", "--org", "acme", "--json"],
+        env=bare, cwd=workdir, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    assert from_file.exists()
+    overridden = subprocess.run(
+        [*RINGCAST, "keys", "create", "--org", "beta", "--json"],
+        env=env, cwd=workdir, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert overridden.returncode == 0, overridden.stderr
+    assert (tmp_path / "rc.db").exists()  # the environment's database, not the file's

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Literal, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -41,12 +41,27 @@ def fail(message: str, code: int = 1) -> NoReturn:
     raise typer.Exit(code)
 
 
+#: Where a command also reads ``RINGCAST_*`` settings, below the environment's own.
+ENV_FILE = ".env"
+
+
 def load_settings() -> Settings:
-    """The ``RINGCAST_*`` configuration; a value it refuses ends the command with exit 1."""
+    """The ``RINGCAST_*`` configuration, from the environment and then a ``.env`` file in
+    the current directory; a value it refuses ends the command with exit 1, naming the
+    variable and the value (a secret's value is never printed)."""
     try:
-        return Settings()
+        return Settings(_env_file=ENV_FILE)
     except ValidationError as exc:
-        fail(f"invalid configuration: {exc.errors()[0]['msg']}")
+        fail("invalid configuration: " + "; ".join(_setting_problem(e) for e in exc.errors()))
+
+
+def _setting_problem(error: Any) -> str:
+    """One refused setting as ``RINGCAST_PORT='abc': <why>``."""
+    name = str(error["loc"][0]) if error.get("loc") else ""
+    field = Settings.model_fields.get(name)
+    secret = field is not None and not field.repr
+    shown = "(hidden)" if secret else repr(error.get("input"))[:100]
+    return f"RINGCAST_{name.upper()}={shown}: {error['msg']}"
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -62,6 +63,13 @@ def always_open_campaign(
     if status is not CampaignStatus.SCHEDULED:
         store.set_campaign_status(made.id, status, clock.now())
     return made
+
+
+def free_port() -> int:
+    """A TCP port free on the loopback interface now, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def worker_env(database_url: str, **settings: str) -> dict[str, str]:

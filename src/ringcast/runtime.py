@@ -48,11 +48,6 @@ class Runtime:
         """The migration the database is at (None before the first one)."""
         return current_revision(self.engine)
 
-    def ping(self) -> None:
-        """Ask the database a trivial question; raises if it does not answer."""
-        with self.engine.connect() as conn:
-            conn.exec_driver_sql("SELECT 1")
-
     def unready_reason(self) -> str | None:
         """Why this process should not be sent requests now (``/readyz``), or None: the
         database does not answer, or is not at this version's head (someone migrated it

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from ringcast.cli.common import GatewayChoice, PolicyChoice
 from ringcast.core.compliance import POLICIES
 from ringcast.db.migrate import head_revision
 from ringcast.services.connections import GATEWAYS
+from tests.support import free_port
 
 RINGCAST = [sys.executable, "-m", "ringcast"]
 
@@ -176,15 +176,9 @@ def test_bad_database_url_is_a_clear_error(env: dict[str, str]) -> None:
     assert "Traceback" not in done.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_serve_creates_its_sqlite_database_and_answers(env: dict[str, str], tmp_path: Path) -> None:
     """serve on a fresh machine sets up its embedded database by itself and answers HTTP."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [*RINGCAST, "serve", "--port", str(port)],
         env=env,

@@ -11,7 +11,6 @@ import glob
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,7 +28,7 @@ from ringcast.db.engine import make_engine
 from ringcast.db.migrate import upgrade
 from ringcast.db.store import SqlStore
 from tests.conftest import PG_SECRET_KEY
-from tests.support import always_open_campaign, worker_env
+from tests.support import always_open_campaign, free_port, worker_env
 
 pytestmark = pytest.mark.postgres
 BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1:] or [""]
@@ -38,12 +37,6 @@ CONTACTS = 300
 
 def _as_postgres(*cmd: str) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else list(cmd)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -64,7 +57,7 @@ def private_pg() -> Iterator[tuple[str, Path, int]]:
         check=True,
         capture_output=True,
     )
-    port = _free_port()
+    port = free_port()
     pg_ctl = str(Path(BIN[0]) / "pg_ctl")
     start = _as_postgres(
         pg_ctl,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,11 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support import free_port
 
 
 def _children(pid: int) -> list[int]:
@@ -59,7 +54,7 @@ def _ringcast(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[st
 def two_workers(pg_env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     upgraded = _ringcast(pg_env, "db", "upgrade")
     assert upgraded.returncode == 0, upgraded.stderr
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "ringcast.api.asgi:app",
          "--workers", "2", "--port", str(port), "--no-access-log"],
@@ -116,7 +111,7 @@ def test_a_database_not_yet_migrated_stops_the_workers_with_one_error_line(
     command to run and fails its startup, and uvicorn stops instead of restarting it."""
     done = subprocess.run(
         [sys.executable, "-m", "uvicorn", "ringcast.api.asgi:app",
-         "--workers", "2", "--port", str(_free_port())],
+         "--workers", "2", "--port", str(free_port())],
         env=pg_env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
@@ -132,7 +127,7 @@ def test_without_a_shared_token_secret_uvicorn_stops_with_one_error_line(tmp_pat
     clean = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
     env = {**clean, "RINGCAST_DATABASE_URL": f"sqlite:///{tmp_path / 'rc.db'}"}
     done = subprocess.run(
-        [sys.executable, "-m", "uvicorn", "ringcast.api.asgi:app", "--port", str(_free_port())],
+        [sys.executable, "-m", "uvicorn", "ringcast.api.asgi:app", "--port", str(free_port())],
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 3, done.stderr  # uvicorn's STARTUP_FAILURE
@@ -152,7 +147,7 @@ def test_a_database_that_does_not_answer_stops_uvicorn_with_one_error_line() -> 
         "RINGCAST_TOKEN_SECRET": "t" * 32,
     }
     done = subprocess.run(
-        [sys.executable, "-m", "uvicorn", "ringcast.api.asgi:app", "--port", str(_free_port())],
+        [sys.executable, "-m", "uvicorn", "ringcast.api.asgi:app", "--port", str(free_port())],
         env=env, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 3, done.stderr

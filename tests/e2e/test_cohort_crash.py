@@ -17,7 +17,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,19 +34,13 @@ from ringcast.db.store import SqlStore
 from ringcast.records import Dialect
 from ringcast.runtime import open_runtime
 from ringcast.services import accounts
-from tests.support import always_open_campaign, worker_env
+from tests.support import always_open_campaign, free_port, worker_env
 
 SLOW = os.environ.get("SLOW_TESTS") == "1"
 MAPPING = {
     "phone_number": {"column_name": "mobile"},
     "app_variables": {"name": {"column_name": "n"}},
 }
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def people(rows: int) -> tuple[bytes, int, int]:
@@ -81,7 +74,7 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 class Server:
     def __init__(self, env: dict[str, str]) -> None:
         self.env = env
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -46,6 +45,7 @@ from ringcast.core.callers import hour_of
 from ringcast.gateways.livekit import read_record
 from tests.conftest import PG_SECRET_KEY, PG_URL
 from tests.fakes import livekit_fake, retell_fake, twilio_fake
+from tests.support import free_port
 
 WALL = SystemClock()  # the processes run on wall time, so the fakes do too
 CONTACTS = 50
@@ -88,12 +88,6 @@ class Deployment:
         return "\n".join(p.read_text()[-2000:] for p in sorted(self.logs.glob("*.log")))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _cli(env: dict[str, str], *args: str | Path) -> str:
     done = subprocess.run(
         [sys.executable, "-m", "ringcast", *args], env=env, capture_output=True, text=True
@@ -134,7 +128,7 @@ def deployment(
 ) -> Iterator[Deployment]:
     """``ringcast serve`` (no embedded dispatcher) and one ``ringcast worker`` on one store."""
     tmp = tmp_path_factory.mktemp(request.param)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
     env.update(

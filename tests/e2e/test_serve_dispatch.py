@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -21,16 +20,11 @@ import pytest
 import sqlalchemy as sa
 
 from ringcast.clock import SystemClock
+from tests.support import free_port
 
 RATE = 20
 WALL = SystemClock()  # the server runs on wall time, so this test does too
 CONTACTS = 200
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
@@ -77,7 +71,7 @@ def server(tmp_path: Path):
             check=True,
         ).stdout
     )["agent_id"]
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [*run, "serve", "--port", str(port)],
         env=env,

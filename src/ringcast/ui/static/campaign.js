@@ -30,7 +30,8 @@
     }
     if (plots[id]) { plots[id].setData(data); return; }
     div.textContent = "";
-    plots[id] = new uPlot(Object.assign({ tzDate }, size(div), opts), data, div);
+    const scales = { x: { time: true, range: (u, min, max) => [min - 1800, max + 1800] } };
+    plots[id] = new uPlot(Object.assign({ tzDate, scales }, size(div), opts), data, div);
   }
 
   function hourly(h) {
@@ -41,7 +42,9 @@
     }, [h.x, h.attempts]);
     const groups = ["answered", "no_answer", "busy", "voicemail", "failed", "in_progress"];
     draw("chart-outcomes", {
-      series: [{}].concat(groups.map((g) => ({ label: labels[g], stroke: colours[g], width: 2 }))),
+      series: [{}].concat(groups.map((g) => ({
+        label: labels[g], stroke: colours[g], width: 2, points: { show: true, size: 6 },
+      }))),
       axes: [{}, { label: "calls per hour" }],
     }, [h.x].concat(groups.map((g) => h[g])));
   }

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +158,7 @@ def open_zone(now: datetime) -> tuple[str, str]:
 
 def volubile_campaign(server: Server, key: Key, name: str, contacts: int) -> dict[str, Any]:
     """A campaign created through the Volubile API, dialling now, every day."""
-    zone, today = open_zone(datetime.now(UTC))
+    zone, today = open_zone(SystemClock().now())
     body = {
         "name": name,
         "agentId": key.agent_id,

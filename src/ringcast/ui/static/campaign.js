@@ -30,7 +30,10 @@
     }
     if (plots[id]) { plots[id].setData(data); return; }
     div.textContent = "";
-    const scales = { x: { time: true, range: (u, min, max) => [min - 1800, max + 1800] } };
+    // half an hour either side of the data (uPlot widens a single instant to years)
+    const xs = (u) => u.data[0];
+    const range = (u) => [xs(u)[0] - 1800, xs(u)[xs(u).length - 1] + 1800];
+    const scales = { x: { time: true, range } };
     plots[id] = new uPlot(Object.assign({ tzDate, scales }, size(div), opts), data, div);
   }
 

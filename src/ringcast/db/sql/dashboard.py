@@ -48,6 +48,23 @@ class DashboardSql(SqlBase):
             found[campaign_id] = (by_state, held, next_due)
         return {c: ContactTally(by_state, held, due) for c, (by_state, held, due) in found.items()}
 
+    def next_due_at(self, campaign_id: str) -> datetime | None:
+        """When the campaign's earliest waiting contact is due (``ix_contacts_due``)."""
+        k = t.contacts
+        query = (
+            sa.select(k.c.next_due_at)
+            .where(
+                k.c.campaign_id == campaign_id,
+                k.c.state == ContactState.WAITING.value,
+                k.c.next_due_at.is_not(None),
+            )
+            .order_by(k.c.next_due_at)
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            found: datetime | None = conn.execute(query).scalar()
+        return found
+
     def search_contacts(self, search: ContactSearch) -> list[Contact]:
         """A page of contacts in number order: the unique ``(campaign_id, phone)`` index
         gives the order and the start, so the page costs the same on page 1 and 2,000."""

@@ -65,7 +65,8 @@
     if (plots["chart-forecast"] && plots["chart-forecast"].series.length !== series.length) {
       plots["chart-forecast"].destroy(); delete plots["chart-forecast"];
     }
-    draw("chart-forecast", { series, axes: [{}, { label: "final contacts" }] }, data);
+    const scales = { x: { time: true } };  // the curves' own span, unpadded
+    draw("chart-forecast", { series, scales, axes: [{}, { label: "final contacts" }] }, data);
   }
 
   async function load() {

@@ -124,21 +124,23 @@ def test_calls_and_chart_marks_read_dialled_attempts_newest_first(engine: sa.Eng
 
 
 def test_attempts_per_hour_follow_the_zones_hours() -> None:
-    """Hours are the zone's: in Kolkata (UTC+05:30) 04:29 and 04:31 UTC fall in two hours;
-    outcomes group as the chart draws them."""
+    """Hours are the zone's: in Kolkata (UTC+05:30) 04:29 and 04:31 UTC fall in two hours,
+    whatever order the marks come in; outcomes group as the chart draws them."""
     marks = [
         AttemptMark(datetime(2026, 6, 1, 4, 29, tzinfo=UTC), "completed"),
         AttemptMark(datetime(2026, 6, 1, 4, 31, tzinfo=UTC), "rejected"),
         AttemptMark(datetime(2026, 6, 1, 4, 40, tzinfo=UTC), "in_progress"),
         AttemptMark(datetime(2026, 6, 1, 4, 50, tzinfo=UTC), "provider_error"),
+        AttemptMark(datetime(2026, 6, 1, 3, 30, tzinfo=UTC), "busy"),  # out of order
     ]
     hours = dashboard.hourly(marks, ZoneInfo("Asia/Kolkata"))
     assert hours["x"] == [
         datetime(2026, 6, 1, 3, 30, tzinfo=UTC).timestamp(),
         datetime(2026, 6, 1, 4, 30, tzinfo=UTC).timestamp(),
     ]
-    assert hours["attempts"] == [1, 3]
+    assert hours["attempts"] == [2, 3]
     assert hours["answered"] == [1, 0] and hours["no_answer"] == [0, 1]
+    assert hours["busy"] == [1, 0]
     assert hours["failed"] == [0, 1] and hours["in_progress"] == [0, 1]
 
 

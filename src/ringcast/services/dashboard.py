@@ -4,10 +4,10 @@ its charts draw. Nothing here writes; actions go through ``services.campaigns``.
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -24,6 +24,7 @@ from ringcast.services import compliance
 OUTCOME_GROUPS = ("answered", "no_answer", "busy", "voicemail", "failed")
 #: the most points a completion curve sends to the browser
 MAX_CURVE_POINTS = 400
+HOUR = timedelta(hours=1)
 
 
 class DashboardStore(CampaignQueries, ContactQueries, DashboardQueries, Protocol):
@@ -177,10 +178,17 @@ def _hour(at: datetime, zone: ZoneInfo) -> int:
 
 def hourly(marks: Iterable[AttemptMark], zone: ZoneInfo) -> dict[str, Any]:
     """Attempts per hour of the zone, by outcome group: ``{"x": [...], group: [...]}``."""
-    counts: dict[int, Counter[str]] = {}
+    groups = {o.value: outcome_group(o.value) or "in_progress" for o in Outcome}
+    counts: dict[int, Counter[str]] = defaultdict(Counter)
+    # marks come in time order: most fall in the hour of the one before
+    bucket, start, end = 0, None, None
     for mark in marks:
-        bucket = counts.setdefault(_hour(mark.dialed_at, zone), Counter())
-        bucket[outcome_group(mark.outcome) or "in_progress"] += 1
+        at = mark.dialed_at
+        if start is None or end is None or not start <= at < end:
+            bucket = _hour(at, zone)
+            start = datetime.fromtimestamp(bucket, UTC)
+            end = start + HOUR
+        counts[bucket][groups.get(mark.outcome, "failed")] += 1
     hours = sorted(counts)
     series: dict[str, Any] = {"x": hours}
     for group in (*OUTCOME_GROUPS, "in_progress"):

@@ -15,11 +15,12 @@ from ringcast.core.pacing import PacingLimits
 from ringcast.core.retry import RetryPolicy
 from ringcast.core.states import CampaignStatus
 from ringcast.records import Dialect
+from ringcast.db import tables as t
 from ringcast.runtime import Runtime
 from ringcast.services import campaigns
 from ringcast.services.direct_calls import ALWAYS
 from ringcast.ui.session import SESSION_TTL
-from tests.api.conftest import Account
+from tests.api.conftest import START, Account
 from tests.api.test_volubile_campaigns import valid_body
 from tests.support import always_open_campaign
 
@@ -241,3 +242,51 @@ def test_the_forecast_chart_predicts_the_native_forecasts_end(
     assert counts == sorted(counts)
     charts = client.get(f"/ui/campaigns/{campaign_id}/charts.json").json()
     assert charts["zone"] == "Europe/Paris" and charts["achieved"] == []
+
+
+def test_the_calls_table_shows_each_calls_details_in_the_campaigns_zone(
+    client: TestClient, runtime: Runtime, account: Account
+) -> None:
+    """A call's outcome, duration, caller number (formatted, E.164 on hover), connection,
+    qualifiers and transcript (whatever shape its entries have) are shown, its time in
+    the campaign's zone with the offset."""
+    campaign_id = _volubile(client, account)
+    contact = runtime.store.campaign_contacts(campaign_id)[0]
+    with runtime.engine.begin() as conn:
+        conn.execute(
+            t.attempts.insert().values(
+                id="00000000-0000-0000-0000-0000000000a1",
+                contact_id=contact.id,
+                campaign_id=campaign_id,
+                org_id=account.org_id,
+                phone=contact.phone,
+                number=0,
+                state="ended",
+                outcome="completed",
+                due_at=START,
+                dialed_at=START,
+                ended_at=START + timedelta(seconds=70),
+                duration_s=65.0,
+                connection_id="paris-trunk",
+                caller_number="+33170000000",
+                qualifiers=["callback_requested"],
+                transcript=[{"role": "agent", "text": "Bonjour"}, "odd", {"message": "Oui"}],
+                variables={},
+                dropped_variables=[],
+                created_at=START,
+            )
+        )
+    signed_in(client, account)
+    calls = client.get(f"/ui/campaigns/{campaign_id}/calls")
+    assert calls.status_code == 200, calls.text
+    for shown in (
+        "completed",
+        "1 min 05 s",
+        'title="+33170000000">+33 1 70 00 00 00<',
+        "paris-trunk",
+        "callback_requested",
+        "Bonjour",
+        "Oui",
+        "2026-06-01 08:00 +02:00",
+    ):
+        assert shown in calls.text, shown

@@ -14,8 +14,8 @@ from ringcast.core.model import CampaignConfig, Schedule
 from ringcast.core.pacing import PacingLimits
 from ringcast.core.retry import RetryPolicy
 from ringcast.core.states import CampaignStatus
-from ringcast.records import Dialect
 from ringcast.db import tables as t
+from ringcast.records import Dialect
 from ringcast.runtime import Runtime
 from ringcast.services import campaigns
 from ringcast.services.direct_calls import ALWAYS

@@ -29,7 +29,7 @@ from ringcast.core.model import Attempt, Contact, ContactState
 from ringcast.core.planner import CampaignSnapshot
 from ringcast.core.states import CampaignStatus
 from ringcast.core.step import CALL_LEASE, CallResult, Finish, TickWrites
-from ringcast.readouts import AttemptMark, ContactSearch, ContactTally
+from ringcast.readouts import ContactSearch, ContactTally, QuarterCount
 from ringcast.records import (
     Agent,
     ApiKey,
@@ -428,9 +428,9 @@ class DashboardQueries(Protocol):
 
     def campaign_calls(self, campaign_id: str, offset: int, limit: int) -> list[CallRecord]: ...
 
-    def attempt_marks(self, campaign_id: str) -> list[AttemptMark]: ...
+    def attempt_quarters(self, campaign_id: str) -> list[QuarterCount]: ...
 
-    def final_marks(self, campaign_id: str) -> list[datetime]: ...
+    def final_quarters(self, campaign_id: str) -> list[QuarterCount]: ...
 
 
 class Store(

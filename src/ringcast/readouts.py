@@ -30,9 +30,15 @@ class ContactSearch:
     limit: int = 50
 
 
-@dataclass(frozen=True)
-class AttemptMark:
-    """When an attempt was dialled and how it ended (``in_progress`` while it runs)."""
+#: the charts' finest step: every zone's offset is a whole number of quarter hours
+QUARTER_S = 900
 
-    dialed_at: datetime
-    outcome: str
+
+@dataclass(frozen=True)
+class QuarterCount:
+    """How many attempts dialled in one quarter hour ended so (``in_progress`` while they
+    run), or how many contacts became final in it (``outcome`` None)."""
+
+    at: datetime  #: the quarter's start, UTC
+    outcome: str | None
+    count: int

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from ringcast.clock import VirtualClock
 from ringcast.db import tables as t
 from ringcast.db.store import SqlStore
-from ringcast.readouts import AttemptMark, ContactSearch
+from ringcast.readouts import ContactSearch, QuarterCount
 from ringcast.services import dashboard
 from tests.support import always_open_campaign
 
@@ -87,8 +87,9 @@ def test_tallies_count_states_holds_and_the_next_dial(engine: sa.Engine) -> None
 
 
 def test_calls_and_chart_marks_read_dialled_attempts_newest_first(engine: sa.Engine) -> None:
-    """Dialled attempts come back newest first with their contact's number; the chart
-    marks list them in time order; final contacts are marked when they last changed."""
+    """Dialled attempts come back newest first with their contact's number; the charts
+    count them by quarter hour and outcome, and final contacts by the quarter hour of their
+    last change."""
     store, campaign_id = _campaign(engine)
     contacts = {k.phone: k for k in store.campaign_contacts(campaign_id)}
     a = t.attempts
@@ -117,31 +118,41 @@ def test_calls_and_chart_marks_read_dialled_attempts_newest_first(engine: sa.Eng
     calls = store.campaign_calls(campaign_id, 0, 2)
     assert [c.phone for c in calls] == [PHONES[2], PHONES[1]]
     assert store.campaign_calls(campaign_id, 2, 2)[0].attempt.outcome.value == "completed"
-    marks = store.attempt_marks(campaign_id)
-    assert [m.outcome for m in marks] == ["completed", "no_answer", "busy"]
-    assert [m.dialed_at for m in marks] == [START + timedelta(minutes=i) for i in range(3)]
-    assert len(store.final_marks(campaign_id)) == 4  # three reached, one skipped
+    quarters = store.attempt_quarters(campaign_id)
+    assert sorted((q.at, q.outcome, q.count) for q in quarters) == [
+        (START, "busy", 1),
+        (START, "completed", 1),
+        (START, "no_answer", 1),
+    ]
+    finals = store.final_quarters(campaign_id)
+    assert [(q.at, q.count) for q in finals] == [(START, 4)]  # three reached, one skipped
 
 
 def test_attempts_per_hour_follow_the_zones_hours() -> None:
-    """Hours are the zone's: in Kolkata (UTC+05:30) 04:29 and 04:31 UTC fall in two hours,
-    whatever order the marks come in; outcomes group as the chart draws them."""
-    marks = [
-        AttemptMark(datetime(2026, 6, 1, 4, 29, tzinfo=UTC), "completed"),
-        AttemptMark(datetime(2026, 6, 1, 4, 31, tzinfo=UTC), "rejected"),
-        AttemptMark(datetime(2026, 6, 1, 4, 40, tzinfo=UTC), "in_progress"),
-        AttemptMark(datetime(2026, 6, 1, 4, 50, tzinfo=UTC), "provider_error"),
-        AttemptMark(datetime(2026, 6, 1, 3, 30, tzinfo=UTC), "busy"),  # out of order
+    """Hours are the zone's: in Kolkata (UTC+05:30) the quarters starting 04:15 and 04:30
+    UTC fall in two hours, whatever order they come in; outcomes group as the chart
+    draws them; the achieved curve adds up final contacts at each quarter's end."""
+    quarters = [
+        QuarterCount(datetime(2026, 6, 1, 4, 15, tzinfo=UTC), "completed", 2),
+        QuarterCount(datetime(2026, 6, 1, 4, 30, tzinfo=UTC), "rejected", 1),
+        QuarterCount(datetime(2026, 6, 1, 4, 30, tzinfo=UTC), "in_progress", 1),
+        QuarterCount(datetime(2026, 6, 1, 4, 45, tzinfo=UTC), "provider_error", 1),
+        QuarterCount(datetime(2026, 6, 1, 3, 30, tzinfo=UTC), "busy", 1),  # out of order
     ]
-    hours = dashboard.hourly(marks, ZoneInfo("Asia/Kolkata"))
+    hours = dashboard.hourly(quarters, ZoneInfo("Asia/Kolkata"))
     assert hours["x"] == [
         datetime(2026, 6, 1, 3, 30, tzinfo=UTC).timestamp(),
         datetime(2026, 6, 1, 4, 30, tzinfo=UTC).timestamp(),
     ]
-    assert hours["attempts"] == [2, 3]
-    assert hours["answered"] == [1, 0] and hours["no_answer"] == [0, 1]
+    assert hours["attempts"] == [3, 3]
+    assert hours["answered"] == [2, 0] and hours["no_answer"] == [0, 1]
     assert hours["busy"] == [1, 0]
     assert hours["failed"] == [0, 1] and hours["in_progress"] == [0, 1]
+    finals = [QuarterCount(START, None, 3), QuarterCount(START + timedelta(hours=1), None, 2)]
+    assert dashboard.achieved(finals) == [
+        [(START + timedelta(minutes=15)).timestamp(), 3.0],
+        [(START + timedelta(minutes=75)).timestamp(), 5.0],
+    ]
 
 
 @given(st.lists(st.integers(0, 10**6), max_size=3000))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -16,7 +16,7 @@ from ringcast.core.model import Contact, ContactState
 from ringcast.core.outcomes import Outcome
 from ringcast.core.states import CampaignAction, CampaignStatus, apply_action
 from ringcast.ports import CampaignQueries, ContactQueries, DashboardQueries
-from ringcast.readouts import AttemptMark, ContactSearch, ContactTally
+from ringcast.readouts import QUARTER_S, ContactSearch, ContactTally, QuarterCount
 from ringcast.records import Campaign, CampaignQuery
 from ringcast.services import compliance
 
@@ -24,7 +24,6 @@ from ringcast.services import compliance
 OUTCOME_GROUPS = ("answered", "no_answer", "busy", "voicemail", "failed")
 #: the most points a completion curve sends to the browser
 MAX_CURVE_POINTS = 400
-HOUR = timedelta(hours=1)
 
 
 class DashboardStore(CampaignQueries, ContactQueries, DashboardQueries, Protocol):
@@ -176,25 +175,29 @@ def _hour(at: datetime, zone: ZoneInfo) -> int:
     return int(at.astimezone(zone).replace(minute=0, second=0, microsecond=0).timestamp())
 
 
-def hourly(marks: Iterable[AttemptMark], zone: ZoneInfo) -> dict[str, Any]:
-    """Attempts per hour of the zone, by outcome group: ``{"x": [...], group: [...]}``."""
+def hourly(quarters: Iterable[QuarterCount], zone: ZoneInfo) -> dict[str, Any]:
+    """Attempts per hour of the zone, by outcome group: ``{"x": [...], group: [...]}``
+    (the store counts by quarter hour: every zone's hours are made of whole quarters)."""
     groups = {o.value: outcome_group(o.value) or "in_progress" for o in Outcome}
     counts: dict[int, Counter[str]] = defaultdict(Counter)
-    # marks come in time order: most fall in the hour of the one before
-    bucket, start, end = 0, None, None
-    for mark in marks:
-        at = mark.dialed_at
-        if start is None or end is None or not start <= at < end:
-            bucket = _hour(at, zone)
-            start = datetime.fromtimestamp(bucket, UTC)
-            end = start + HOUR
-        counts[bucket][groups.get(mark.outcome, "failed")] += 1
+    for quarter in quarters:
+        bucket = _hour(quarter.at, zone)
+        counts[bucket][groups.get(quarter.outcome or "", "failed")] += quarter.count
     hours = sorted(counts)
     series: dict[str, Any] = {"x": hours}
     for group in (*OUTCOME_GROUPS, "in_progress"):
         series[group] = [counts[h][group] for h in hours]
     series["attempts"] = [sum(counts[h].values()) for h in hours]
     return series
+
+
+def achieved(quarters: Iterable[QuarterCount]) -> list[list[float]]:
+    """Final contacts so far at the end of each quarter hour: ``[unix seconds, count]``."""
+    points, total = [], 0
+    for quarter in quarters:
+        total += quarter.count
+        points.append([quarter.at.timestamp() + QUARTER_S, float(total)])
+    return points
 
 
 def curve(moments: Sequence[datetime], start: int = 0) -> list[list[float]]:

@@ -34,8 +34,8 @@ router = APIRouter(prefix="/ui", include_in_schema=False)
 def charts(campaign_id: str, principal: UiPrincipal, store: UiStore) -> JSONResponse:
     campaign = campaign_of(store, principal, campaign_id)
     zone = campaign.config.schedule.weekly.zone
-    hourly = dashboard.hourly(store.attempt_marks(campaign.id), ZoneInfo(zone))
-    achieved = dashboard.curve(store.final_marks(campaign.id))
+    hourly = dashboard.hourly(store.attempt_quarters(campaign.id), ZoneInfo(zone))
+    achieved = dashboard.achieved(store.final_quarters(campaign.id))
     return JSONResponse({"zone": zone, "hourly": hourly, "achieved": achieved})
 
 

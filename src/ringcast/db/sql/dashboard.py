@@ -15,7 +15,7 @@ from ringcast.db import mapping
 from ringcast.db import tables as t
 from ringcast.db.sql.base import SqlBase
 from ringcast.db.sql.calls import _call_query
-from ringcast.readouts import AttemptMark, ContactSearch, ContactTally
+from ringcast.readouts import QUARTER_S, ContactSearch, ContactTally, QuarterCount
 from ringcast.records import CallRecord
 
 _FINAL = sorted(s.value for s in ContactState if s.is_final)
@@ -101,28 +101,45 @@ class DashboardSql(SqlBase):
         with self.engine.connect() as conn:
             return [mapping.call(r) for r in conn.execute(query).all()]
 
-    def attempt_marks(self, campaign_id: str) -> list[AttemptMark]:
-        """Every dialled attempt's time and outcome, in time order (two columns only)."""
+    def attempt_quarters(self, campaign_id: str) -> list[QuarterCount]:
+        """Dialled attempts counted by quarter hour and outcome, in the database."""
         a = t.attempts
+        quarter = self._quarter(a.c.dialed_at)
         query = (
-            sa.select(a.c.dialed_at, a.c.outcome)
+            sa.select(quarter, a.c.outcome, sa.func.count())
             .where(a.c.campaign_id == campaign_id, a.c.dialed_at.is_not(None))
-            .order_by(a.c.dialed_at)
+            .group_by(quarter, a.c.outcome)
+            .order_by(quarter)
         )
         with self.engine.connect() as conn:
             rows = conn.execute(query).all()
-        return [AttemptMark(at, outcome) for at, outcome in rows]
+        return [QuarterCount(_instant(q), outcome, int(n)) for q, outcome, n in rows]
 
-    def final_marks(self, campaign_id: str) -> list[datetime]:
-        """When each final contact became final (its last change), in time order."""
+    def final_quarters(self, campaign_id: str) -> list[QuarterCount]:
+        """Final contacts counted by the quarter hour of their last change."""
         k = t.contacts
+        quarter = self._quarter(k.c.updated_at)
         query = (
-            sa.select(k.c.updated_at)
+            sa.select(quarter, sa.func.count())
             .where(k.c.campaign_id == campaign_id, k.c.state.in_(_FINAL))
-            .order_by(k.c.updated_at)
+            .group_by(quarter)
+            .order_by(quarter)
         )
         with self.engine.connect() as conn:
-            return [at for (at,) in conn.execute(query).all()]
+            rows = conn.execute(query).all()
+        return [QuarterCount(_instant(q), None, int(n)) for q, n in rows]
+
+    def _quarter(self, column: Any) -> Any:
+        """The Unix second at which ``column``'s quarter hour starts, in SQL."""
+        if self.engine.dialect.name == "postgresql":
+            epoch = sa.func.floor(sa.extract("epoch", column) / QUARTER_S)
+            return sa.cast(epoch, sa.BigInteger) * QUARTER_S
+        # SQLite: integer division of the Unix seconds (times are stored in UTC)
+        return sa.cast(sa.func.strftime("%s", column), sa.Integer) // QUARTER_S * QUARTER_S
+
+
+def _instant(unix: int) -> datetime:
+    return datetime.fromtimestamp(int(unix), UTC)
 
 
 def _as_utc(value: datetime | None) -> datetime | None:

@@ -65,7 +65,8 @@ def test_the_campaign_appears_and_its_progress_moves_by_itself(
     server: Server, page: Any, campaign: dict[str, Any]
 ) -> None:
     """The campaign the Volubile API made is listed; its page's progress and calls move
-    while the simulator calls, without the page being loaded again."""
+    while the simulator calls, without the page being loaded again; the number search
+    narrows the contacts in place."""
     sign_in(page, server, server.acme)
     row = page.locator(f"tr[data-campaign='{campaign['id']}']")
     assert "Spring reminders" in row.inner_text()
@@ -82,6 +83,11 @@ def test_the_campaign_appears_and_its_progress_moves_by_itself(
     page.locator("#forecast-end:has-text('Predicted end')").wait_for()
     page.locator("#chart-hourly canvas").wait_for()
     audit(page, "campaign")
+    page.get_by_label("Number").fill("+33 6 12 34 00 07")
+    page.get_by_role("button", name="Search").click()
+    page.wait_for_function("document.querySelectorAll('#contacts-table tbody tr').length === 1")
+    assert page.locator("#contacts-table tbody tr").inner_text().startswith("+33 6 12 34 00 07")
+    assert page.evaluate("window.__same_document") is True
 
 
 def test_pause_resume_and_cancel_from_the_page(

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from ringcast.clock import VirtualClock
 from ringcast.db import tables as t
+from ringcast.db.sql.dashboard import contact_page_query
 from ringcast.db.store import SqlStore
 from ringcast.readouts import ContactSearch, QuarterCount
 from ringcast.services import dashboard
@@ -167,3 +168,24 @@ def test_a_curve_is_thinned_but_keeps_its_last_point(offsets: list[int]) -> None
         assert points[-1] == [moments[-1].timestamp(), 7 + len(moments)]
     else:
         assert points == []
+
+
+def test_a_contacts_page_reads_the_number_index_without_sorting(sqlite_engine: sa.Engine) -> None:
+    """SQLite's plan for a deep page, a number search and a state filter walks the
+    ``(campaign_id, phone)`` index in order: no scan of the campaign, no sort."""
+    searches = [
+        ContactSearch("c", after="+33612340050"),
+        ContactSearch("c", number="3361234"),
+        ContactSearch("c", state="waiting", after="+33612340050"),
+    ]
+    for search in searches:
+        statement = contact_page_query(search).compile(
+            sqlite_engine, compile_kwargs={"literal_binds": True}
+        )
+        with sqlite_engine.connect() as conn:
+            plan = " ".join(
+                str(row[-1])
+                for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}").all()
+            )
+        assert "USING INDEX ux_contacts_campaign_phone" in plan, plan
+        assert "TEMP B-TREE" not in plan, plan

@@ -68,20 +68,7 @@ class DashboardSql(SqlBase):
     def search_contacts(self, search: ContactSearch) -> list[Contact]:
         """A page of contacts in number order: the unique ``(campaign_id, phone)`` index
         gives the order and the start, so the page costs the same on page 1 and 2,000."""
-        k = t.contacts
-        where: list[Any] = [k.c.campaign_id == search.campaign_id, sa.not_(k.c.repeatable)]
-        if search.state is not None:
-            where.append(k.c.state == search.state)
-        if search.reason is not None:
-            where.append(k.c.reason == search.reason)
-        if search.number:
-            start = "+" + search.number.lstrip("+")
-            # every number that starts so: [start, start + the highest character)
-            where += [k.c.phone >= start, k.c.phone < start + "\uffff"]
-        if search.after is not None:
-            where.append(k.c.phone > search.after)
-        query = sa.select(k).where(*where).order_by(k.c.phone).limit(search.limit)
-        return self._all(query, mapping.contact)
+        return self._all(contact_page_query(search), mapping.contact)
 
     def campaign_calls(self, campaign_id: str, offset: int, limit: int) -> list[CallRecord]:
         """The campaign's dialled attempts, the latest first."""
@@ -136,6 +123,25 @@ class DashboardSql(SqlBase):
             return sa.cast(epoch, sa.BigInteger) * QUARTER_S
         # SQLite: integer division of the Unix seconds (times are stored in UTC)
         return sa.cast(sa.func.strftime("%s", column), sa.Integer) // QUARTER_S * QUARTER_S
+
+
+def contact_page_query(search: ContactSearch) -> sa.Select[Any]:
+    """``search_contacts``' statement (tests read its plan)."""
+    k = t.contacts
+    # written as the index's own condition: SQLAlchemy's ``repeatable = 0`` on SQLite
+    # does not match it, and the page became a scan and a sort of the whole campaign
+    where: list[Any] = [k.c.campaign_id == search.campaign_id, sa.text("NOT contacts.repeatable")]
+    if search.state is not None:
+        where.append(k.c.state == search.state)
+    if search.reason is not None:
+        where.append(k.c.reason == search.reason)
+    if search.number:
+        start = "+" + search.number.lstrip("+")
+        # every number that starts so: [start, start + the highest character)
+        where += [k.c.phone >= start, k.c.phone < start + "\uffff"]
+    if search.after is not None:
+        where.append(k.c.phone > search.after)
+    return sa.select(k).where(*where).order_by(k.c.phone).limit(search.limit)
 
 
 def _instant(unix: int) -> datetime:

@@ -84,7 +84,9 @@ class HttpObserver:
                 span.set_attribute("http.response.status_code", status)
 
 
-def probe_app(metrics: Metrics, metrics_token: str | None) -> Starlette:
+def probe_app(
+    metrics: Metrics, metrics_token: str | None, stale_after_s: float = STALE_AFTER_S
+) -> Starlette:
     """A worker's own HTTP face: ``/metrics`` (the same exposition and token rule as the
     server's) and ``/healthz`` (200 while its dispatcher loop goes round, else 503)."""
     from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -98,7 +100,7 @@ def probe_app(metrics: Metrics, metrics_token: str | None) -> Starlette:
     async def healthz(_: Request) -> Response:
         age = metrics.heartbeat.age_s()
         body: dict[str, Any] = {"version": ringcast.__version__, "last_pass_s": round(age, 3)}
-        if age > STALE_AFTER_S:
+        if age > stale_after_s:
             return JSONResponse({"status": "stalled", **body}, 503)
         return JSONResponse({"status": "ok", **body})
 

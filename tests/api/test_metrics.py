@@ -4,8 +4,10 @@ operator what to alert on from queries whose cost does not grow with the contact
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -184,3 +186,37 @@ def test_backlog_queries_read_indexes_not_tables(pg_engine: sa.Engine) -> None:
     assert "ix_contacts_due" in due_plan and "Limit" in due_plan
     oldest_plan = next(p for p in plans if "pending_age" in p)
     assert "ix_webhook_outbox_pending_age" in oldest_plan
+
+
+DASHBOARD = Path(__file__).parents[2] / "deploy" / "grafana" / "ringcast.json"
+
+
+def test_the_grafana_dashboard_charts_what_the_app_exports(client, app) -> None:
+    """deploy/grafana/ringcast.json is importable anywhere (its data source a templated
+    Prometheus variable), every query names metrics the app exports, and every
+    ``ringcast_`` metric has a panel."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+    assert variables["datasource"]["type"] == "datasource"
+    assert variables["datasource"]["query"] == "prometheus"
+    app.state.metrics.heartbeat.beat()  # a process with a dispatcher shows its loop's age
+    text = client.get("/metrics").text
+    exported = set(re.findall(r"^# TYPE (\S+) (\S+)", text, re.M))
+    names = {n for n, _ in exported} | {
+        f"{n}{suffix}" for n, kind in exported if kind == "histogram"
+        for suffix in ("_bucket", "_count", "_sum")
+    }  # fmt: skip
+    charted: set[str] = set()
+    panels = [p for p in dashboard["panels"] if p["type"] != "row"]
+    assert len({p["id"] for p in dashboard["panels"]}) == len(dashboard["panels"])
+    for panel in panels:
+        assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            used = set(re.findall(r"\b((?:ringcast|process|python)_[a-z_]+)\b", target["expr"]))
+            assert used, target["expr"]
+            assert used <= names, (panel["title"], used - names)
+            charted |= {re.sub(r"_(bucket|count|sum)$", "", n) for n in used}
+    # ``*_created`` are the client library's creation stamps of unlabelled series
+    ours = {n for n, _ in exported if n.startswith("ringcast_") and not n.endswith("_created")}
+    assert ours <= charted, ours - charted

@@ -55,9 +55,8 @@ def worker(
 ) -> None:
     """Run a dispatcher without the HTTP server (any number, over one PostgreSQL).
 
-    With ``--metrics-port`` it also serves ``/metrics`` (Prometheus, behind
-    RINGCAST_METRICS_TOKEN when set) and ``/healthz`` (200 while the dispatcher's loop
-    goes round, else 503) on a thread of their own."""
+    With --metrics-port it also serves /metrics (Prometheus, behind RINGCAST_METRICS_TOKEN
+    when set) and /healthz (200 while the dispatcher's loop goes round, else 503)."""
     import asyncio
     import signal
 

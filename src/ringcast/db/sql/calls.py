@@ -144,6 +144,9 @@ class CallsSql(SqlBase):
                 k.c.state == ContactState.WAITING.value,
                 k.c.next_due_at <= now,
             )
+            # in the index's order, so that the plan walks it and stops at the LIMIT
+            # (without it PostgreSQL may read the table when it expects many due)
+            .order_by(k.c.next_due_at)
             .limit(cap)
         )
         if self.engine.dialect.name == "postgresql":

@@ -56,6 +56,7 @@ def test_without_the_endpoint_nothing_is_configured() -> None:
     assert telemetry.span("x") is telemetry.span("y")
 
 
+@pytest.mark.parametrize("runtime", ["sqlite"], indirect=True)  # the HTTP layer alone
 def test_an_http_request_makes_a_server_span_named_by_its_route(
     client, account: Account, spans: InMemorySpanExporter
 ) -> None:

@@ -42,7 +42,9 @@ PolicyChoice = Literal["fr", "us", "in", "none"]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    """End the command: one ``error:`` line on stderr (whether or not ``--json`` was
+    given: machine-readable output is stdout's, and stays empty), exit ``code``."""
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -114,7 +116,7 @@ def organization(runtime: Runtime, org: str) -> Organization:
     try:
         return accounts.find_organization(runtime.store, org)
     except accounts.UnknownOrganization as exc:
-        fail(escape(str(exc)), code=2)
+        fail(str(exc), code=2)
 
 
 def org_id(runtime: Runtime, org: str) -> str:

@@ -3,6 +3,8 @@ process (``CliRunner``) against a database the test fills through the store."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ from ringcast.db.store import SqlStore
 from ringcast.records import Agent, AgentType, Campaign
 from ringcast.runtime import Runtime, open_runtime
 from ringcast.services import campaigns as service
+from ringcast.services.export import EXPORT_ROWS
 from ringcast.services.progress import Progress, progress
 from tests.integration import factories
 
@@ -244,4 +247,31 @@ def test_choices_are_listed_by_help(sqlite_world: World) -> None:
     assert get_args(StatusChoice) == tuple(s.value for s in CampaignStatus)
     bad = sqlite_world.cli("campaigns", "export", "--org", "acme", "x", "--rows", "calls")
     assert bad.exit_code == 2 and "'calls'" in bad.stderr
-    assert get_args(RowsChoice) == ("contacts", "attempts")
+    assert get_args(RowsChoice) == EXPORT_ROWS
+
+
+def test_export_streams_the_results_as_csv(world: World, tmp_path: Path) -> None:
+    """campaigns export writes the export service's CSV to stdout, or whole to --output
+    (then --json describes the file); --rows attempts has the attempts' columns."""
+    cid = world.spring.id
+    printed = world.cli("campaigns", "export", "--org", "acme", cid)
+    assert printed.exit_code == 0, printed.output
+    rows = list(csv.DictReader(io.StringIO(printed.stdout)))
+    assert sorted(r["phone"] for r in rows) == sorted(
+        c.phone for c in world.store.campaign_contacts(cid)
+    )
+    assert {r["state"] for r in rows} == {"waiting"} and rows[0]["context.name"]
+    target = tmp_path / "out" / "attempts.csv"
+    target.parent.mkdir()
+    done = world.cli(
+        "campaigns", "export", "--org", "acme", cid, "--rows", "attempts",
+        "--output", str(target), "--json",
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    written = json.loads(done.stdout)
+    assert written["output"] == str(target.resolve()) and written["rows"] == "attempts"
+    header = target.read_text(encoding="utf-8").splitlines()[0]
+    assert header.startswith("attempt_id,contact_id,phone,attempt_number")
+    assert list(target.parent.iterdir()) == [target]  # no .part file left behind
+    refused = world.cli("campaigns", "export", "--org", "acme", cid, "--json")
+    assert refused.exit_code == 2 and refused.stderr.startswith("error: --json describes")

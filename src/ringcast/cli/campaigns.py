@@ -36,17 +36,17 @@ from ringcast.ports import SqlStoreApi
 from ringcast.records import Campaign, CampaignQuery
 from ringcast.services import campaigns as service
 from ringcast.services import scheduling
+from ringcast.services.export import ExportRows, csv_chunks
 from ringcast.services.progress import Progress, progress
 
 campaigns_app = typer.Typer(
     help="Campaigns: list, show, pause, resume, cancel, watch, export.", no_args_is_help=True
 )
 
-#: Choices ``--help`` lists (tests/cli checks them against ``CampaignStatus`` and
-#: ``services.export.ExportRows``).
+#: Choices ``--help`` lists (tests/cli checks the statuses against ``CampaignStatus``).
 StatusChoice = Literal["scheduled", "active", "paused", "ended", "cancelled"]
 FormatChoice = Literal["csv"]
-RowsChoice = Literal["contacts", "attempts"]
+RowsChoice = ExportRows
 
 CampaignId = Annotated[str, typer.Argument(help="The campaign's id.")]
 #: who the command line records as having changed a campaign (its ``updated_by``)
@@ -257,8 +257,6 @@ def campaigns_export(
     ] = False,
 ) -> None:
     """The campaign's results, streamed from the database as they are read (any size)."""
-    from ringcast.services.export import csv_chunks
-
     if as_json and output is None:
         fail("--json describes the file written: give --output FILE", code=2)
     with opened() as runtime:

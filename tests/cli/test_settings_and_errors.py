@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from click.testing import Result
 from typer.testing import CliRunner
 
@@ -17,6 +18,7 @@ from ringcast.cli import app
 from ringcast.cli.common import database_shown
 from ringcast.config import Settings, data_home, default_database_url
 from ringcast.crypto import SECRET_KEY_ENV
+from ringcast.db.engine import CONNECT_TIMEOUT_S, make_engine
 from tests.conftest import PG_SECRET_KEY
 
 
@@ -164,3 +166,26 @@ def test_every_command_that_prints_takes_json(tmp_path: Path) -> None:
     assert made["created"] is True and made["connection_id"] == "trunk-1"
     assert as_json("connections", "remove", "--org", "acme", "trunk-1") == {"removed": "trunk-1"}
     assert as_json("db", "reseal-secrets") == {"sealed": 0}
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("postgresql+psycopg://nobody@127.0.0.1:1/x", CONNECT_TIMEOUT_S),
+        ("postgresql+psycopg://nobody@127.0.0.1:1/x?connect_timeout=30", "30"),
+    ],
+)
+def test_postgresql_connections_wait_seconds_not_minutes(url: str, expected: object) -> None:
+    """A PostgreSQL engine asks libpq for a connect timeout (libpq's own default is to
+    wait as long as the network does), unless the URL sets one itself."""
+    engine = make_engine(url)
+    asked: dict[str, object] = {}
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _seen(_dialect: object, _record: object, _args: object, params: dict[str, object]) -> None:
+        asked.update(params)
+
+    with pytest.raises(sa.exc.OperationalError):
+        engine.connect()
+    engine.dispose()
+    assert asked["connect_timeout"] == expected

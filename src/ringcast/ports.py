@@ -248,6 +248,10 @@ class ContactQueries(Protocol):
 
     def contact_figures(self, campaign_id: str) -> dict[tuple[ContactState, str | None], int]: ...
 
+    def next_due_at(self, campaign_id: str) -> datetime | None:
+        """When the campaign's earliest waiting contact is due; None when none waits."""
+        ...
+
     def list_contacts(
         self, campaign_id: str, reason: str | None, offset: int, limit: int
     ) -> tuple[list[Contact], int]: ...

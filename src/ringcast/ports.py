@@ -411,6 +411,8 @@ class ResultExports(Protocol):
     def attempt_results(self, campaign_id: str) -> Iterator[AttemptResult]:
         """The campaign's attempts, streamed by contact then attempt number."""
         ...
+
+
 @dataclass(frozen=True)
 class ConnectionLoad:
     """A registered connection's calls in flight and its limit (None: unlimited)."""

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ringcast.cli.common import err, fail, load_settings, opened
+from ringcast.cli.common import database_shown, err, fail, load_settings, opened
 from ringcast.clock import SystemClock
 
 
@@ -30,7 +30,7 @@ def serve(
             runtime, SystemClock(), dispatch=settings.embedded_dispatcher, cohort_jobs=True
         )
         where = f"http://{host or settings.host}:{port or settings.port}"
-        err.print(f"ringcast on {where}  database: {_safe_url(settings.database_url)}")
+        err.print(f"ringcast on {where}  database: {database_shown(settings)}")
         uvicorn.run(
             web,
             host=host or settings.host,
@@ -92,8 +92,7 @@ def worker(
 
         where = "" if probes is None else f"  metrics: http://{metrics_host}:{metrics_port}/metrics"
         err.print(
-            f"ringcast worker {dispatcher.name}  database: {_safe_url(settings.database_url)}"
-            + where
+            f"ringcast worker {dispatcher.name}  database: {database_shown(settings)}" + where
         )
         cohort_jobs = CohortJobRunner(runtime, SystemClock())  # uploads a dead process left
         cohort_jobs.start()
@@ -103,10 +102,3 @@ def worker(
             cohort_jobs.stop()
             if probes is not None:
                 probes.stop()
-
-
-def _safe_url(url: str) -> str:
-    """The database URL without its password, for printing."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)

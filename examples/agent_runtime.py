@@ -177,6 +177,13 @@ class Runtime:
             return self.calls.get(attempt_id)
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    #: the standard library's backlog of 5 makes a burst of dials wait for the kernel to
+    #: retry their connections (1 s, 3 s, ...), past ringcast's 5 s dial timeout
+    request_queue_size = 128
+
+
 def handler(runtime: Runtime) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
@@ -241,7 +248,7 @@ def main() -> None:
     except ValueError:
         parser.error("the secret must be whsec_ followed by base64")
     runtime = Runtime(args.secret, args.ring_seconds, args.talk_seconds)
-    server = ThreadingHTTPServer((args.host, args.port), handler(runtime))
+    server = Server((args.host, args.port), handler(runtime))
     log(f"listening on http://{args.host}:{server.server_address[1]}/calls")
     with contextlib.suppress(KeyboardInterrupt):
         server.serve_forever()

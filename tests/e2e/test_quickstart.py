@@ -366,11 +366,11 @@ def test_the_example_runtime_takes_calls_to_their_end(clone: Path, tmp_path: Pat
             return calls if done else None
 
         calls = {c["phone"]: c for c in wait_until("both calls to end", ended)}
+        answered = calls["+919876543210"]
+        transcript = reader.api("GET", f"/v1/calls/{answered['id']}/transcript").json()
     assert calls["+919876543219"]["status"] == "NO_ANSWER", calls
-    answered = calls["+919876543210"]
     assert answered["status"] == "COMPLETED", answered
     assert answered["extractedData"] == {"delivery_day": "tomorrow"}
-    transcript = reader.api("GET", f"/v1/calls/{answered['id']}/transcript").json()
     assert [t["actor"] for t in transcript] == ["AGENT", "HUMAN"]
     assert "Hello Asha" in transcript[0]["message"]
     assert runtime_log.read_text().count("dialling") == 2

@@ -32,12 +32,14 @@ from ringcast.core.step import CALL_LEASE, CallResult, Finish, TickWrites
 from ringcast.records import (
     Agent,
     ApiKey,
+    AttemptResult,
     CallFilter,
     CallRecord,
     Campaign,
     CampaignQuery,
     Cohort,
     Connection,
+    ContactResult,
     DoNotCall,
     Organization,
     OutboxEntry,
@@ -390,6 +392,22 @@ class OutboxStore(Protocol):
         ...
 
 
+class ResultExports(Protocol):
+    """A campaign's results, streamed for CSV exports (the SQL store only)."""
+
+    def context_keys(self, campaign_id: str) -> list[str]:
+        """Every key of the campaign's contacts' context, sorted."""
+        ...
+
+    def contact_results(self, campaign_id: str) -> Iterator[ContactResult]:
+        """The campaign's contacts with their latest attempt, streamed in id order."""
+        ...
+
+    def attempt_results(self, campaign_id: str) -> Iterator[AttemptResult]:
+        """The campaign's attempts, streamed by contact then attempt number."""
+        ...
+
+
 class OperatorFigures(Protocol):
     """What ``/metrics`` reads from the store on each scrape."""
 
@@ -417,6 +435,7 @@ class SqlStoreApi(
     CallLog,
     OutboxStore,
     OperatorFigures,
+    ResultExports,
     Protocol,
 ):
     """Everything the API surfaces and the server need: the SQL store's whole face."""

@@ -25,6 +25,7 @@ from ringcast.db.sql.cohorts import CohortJobsSql
 from ringcast.db.sql.compliance import ComplianceSql
 from ringcast.db.sql.connections import ConnectionsSql
 from ringcast.db.sql.ends import EndsSql
+from ringcast.db.sql.exports import ExportsSql
 from ringcast.db.sql.outbox import OutboxSql
 from ringcast.db.sql.planning import PlanningSql
 from ringcast.db.sql.ratelimits import RateLimitsSql
@@ -43,6 +44,7 @@ class SqlStore(
     EndsSql,
     OutboxSql,
     CallsSql,
+    ExportsSql,
     SealingSql,
     RateLimitsSql,
 ):

@@ -13,13 +13,13 @@ two seconds here, with ``RINGCAST_SARVAM_MIN_LEAD_S=0``.
 
 Installing a fresh ``.venv`` in the clone costs minutes, so the clone's ``.venv`` borrows
 this interpreter's installed packages (a ``.pth`` file, the clone's own ``src/`` first)
-and carries the stamp ``scripts/_venv.sh`` looks for: the clone's scripts run as they are,
-without reinstalling. The clone is of HEAD: commit before running this test.
+and carries the stamp ``scripts/_venv.sh`` looks for: the clone's scripts run as they
+are, without reinstalling (a ``pip`` of its own stops them if they try). The clone is of
+HEAD: commit before running this test.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -68,7 +68,9 @@ def clone(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def _borrow_environment(clone: Path) -> None:
     """Make ``clone/.venv`` as ``scripts/_venv.sh`` would leave it, without installing:
     a venv whose site-packages reads the clone's ``src/`` first, then this interpreter's
-    packages; a ``ringcast`` entry point; the stamp of the clone's pyproject.toml."""
+    packages; a ``ringcast`` entry point; the stamp ``_venv.sh`` wants. Should the scripts
+    still try to install (the stamp's recipe changed), a ``pip`` of the venv's own stops
+    them at once, saying why, instead of installing for minutes."""
     venv = clone / ".venv"
     subprocess.run(
         [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60
@@ -76,14 +78,30 @@ def _borrow_environment(clone: Path) -> None:
     (packages,) = venv.glob("lib/python3*/site-packages")
     borrowed = [str(clone / "src"), *site.getsitepackages()]
     (packages / "_ringcast_borrowed.pth").write_text("\n".join(borrowed) + "\n")
+    (packages / "pip").mkdir()
+    (packages / "pip" / "__main__.py").write_text(
+        "raise SystemExit('test_quickstart: scripts/_venv.sh wants to install into the "
+        "borrowed .venv: its stamp is no longer what _venv_stamp computes')\n"
+    )
     entry = venv / "bin" / "ringcast"
     entry.write_text(
         f"#!{venv / 'bin' / 'python'}\nimport sys\n\nfrom ringcast.cli import main\n\n"
         "sys.exit(main())\n"
     )
     entry.chmod(0o755)
-    stamp = hashlib.sha256((clone / "pyproject.toml").read_bytes()).hexdigest()
-    (venv / ".ringcast-installed").write_text(stamp + "\n")
+    (venv / ".ringcast-installed").write_text(_venv_stamp(clone) + "\n")
+
+
+def _venv_stamp(clone: Path) -> str:
+    """The stamp ``ensure_venv`` compares with, by its own ``want=`` line (the files it
+    hashes may change; the way it names them in one line is what this relies on)."""
+    script = (clone / "scripts" / "_venv.sh").read_text()
+    (recipe,) = re.findall(r"^\s*(want=.*)$", script, flags=re.MULTILINE)
+    done = subprocess.run(
+        ["bash", "-c", f'set -euo pipefail\n{recipe}\nprintf %s "$want"'],
+        cwd=clone, capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    return done.stdout
 
 
 # --- reading the README -------------------------------------------------------------

@@ -79,6 +79,7 @@ def _borrow_environment(clone: Path) -> None:
     borrowed = [str(clone / "src"), *site.getsitepackages()]
     (packages / "_ringcast_borrowed.pth").write_text("\n".join(borrowed) + "\n")
     (packages / "pip").mkdir()
+    (packages / "pip" / "__init__.py").write_text("")  # a package, found before the real one
     (packages / "pip" / "__main__.py").write_text(
         "raise SystemExit('test_quickstart: scripts/_venv.sh wants to install into the "
         "borrowed .venv: its stamp is no longer what _venv_stamp computes')\n"

@@ -188,7 +188,10 @@ def _end(proc: subprocess.Popen[Any]) -> None:
             continue
 
 
-def wait_until(what: str, ready: Any, timeout: float = STEP_TIMEOUT_S) -> Any:
+def wait_until(
+    what: str, ready: Any, timeout: float = STEP_TIMEOUT_S, logs: tuple[Path, ...] = ()
+) -> Any:
+    """``ready()``'s first true answer; on timeout, fail showing ``logs``."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -198,17 +201,18 @@ def wait_until(what: str, ready: Any, timeout: float = STEP_TIMEOUT_S) -> Any:
         if found:
             return found
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
+            shown = "".join(f"\n--- {log}:\n{log.read_text(errors='replace')}" for log in logs)
+            pytest.fail(f"timed out waiting for {what}{shown}")
         time.sleep(0.2)
 
 
 def serving(reader: Reader, log: Path) -> Any:
-    """Wait until the server a block started answers, failing with its log if it dies."""
+    """Wait until the server a block started answers (its log shown if it never does)."""
 
     def up() -> bool:
         return httpx.get(reader.env["RC"] + "/healthz", timeout=2).status_code == 200
 
-    return wait_until(f"the server to answer; its log:\n{log.read_text(errors='replace')}", up)
+    return wait_until("the server to answer", up, logs=(log,))
 
 
 def newcomer_env(tmp_path: Path) -> dict[str, str]:
@@ -262,7 +266,7 @@ def follow(reader: Reader, block: str, tmp_path: Path) -> str:
         return "export"
     if "campaigns watch" in block:
         # placed calls first, so that the watch has figures to show
-        wait_until("calls placed", lambda: placed_calls(reader))
+        wait_until("calls placed", lambda: placed_calls(reader), logs=(tmp_path / "serve.log",))
         watch(reader, block, tmp_path / "watch.log")
         return "watch"
     out = reader.run(block)
@@ -384,7 +388,10 @@ def test_the_example_runtime_takes_calls_to_their_end(clone: Path, tmp_path: Pat
             done = len(calls) == 2 and all(c["status"] != "IN_PROGRESS" for c in calls)
             return calls if done else None
 
-        calls = {c["phone"]: c for c in wait_until("both calls to end", ended)}
+        calls = {
+            c["phone"]: c
+            for c in wait_until("both calls to end", ended, logs=(runtime_log, serve_log))
+        }
         answered = calls["+919876543210"]
         transcript = reader.api("GET", f"/v1/calls/{answered['id']}/transcript").json()
     assert calls["+919876543219"]["status"] == "NO_ANSWER", calls

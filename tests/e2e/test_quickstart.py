@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import re
+import select
 import shutil
 import signal
 import site
@@ -30,7 +32,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -267,7 +269,7 @@ def follow(reader: Reader, block: str, tmp_path: Path) -> str:
     if "campaigns watch" in block:
         # placed calls first, so that the watch has figures to show
         wait_until("calls placed", lambda: placed_calls(reader), logs=(tmp_path / "serve.log",))
-        watch(reader, block, tmp_path / "watch.log")
+        watch(reader, block)
         return "watch"
     out = reader.run(block)
     if "keys create" in block:
@@ -324,17 +326,44 @@ def sarvam_status(reader: Reader) -> str:
     return str(reader.api("GET", path).json()["status"])
 
 
-def watch(reader: Reader, block: str, log: Path) -> None:
-    """``campaigns watch`` shows the campaign live until Ctrl-C, which ends it cleanly."""
-    with reader.background(block, log) as proc:
-        wait_until("the watch to show figures", lambda: log.stat().st_size > 0, timeout=30)
-        time.sleep(1)  # a refresh or two
-        assert proc.poll() is None, log.read_text()  # it keeps watching a live campaign
+def watch(reader: Reader, block: str) -> None:
+    """``campaigns watch``, in a terminal as a reader runs it, shows the campaign live until
+    Ctrl-C, which ends it cleanly."""
+    terminal, attached = pty.openpty()
+    env = {"TERM": "xterm-256color", **reader.env}
+    proc = subprocess.Popen(
+        ["bash", "-c", reader.localise(block)], cwd=reader.clone, env=env,
+        stdin=attached, stdout=attached, stderr=attached, start_new_session=True,
+    )  # fmt: skip
+    os.close(attached)
+    shown = bytearray()
+
+    def read(seconds: float) -> str:
+        if select.select([terminal], [], [], seconds)[0]:
+            with suppress(OSError):  # EIO: every writer has gone
+                shown.extend(os.read(terminal, 65536))
+        return shown.decode(errors="replace")
+
+    def drawn() -> bool:
+        text = read(0.2)
+        return ("Quickstart Sarvam" in text and "contacts" in text) or proc.poll() is not None
+
+    try:
+        wait_until("the watch to show the campaign", drawn)
+        assert proc.poll() is None, read(0)  # it keeps watching a live campaign
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(timeout=15)
-    shown = log.read_text(errors="replace")
-    assert proc.returncode == 0, shown  # Ctrl-C ends a watch normally
-    assert "Traceback" not in shown and "error:" not in shown, shown
+        for _ in range(50):  # what it printed last, until nothing more comes
+            size = len(shown)
+            read(0.1)
+            if len(shown) == size:
+                break
+    finally:
+        _end(proc)
+        os.close(terminal)
+    text = shown.decode(errors="replace")
+    assert proc.returncode == 0, text  # Ctrl-C ends a watch normally
+    assert "Traceback" not in text and "error:" not in text, text
 
 
 # --- examples/agent_runtime.py --------------------------------------------------------

@@ -169,6 +169,7 @@ class Reader:
             proc = subprocess.Popen(
                 ["bash", "-c", self.localise(block)], cwd=self.clone, env=self.env,
                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                preexec_fn=ctrl_c_interrupts,
             )  # fmt: skip
             try:
                 yield proc
@@ -178,6 +179,12 @@ class Reader:
     def api(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         headers = {"X-Api-Key": self.env["KEY"]}
         return httpx.request(method, self.env["RC"] + path, headers=headers, timeout=30, **kwargs)
+
+
+def ctrl_c_interrupts() -> None:
+    """In the child: Ctrl-C (SIGINT) does what it does in a terminal, even when this test
+    runs as a background job, whose children start with SIGINT ignored."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _end(proc: subprocess.Popen[Any]) -> None:
@@ -337,6 +344,7 @@ def watch(reader: Reader, block: str) -> None:
     proc = subprocess.Popen(
         ["bash", "-c", reader.localise(block)], cwd=reader.clone, env=env,
         stdin=attached, stdout=attached, stderr=attached, start_new_session=True,
+        preexec_fn=ctrl_c_interrupts,
     )  # fmt: skip
     os.close(attached)
     shown = bytearray()

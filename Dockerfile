@@ -8,7 +8,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     RINGCAST_HOST=0.0.0.0 \
     RINGCAST_PORT=8000 \
-    RINGCAST_DATA_DIR=/var/lib/ringcast/data
+    RINGCAST_DATA_DIR=/var/lib/ringcast/data \
+    XDG_DATA_HOME=/var/lib/ringcast
 
 # Installed as root into the image's Python, then run as a user that cannot change it.
 WORKDIR /build
@@ -19,7 +20,8 @@ RUN pip install . && rm -rf /build
 RUN useradd --system --uid 10001 --create-home --home-dir /var/lib/ringcast ringcast \
     && mkdir -p /var/lib/ringcast/data && chown -R ringcast:ringcast /var/lib/ringcast
 USER ringcast
-# Without RINGCAST_DATABASE_URL the embedded SQLite default lands here: mount a volume on it.
+# Without RINGCAST_DATABASE_URL the embedded SQLite default lands here (XDG_DATA_HOME above:
+# /var/lib/ringcast/ringcast/ringcast.db): mount a volume on it.
 WORKDIR /var/lib/ringcast
 
 EXPOSE 8000

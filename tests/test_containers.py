@@ -18,6 +18,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 RINGCAST_SERVICES = {"migrate", "api", "worker-1", "worker-2"}
+#: a worker's /metrics and /healthz, on the port its container publishes
+WORKER_PROBES = ["--metrics-host", "0.0.0.0", "--metrics-port", "9100"]
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +48,8 @@ def test_compose_runs_postgres_one_migration_one_server_and_two_workers(compose)
     assert commands == {
         "migrate": ["ringcast", "db", "upgrade"],
         "api": ["ringcast", "serve"],
-        "worker-1": ["ringcast", "worker"],
-        "worker-2": ["ringcast", "worker"],
+        "worker-1": ["ringcast", "worker", *WORKER_PROBES],
+        "worker-2": ["ringcast", "worker", *WORKER_PROBES],
     }
     assert _env(services["api"])["RINGCAST_EMBEDDED_DISPATCHER"] == "false"
     assert services["migrate"]["restart"] == "no"  # a one-shot: it exits when done
@@ -80,12 +82,18 @@ def test_every_ringcast_service_shares_one_database_and_a_required_secret_key(co
 
 
 def test_the_workers_and_the_migration_do_not_inherit_the_http_health_check(compose) -> None:
-    """The image's health check asks for ``/healthz``, which only ``serve`` answers: the
-    other roles turn it off rather than be reported unhealthy."""
+    """The image's health check asks ``serve``'s ``/healthz``: the workers ask their own,
+    on the metrics port they publish, and the one-shot migration has none."""
     services = compose["services"]
     assert "healthcheck" not in services["api"]
-    for name in RINGCAST_SERVICES - {"api"}:
-        assert services[name]["healthcheck"] == {"disable": True}, name
+    assert services["migrate"]["healthcheck"] == {"disable": True}
+    published = set()
+    for name in ("worker-1", "worker-2"):
+        assert "http://127.0.0.1:9100/healthz" in " ".join(services[name]["healthcheck"]["test"])
+        (port,) = services[name]["ports"]
+        assert port.endswith(":9100"), port
+        published.add(port)
+    assert len(published) == 2  # each worker on its own host port
 
 
 def _instructions(text: str) -> list[tuple[str, str]]:

@@ -5,15 +5,31 @@ Built by the CLI or the app factory and passed down; nothing builds one at impor
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ringcast import signing
 from ringcast.gateways.simulator import MAX_MEAN_RING, MAX_MEAN_TALK, MAX_SEED, OutcomeModel
 
-DEFAULT_DATABASE_URL = "sqlite:///ringcast.db"
+
+def data_home() -> Path:
+    """Where ringcast keeps its files when told nothing: ``$XDG_DATA_HOME/ringcast``, or
+    ``~/.local/share/ringcast`` (the XDG base directory rule: a relative
+    ``XDG_DATA_HOME`` is ignored). It depends on the user, never on the current directory,
+    so every command and the server find the same database wherever they start."""
+    xdg = os.environ.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "ringcast"
+
+
+def default_database_url() -> str:
+    """The embedded database when ``RINGCAST_DATABASE_URL`` is not set: one SQLite file in
+    ``data_home()``, its directory made on first use (``runtime.open_runtime``)."""
+    return f"sqlite:///{data_home() / 'ringcast.db'}"
 
 
 class Settings(BaseSettings):
@@ -21,7 +37,8 @@ class Settings(BaseSettings):
 
     #: SQLAlchemy URL. SQLite (a file) is the embedded default; PostgreSQL is the
     #: production store, e.g. ``postgresql+psycopg://user@host/db``.
-    database_url: str = DEFAULT_DATABASE_URL
+    #: Default: ``default_database_url()``, the same file from any directory.
+    database_url: str = Field(default_factory=default_database_url)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "info"
@@ -71,12 +88,13 @@ class Settings(BaseSettings):
     simulator_seed: int = Field(default=0, ge=-MAX_SEED, le=MAX_SEED)
     #: if set, the simulator appends every dial to this file (crash tests read it)
     simulator_dial_log: str | None = None
-    #: ``simulator`` (default) or ``http``: a self-hosted voice-agent runtime
-    gateway: Literal["simulator", "http"] = "simulator"
     #: the runtime's base URL (dial requests go to ``{url}/calls``)
     http_gateway_url: str | None = None
     #: ``whsec_...``: signs dial requests and verifies the runtime's callbacks
     http_gateway_secret: str | None = Field(default=None, repr=False)
+    #: ``simulator`` (default) or ``http``: a self-hosted voice-agent runtime, which needs
+    #: the two settings above (declared after them so that its check can read them)
+    gateway: Literal["simulator", "http"] = "simulator"
     #: how the runtime reaches this server, for the callback URL
     public_url: str = "http://127.0.0.1:8000"
     #: Sarvam's documented campaign limits
@@ -100,6 +118,20 @@ class Settings(BaseSettings):
         if problem:
             raise ValueError(problem)
         return secret
+
+    @field_validator("gateway")
+    @classmethod
+    def _gateway_complete(cls, gateway: str, info: ValidationInfo) -> str:
+        # refused at start, by every command, rather than when the first call is placed
+        if gateway == "http":
+            missing = [
+                f"RINGCAST_{name.upper()}"
+                for name in ("http_gateway_url", "http_gateway_secret")
+                if name in info.data and not info.data[name]  # else refused itself
+            ]
+            if missing:
+                raise ValueError(f"the http gateway needs {' and '.join(missing)}")
+        return gateway
 
     @field_validator("database_url")
     @classmethod

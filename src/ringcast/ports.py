@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -248,6 +249,10 @@ class ContactQueries(Protocol):
 
     def contact_figures(self, campaign_id: str) -> dict[tuple[ContactState, str | None], int]: ...
 
+    def next_due_at(self, campaign_id: str) -> datetime | None:
+        """When the campaign's earliest waiting contact is due; None when none waits."""
+        ...
+
     def list_contacts(
         self, campaign_id: str, reason: str | None, offset: int, limit: int
     ) -> tuple[list[Contact], int]: ...
@@ -409,11 +414,37 @@ class ResultExports(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class ConnectionLoad:
+    """A registered connection's calls in flight and its limit (None: unlimited)."""
+
+    org_id: str
+    connection_id: str
+    in_flight: int
+    max_concurrent: int | None
+
+
+@dataclass(frozen=True)
+class Backlog:
+    """The figures ``/metrics`` reads from the database, each from a query whose cost is
+    bounded whatever the number of contacts (``db.sql.calls``): the two counts that could
+    grow without bound stop at ``cap`` (a figure equal to it means "at least")."""
+
+    due_contacts: int
+    in_flight_calls: int
+    webhook_backlog: int
+    #: when the oldest webhook delivery still pending was written; None: none pending
+    oldest_webhook_at: datetime | None
+    connections: tuple[ConnectionLoad, ...]
+    cap: int
+
+
 class OperatorFigures(Protocol):
     """What ``/metrics`` reads from the store on each scrape."""
 
-    def backlog(self, now: datetime) -> dict[str, int]:
-        """Due contacts, calls in flight, webhook deliveries pending."""
+    def backlog(self, now: datetime) -> Backlog:
+        """Due contacts (of active campaigns), calls in flight, webhook deliveries
+        pending and the oldest one's age, and each connection's calls against its limit."""
         ...
 
 

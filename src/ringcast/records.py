@@ -161,11 +161,12 @@ class Cohort:
 
 @dataclass(frozen=True)
 class CampaignQuery:
-    workspace_id: str
+    workspace_id: str | None  #: None: every workspace of ``org_id``
     status: str | None = None
     search: str | None = None  #: part of the name, case-insensitive
     sort_by: str = "created_at"  #: created_at, updated_at, name, start_timestamp
     descending: bool = True
+    org_id: str | None = None  #: the organization's campaigns (the command line lists them)
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,9 @@ def open_runtime(settings: Settings, *, upgrade_schema: bool = False) -> Runtime
     A database a newer ringcast migrated is never opened, upgraded or not (``SchemaTooNew``).
     """
     engine = make_engine(settings.database_url)
+    if settings.is_sqlite and engine.url.database not in (None, "", ":memory:"):
+        # the default database lives in a directory of its own (``config.data_home``)
+        Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
     try:
         try:
             secrets = box_for_database(

@@ -137,9 +137,16 @@ def test_agents_create_refuses_a_missing_prompt_file(env: dict[str, str]) -> Non
 
 
 def test_db_upgrade_reports_the_revision(env: dict[str, str]) -> None:
-    """db upgrade migrates and says where the database now is: the newest revision."""
+    """db upgrade migrates and says where the database now is: the newest revision; with
+    --json as one object naming the database's file."""
     done = run(env, "db", "upgrade")
     assert done.returncode == 0 and f"revision {head_revision()}" in done.stdout
+    again = run(env, "db", "upgrade", "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout) == {
+        "revision": head_revision(),
+        "database": str(Path(env["RINGCAST_DATABASE_URL"].removeprefix("sqlite:///")).resolve()),
+    }
 
 
 def test_db_reseal_secrets_rotates_the_key(env: dict[str, str], tmp_path: Path) -> None:

@@ -41,7 +41,8 @@ def test_db_current_says_where_the_schema_stands(env: dict[str, str], tmp_path: 
     before = run(env, "db", "current", "--json")
     assert before.returncode == 0, before.stderr
     assert json.loads(before.stdout) == {
-        "revision": None, "head": head_revision(), "is_head": False, "is_newer": False
+        "revision": None, "head": head_revision(), "is_head": False, "is_newer": False,
+        "database": str((tmp_path / "rc.db").resolve()),
     }  # fmt: skip
     assert not (tmp_path / "rc.db").exists()
     assert run(env, "db", "upgrade").returncode == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Annotated
@@ -24,6 +23,7 @@ from ringcast.api.native.export import router as export_router
 from ringcast.api.native.gateway import router as gateway_router
 from ringcast.api.native.routes import router as native_router
 from ringcast.api.native.voicemail import router as voicemail_router
+from ringcast.api.observe import HttpObserver
 from ringcast.api.ratelimit import MemoryCounter, QuotaHeaders, RateLimiter, WindowCounter
 from ringcast.api.renderers import WEBHOOK_RENDERERS
 from ringcast.api.sarvam.routes import router as sarvam_router
@@ -32,7 +32,7 @@ from ringcast.clock import Clock
 from ringcast.core.pacing import PacingLimits
 from ringcast.dispatch.runner import BackgroundDispatcher, CohortJobRunner
 from ringcast.dispatch.runner import build as build_dispatcher
-from ringcast.metrics import Metrics, StoreGauges
+from ringcast.metrics import Metrics, StoreGauges, token_accepted
 from ringcast.ports import SqlStoreApi
 from ringcast.runtime import Runtime
 from ringcast.ui.site import install as install_dashboard
@@ -79,6 +79,8 @@ def create_app(
     app.include_router(voicemail_router)
     app.include_router(export_router)
     install_dashboard(app, settings)  # the dashboard under /ui/ (and / leads there)
+    # Added last, runs first: it times and counts every request, whatever answers it.
+    app.add_middleware(HttpObserver, metrics=app.state.metrics)
     openapi.install(app)
     return app
 
@@ -140,12 +142,12 @@ def _ops_router(runtime: Runtime, metrics: Metrics) -> APIRouter:
     def prometheus(
         authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     ) -> PlainTextResponse:
-        """Prometheus exposition: attempts by outcome, dial lateness, backlogs, all
-        deployment-wide (no label names an organization, a campaign or a number). With
+        """Prometheus exposition: attempts by outcome, dial lateness, backlogs, each
+        connection's load against its limit, requests by route and status, the process
+        and the interpreter; deployment-wide (no label names an organization, a
+        campaign, a connection or a number: see ``ringcast.metrics``). With
         ``RINGCAST_METRICS_TOKEN`` set, only ``Authorization: Bearer <token>`` reads it."""
-        wanted = runtime.settings.metrics_token
-        given = (authorization or "").removeprefix("Bearer ").strip()
-        if wanted and not hmac.compare_digest(given.encode(), wanted.encode()):
+        if not token_accepted(runtime.settings.metrics_token, authorization):
             raise AuthFailed(401, "a valid metrics token is required")
         return PlainTextResponse(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 

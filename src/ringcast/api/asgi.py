@@ -37,7 +37,7 @@ from pydantic import ValidationError
 from starlette.responses import PlainTextResponse
 from starlette.types import Message, Receive, Scope, Send
 
-from ringcast import logs
+from ringcast import logs, telemetry
 from ringcast.api.app import create_app
 from ringcast.clock import SystemClock
 from ringcast.config import Settings
@@ -62,6 +62,7 @@ def build() -> tuple[FastAPI, Runtime]:
             "share it to accept each other's bearer tokens"
         )
     logs.configure(settings.log_level)
+    telemetry.configure()  # traces only when OTEL_EXPORTER_OTLP_ENDPOINT is set
     try:
         runtime = open_runtime(settings)
     except CannotOpen as exc:

@@ -1,9 +1,11 @@
-"""The ``ringcast`` command: serve, worker, simulate, db, keys, agents, webhooks, dnc,
-policy, connections.
+"""The ``ringcast`` command: serve, worker, simulate, db, keys, agents, campaigns,
+webhooks, dnc, policy, connections. Every command but serve and worker takes ``--json``.
 
-    common    the consoles, exit codes, and ``opened``: the one way a command opens,
-              checks and closes the configured runtime
-    admin     db, keys, agents, webhooks, dnc, policy, connections
+    common       the consoles, exit codes, and ``opened``: the one way a command opens,
+                 checks and closes the configured runtime
+    admin        db, keys, agents, webhooks, dnc, policy
+    campaigns    list, show, pause, resume, cancel, watch, export
+    connections  telephone connections
     run       serve and worker
     simulate  the forecast on virtual time
     inputs    reading a create body in either vendor's dialect (the API's own schemas)
@@ -16,7 +18,7 @@ from typing import Annotated
 
 import typer
 
-from ringcast.cli import admin, run, simulate
+from ringcast.cli import admin, campaigns, connections, run, simulate
 
 app = typer.Typer(
     help="ringcast: outbound-call campaigns for AI voice agents.", no_args_is_help=True
@@ -47,7 +49,8 @@ app.add_typer(admin.agents_app, name="agents")
 app.add_typer(admin.webhooks_app, name="webhooks")
 app.add_typer(admin.dnc_app, name="dnc")
 app.add_typer(admin.policy_app, name="policy")
-app.add_typer(admin.connections_app, name="connections")
+app.add_typer(connections.connections_app, name="connections")
+app.add_typer(campaigns.campaigns_app, name="campaigns")
 app.command()(run.serve)
 app.command()(run.worker)
 app.command()(simulate.simulate)

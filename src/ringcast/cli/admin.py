@@ -1,10 +1,8 @@
 """Administration: the database schema, API keys, agents, the account webhook, calling
-policies, the do-not-call list and telephone connections."""
+policies and the do-not-call list (telephone connections: ``cli.connections``)."""
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated
@@ -12,9 +10,11 @@ from typing import Annotated
 import typer
 
 from ringcast.cli.common import (
-    GatewayChoice,
+    JsonFlag,
+    JsonLinesFlag,
     OrgOption,
     PolicyChoice,
+    database_shown,
     echo_json,
     err,
     fail,
@@ -25,9 +25,10 @@ from ringcast.cli.common import (
     out,
 )
 from ringcast.clock import SystemClock
+from ringcast.config import Settings
 from ringcast.records import AgentType
 from ringcast.runtime import CannotOpen, SchemaStatus, schema_status
-from ringcast.services import accounts, compliance, connections, webhooks
+from ringcast.services import accounts, compliance, webhooks
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
@@ -35,30 +36,29 @@ agents_app = typer.Typer(help="Agents.", no_args_is_help=True)
 webhooks_app = typer.Typer(help="Webhooks.", no_args_is_help=True)
 dnc_app = typer.Typer(help="The organization's do-not-call list.", no_args_is_help=True)
 policy_app = typer.Typer(help="Calling-hours policies.", no_args_is_help=True)
-connections_app = typer.Typer(
-    help="Telephone connections: their gateway, caller numbers and shared limits.",
-    no_args_is_help=True,
-)
-
-JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
-JsonLinesFlag = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
 
 
 @db_app.command("upgrade")
-def db_upgrade() -> None:
+def db_upgrade(as_json: JsonFlag = False) -> None:
     """Migrate the configured database (RINGCAST_DATABASE_URL) to this version."""
     from ringcast import logs
 
     settings = load_settings()
     logs.configure(settings.log_level)  # Alembic's steps, as JSON lines on stderr
     with opened(settings, upgrade_schema=True) as runtime:
-        out.print(f"database at revision {runtime.schema_revision()}")
+        revision = runtime.schema_revision()
+    if as_json:
+        echo_json({"revision": revision, "database": database_shown(settings)})
+        return
+    out.print(f"database at revision {revision}")
 
 
 @db_app.command("current")
 def db_current(as_json: JsonFlag = False) -> None:
-    """Print the database's revision and whether it is this version's head."""
-    status = _schema_status()
+    """Print the database's revision and whether it is this version's head, and (on
+    stderr) where the database is."""
+    settings = load_settings()
+    status = _schema_status(settings)
     if as_json:
         echo_json(
             {
@@ -66,9 +66,11 @@ def db_current(as_json: JsonFlag = False) -> None:
                 "head": status.head,
                 "is_head": status.is_head,
                 "is_newer": status.is_newer,
+                "database": database_shown(settings),
             }
         )
         return
+    err.print(f"database: {database_shown(settings)}", highlight=False, markup=False)
     if status.is_head:
         note = "(head)"
     elif status.is_newer:
@@ -83,7 +85,7 @@ def db_history(as_json: JsonLinesFlag = False) -> None:
     """List this version's migrations, newest first, marking the database's current one."""
     from ringcast.db.migrate import history
 
-    current = _schema_status().revision
+    current = _schema_status(load_settings()).revision
     for number, migration in enumerate(history()):
         marks = [
             m for m, on in (("head", number == 0), ("current", migration.revision == current)) if on
@@ -97,15 +99,15 @@ def db_history(as_json: JsonLinesFlag = False) -> None:
             out.print(f"{migration.revision}  {migration.summary}{tail}", highlight=False)
 
 
-def _schema_status() -> SchemaStatus:
+def _schema_status(settings: Settings) -> SchemaStatus:
     try:
-        return schema_status(load_settings())
+        return schema_status(settings)
     except CannotOpen as exc:
         fail(str(exc))
 
 
 @db_app.command("reseal-secrets")
-def db_reseal_secrets() -> None:
+def db_reseal_secrets(as_json: JsonFlag = False) -> None:
     """Seal every stored secret with the first key of RINGCAST_SECRET_KEY.
 
     To rotate the key: put a new key first in RINGCAST_SECRET_KEY (comma-separated, the old
@@ -114,6 +116,9 @@ def db_reseal_secrets() -> None:
     """
     with opened() as runtime:
         sealed = runtime.store.reencrypt_secrets()
+    if as_json:
+        echo_json({"sealed": sealed})
+    else:
         out.print(f"sealed {sealed} secrets again")
 
 
@@ -175,12 +180,16 @@ def keys_list(org: OrgOption, as_json: JsonLinesFlag = False) -> None:
 @keys_app.command("revoke")
 def keys_revoke(
     prefix: Annotated[str, typer.Argument(help="The key's prefix, e.g. rc_3f9a2b7c.")],
+    as_json: JsonFlag = False,
 ) -> None:
     """Revoke an API key: requests that present it get 401 from now on."""
     with opened(name_fields=False) as runtime:
         if not runtime.store.revoke_api_key(prefix, SystemClock().now()):
             fail(f"no API key with prefix {prefix}")
-    out.print(f"revoked {prefix}")
+    if as_json:
+        echo_json({"revoked": prefix})
+    else:
+        out.print(f"revoked {prefix}")
 
 
 @agents_app.command("create")
@@ -283,25 +292,34 @@ def webhooks_set(
 def dnc_add(
     org: OrgOption,
     phones: Annotated[list[str], typer.Argument(help="E.164 numbers, e.g. +33612345678.")],
+    as_json: JsonFlag = False,
 ) -> None:
     """List numbers: no campaign of the organization dials them again."""
     with opened() as runtime:
         added = compliance.add_numbers(
             runtime.store, org_id(runtime, org), phones, "cli", SystemClock().now()
         )
-    out.print(f"added {added}, already listed {len(set(phones)) - added}")
+    if as_json:
+        echo_json({"added": added, "already_listed": len(set(phones)) - added})
+    else:
+        out.print(f"added {added}, already listed {len(set(phones)) - added}")
 
 
 @dnc_app.command("remove")
 def dnc_remove(
-    org: OrgOption, phone: Annotated[str, typer.Argument(help="An E.164 number.")]
+    org: OrgOption,
+    phone: Annotated[str, typer.Argument(help="An E.164 number.")],
+    as_json: JsonFlag = False,
 ) -> None:
     """Take a number off the list."""
     with opened() as runtime:
         number = compliance.e164(phone)
         if not runtime.store.remove_do_not_call(org_id(runtime, org), number):
             fail(f"{number} is not on the do-not-call list")
-    out.print(f"removed {number}")
+    if as_json:
+        echo_json({"removed": number})
+    else:
+        out.print(f"removed {number}")
 
 
 @dnc_app.command("list")
@@ -335,6 +353,7 @@ def dnc_import(
             dir_okay=False,
         ),
     ],
+    as_json: JsonFlag = False,
 ) -> None:
     """Import a file of numbers, streamed, with a progress bar; bad lines are reported."""
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
@@ -363,6 +382,19 @@ def dnc_import(
             report = compliance.import_numbers(
                 runtime.store, organization, compliance.lines_of(chunks()), SystemClock().now()
             )
+    if as_json:
+        echo_json(
+            {
+                "read": report.read,
+                "added": report.added,
+                "already_listed": report.already_listed,
+                "rejected": [
+                    {"line": line, "value": value, "reason": why}
+                    for line, value, why in report.rejected[:1000]
+                ],
+            }
+        )
+        return
     out.print(
         f"read {report.read:,} numbers: added {report.added:,}, "
         f"already listed {report.already_listed:,}, rejected {len(report.rejected):,}"
@@ -375,179 +407,12 @@ def dnc_import(
 def policy_set(
     org: OrgOption,
     policy: Annotated[PolicyChoice, typer.Argument(help="The policy's name.")],
+    as_json: JsonFlag = False,
 ) -> None:
     """Choose the calling-hours policy of the organization's campaigns."""
     with opened() as runtime:
         runtime.store.set_calling_policy(org_id(runtime, org), compliance.policy_name(policy))
-    out.print(f"{org}: calling policy {policy}")
-
-
-#: The environment-variable options that carry each secret, by setting name: a secret is
-#: never taken from the command line (shell history, process lists) nor from the file.
-SECRET_OPTIONS = {
-    "secret": "--secret-env",
-    "auth_token": "--auth-token-env",
-    "api_key": "--api-key-env",
-    "api_secret": "--api-secret-env",
-}
-
-
-@connections_app.command("set")
-def connections_set(
-    org: OrgOption,
-    connection_id: Annotated[str, typer.Argument(help="The id its campaigns route to.")],
-    name: Annotated[str | None, typer.Option(help="A name to show.")] = None,
-    gateway: Annotated[GatewayChoice, typer.Option(help="How its calls are placed.")] = "simulator",
-    caller: Annotated[
-        list[str] | None, typer.Option("--caller", help="A caller number (repeatable).")
-    ] = None,
-    rate: Annotated[
-        float | None, typer.Option("--rate", help="Attempts per second, all campaigns together.")
-    ] = None,
-    concurrent: Annotated[
-        int | None, typer.Option("--concurrent", help="Calls at once, all campaigns together.")
-    ] = None,
-    caller_max_per_hour: Annotated[
-        int | None,
-        typer.Option("--caller-max-per-hour", help="Calls each caller number may place per hour."),
-    ] = None,
-    caller_max_per_day: Annotated[
-        int | None,
-        typer.Option("--caller-max-per-day", help="Calls each caller number may place per day."),
-    ] = None,
-    settings_json: Annotated[
-        Path | None,
-        typer.Option(
-            "--settings-json",
-            metavar="FILE",
-            help="The gateway's block as a JSON object, named as in the API body, e.g. for "
-            'twilio {"account_sid": "AC...", "answer_url": "https://...", '
-            '"machine_detection": "Enable"}; for livekit {"url", "sip_trunk_id", '
-            '"agent_name", ...}; for retell {"agent_id", ...}. Secrets are not read from '
-            "it: give them with the --*-env options.",
-        ),
-    ] = None,
-    outcomes: Annotated[
-        str | None, typer.Option(help="simulator: e.g. answered=0.55,no_answer=0.25,busy=0.2")
-    ] = None,
-    url: Annotated[str | None, typer.Option(help="http: the runtime's base URL.")] = None,
-    secret_env: Annotated[
-        str | None,
-        typer.Option(
-            "--secret-env",
-            metavar="VAR",
-            help="The environment variable holding the http runtime's signing secret.",
-        ),
-    ] = None,
-    auth_token_env: Annotated[
-        str | None,
-        typer.Option(
-            "--auth-token-env",
-            metavar="VAR",
-            help="The environment variable holding twilio's auth token.",
-        ),
-    ] = None,
-    api_key_env: Annotated[
-        str | None,
-        typer.Option(
-            "--api-key-env",
-            metavar="VAR",
-            help="The environment variable holding the livekit or retell API key.",
-        ),
-    ] = None,
-    api_secret_env: Annotated[
-        str | None,
-        typer.Option(
-            "--api-secret-env",
-            metavar="VAR",
-            help="The environment variable holding the livekit API secret.",
-        ),
-    ] = None,
-) -> None:
-    """Register or replace a connection (as PUT /ringcast/v1/connections/{id}).
-
-    A provider's block comes from --settings-json and its secrets from environment
-    variables named with --auth-token-env (twilio), --api-key-env (livekit, retell) and
-    --api-secret-env (livekit).
-    """
-    block = _settings_file(settings_json, gateway) if settings_json else {}
-    secrets = {
-        "secret": secret_env,
-        "auth_token": auth_token_env,
-        "api_key": api_key_env,
-        "api_secret": api_secret_env,
-    }
-    for setting, variable in secrets.items():
-        if variable:
-            block[setting] = os.environ.get(variable, "")
-    if outcomes:
-        block["outcomes"] = outcomes
-    if url:
-        block["url"] = url
-    if gateway == "http":
-        # as before: a secret left out is refused as missing, naming http.secret
-        block.setdefault("secret", "")
-    wanted = connections.ConnectionRequest(
-        name=name,
-        gateway=gateway,
-        caller_numbers=caller or (),
-        max_attempts_per_second=rate,
-        max_concurrent=concurrent,
-        caller_number_max_per_hour=caller_max_per_hour,
-        caller_number_max_per_day=caller_max_per_day,
-        **{gateway: block or None} if gateway in connections.GATEWAYS else {},
-    )
-    with opened() as runtime:
-        registered = connections.register(
-            runtime.store,
-            org_id(runtime, org),
-            connection_id,
-            wanted,
-            SystemClock().now(),
-            allow_private=runtime.settings.webhooks_allow_private,
-        )
-    out.print(f"{'registered' if registered.created else 'replaced'} {connection_id}")
-
-
-def _settings_file(path: Path, gateway: str) -> dict[str, object]:
-    """The gateway's block from a JSON file; a secret in it is refused (exit 2)."""
-    try:
-        block = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        fail(f"--settings-json {path}: {exc}", code=2)
-    if not isinstance(block, dict):
-        fail(f"--settings-json {path}: must hold one JSON object", code=2)
-    for setting, option in SECRET_OPTIONS.items():
-        if setting in block:
-            fail(
-                f"{gateway}.{setting}: a secret is not read from a file; "
-                f"name its environment variable with {option}",
-                code=2,
-            )
-    return block
-
-
-@connections_app.command("list")
-def connections_list(org: OrgOption, as_json: JsonLinesFlag = False) -> None:
-    """The organization's connections (a secret is never shown)."""
-    with opened() as runtime:
-        known = runtime.store.list_connections(org_id(runtime, org))
-    for c in known:
-        if as_json:
-            echo_json(connections.public_view(c))
-        else:
-            out.print(
-                f"{c.id}  {c.gateway}  rate {c.max_attempts_per_second or '-'}/s  "
-                f"at once {c.max_concurrent or '-'}  callers {len(c.caller_numbers)}"
-            )
-
-
-@connections_app.command("remove")
-def connections_remove(
-    org: OrgOption, connection_id: Annotated[str, typer.Argument(help="Its id.")]
-) -> None:
-    """Forget a connection: its campaigns dial through the default gateway."""
-    with opened() as runtime:
-        if not runtime.store.remove_connection(org_id(runtime, org), connection_id):
-            fail(f"no connection {connection_id}")
-    out.print(f"removed {connection_id}")
+    if as_json:
+        echo_json({"org": org, "policy": policy})
+    else:
+        out.print(f"{org}: calling policy {policy}")

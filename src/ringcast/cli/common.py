@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
+import sqlalchemy as sa
 import typer
 from pydantic import ValidationError
 from rich.console import Console
@@ -21,13 +23,16 @@ from rich.markup import escape
 from ringcast.config import Settings
 from ringcast.core.errors import RingcastError, ValidationFailed
 from ringcast.records import Organization
-from ringcast.runtime import CannotOpen, Runtime, open_runtime
+from ringcast.runtime import CannotOpen, Runtime, open_runtime, unreachable
 from ringcast.services import accounts
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 OrgOption = Annotated[str, typer.Option(help="Organization name (one that exists).")]
+#: ``--json`` on a command that prints one object, and on one that prints a list
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+JsonLinesFlag = Annotated[bool, typer.Option("--json", help="One JSON object per line.")]
 
 #: The choices ``--help`` and shell completion list, and Typer enforces (exit 2 naming
 #: them). Literals because Typer needs them spelled out; tests/cli checks they are still
@@ -37,7 +42,9 @@ PolicyChoice = Literal["fr", "us", "in", "none"]
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err.print(f"[red]error:[/red] {message}", highlight=False)
+    """End the command: one ``error:`` line on stderr (whether or not ``--json`` was
+    given: machine-readable output is stdout's, and stays empty), exit ``code``."""
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
     raise typer.Exit(code)
 
 
@@ -57,7 +64,9 @@ def load_settings() -> Settings:
 
 def _setting_problem(error: Any) -> str:
     """One refused setting as ``RINGCAST_PORT='abc': <why>``."""
-    name = str(error["loc"][0]) if error.get("loc") else ""
+    if not error.get("loc"):  # a rule over several settings names them itself
+        return str(error["msg"])
+    name = str(error["loc"][0])
     field = Settings.model_fields.get(name)
     secret = field is not None and not field.repr
     shown = "(hidden)" if secret else repr(error.get("input"))[:100]
@@ -79,6 +88,8 @@ def opened(
         runtime = open_runtime(settings or load_settings(), upgrade_schema=upgrade_schema)
     except CannotOpen as exc:  # an old schema, an unusable secret key
         fail(str(exc))
+    except sa.exc.OperationalError as exc:  # nothing answers, or it refuses us
+        fail(str(unreachable(exc)))
     try:
         yield runtime
     except ValidationFailed as exc:
@@ -87,6 +98,8 @@ def opened(
         fail(str(exc))
     except RingcastError as exc:
         fail(str(exc))
+    except sa.exc.OperationalError as exc:  # the database went away mid-command
+        fail(str(unreachable(exc)))
     finally:
         runtime.close()
 
@@ -103,7 +116,7 @@ def organization(runtime: Runtime, org: str) -> Organization:
     try:
         return accounts.find_organization(runtime.store, org)
     except accounts.UnknownOrganization as exc:
-        fail(escape(str(exc)), code=2)
+        fail(str(exc), code=2)
 
 
 def org_id(runtime: Runtime, org: str) -> str:
@@ -114,3 +127,13 @@ def org_id(runtime: Runtime, org: str) -> str:
 def echo_json(value: object) -> None:
     """One JSON object on one line of standard output (``--json``)."""
     typer.echo(json.dumps(value, default=str))
+
+
+def database_shown(settings: Settings) -> str:
+    """The configured database as ``serve``, ``worker`` and ``db current`` print it: a
+    SQLite file as an absolute path (whatever directory the command ran in), any other
+    URL without its password."""
+    url = sa.engine.make_url(settings.database_url)
+    if settings.is_sqlite and url.database and url.database != ":memory:":
+        return str(Path(url.database).resolve())
+    return url.render_as_string(hide_password=True)

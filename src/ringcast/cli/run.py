@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from ringcast.cli.common import err, load_settings, opened
+from ringcast.cli.common import database_shown, err, fail, load_settings, opened
 from ringcast.clock import SystemClock
 
 
@@ -19,17 +19,18 @@ def serve(
     """Start the HTTP server. On the embedded SQLite default it sets its database up itself."""
     import uvicorn
 
-    from ringcast import logs
+    from ringcast import logs, telemetry
     from ringcast.api.app import create_app
 
     settings = load_settings()
     logs.configure(settings.log_level)
+    telemetry.configure()
     with opened(settings) as runtime:
         web = create_app(
             runtime, SystemClock(), dispatch=settings.embedded_dispatcher, cohort_jobs=True
         )
         where = f"http://{host or settings.host}:{port or settings.port}"
-        err.print(f"ringcast on {where}  database: {_safe_url(settings.database_url)}")
+        err.print(f"ringcast on {where}  database: {database_shown(settings)}")
         uvicorn.run(
             web,
             host=host or settings.host,
@@ -39,19 +40,48 @@ def serve(
         )
 
 
-def worker() -> None:
-    """Run a dispatcher without the HTTP server (any number, over one PostgreSQL)."""
+def worker(
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65535,
+            help="Serve /metrics and /healthz on this port (default: no HTTP at all).",
+        ),
+    ] = None,
+    metrics_host: Annotated[
+        str, typer.Option(help="Address the --metrics-port listens on.")
+    ] = "127.0.0.1",
+) -> None:
+    """Run a dispatcher without the HTTP server (any number, over one PostgreSQL).
+
+    With --metrics-port it also serves /metrics (Prometheus, behind RINGCAST_METRICS_TOKEN
+    when set) and /healthz (200 while the dispatcher's loop goes round, else 503)."""
     import asyncio
     import signal
 
-    from ringcast import logs
+    from ringcast import logs, telemetry
+    from ringcast.api.observe import ProbeServer, probe_app
     from ringcast.api.renderers import WEBHOOK_RENDERERS
     from ringcast.dispatch.runner import CohortJobRunner, build, run_until
+    from ringcast.metrics import Metrics, StoreGauges
 
     settings = load_settings()
     logs.configure(settings.log_level)
+    telemetry.configure()
     with opened(settings) as runtime:
-        dispatcher = build(runtime, SystemClock(), renderers=WEBHOOK_RENDERERS)
+        metrics = Metrics()
+        metrics.registry.register(StoreGauges(runtime.store, SystemClock()))
+        dispatcher = build(runtime, SystemClock(), metrics, renderers=WEBHOOK_RENDERERS)
+        probes = None
+        if metrics_port is not None:
+            probes = ProbeServer(
+                probe_app(metrics, settings.metrics_token), metrics_host, metrics_port
+            )
+            try:
+                probes.start()
+            except OSError as exc:
+                fail(f"cannot serve metrics on {metrics_host}:{metrics_port}: {exc.strerror}")
 
         async def main() -> None:
             stop = asyncio.Event()
@@ -60,8 +90,9 @@ def worker() -> None:
                 loop.add_signal_handler(sig, stop.set)
             await run_until(dispatcher, stop)
 
+        where = "" if probes is None else f"  metrics: http://{metrics_host}:{metrics_port}/metrics"
         err.print(
-            f"ringcast worker {dispatcher.name}  database: {_safe_url(settings.database_url)}"
+            f"ringcast worker {dispatcher.name}  database: {database_shown(settings)}" + where
         )
         cohort_jobs = CohortJobRunner(runtime, SystemClock())  # uploads a dead process left
         cohort_jobs.start()
@@ -69,10 +100,5 @@ def worker() -> None:
             asyncio.run(main())
         finally:
             cohort_jobs.stop()
-
-
-def _safe_url(url: str) -> str:
-    """The database URL without its password, for printing."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+            if probes is not None:
+                probes.stop()

@@ -31,6 +31,7 @@ from typing import TypeVar
 
 import structlog
 
+from ringcast import telemetry
 from ringcast.core import step as tick
 from ringcast.core.model import Attempt, Contact
 from ringcast.core.outcomes import Outcome
@@ -38,6 +39,7 @@ from ringcast.core.step import CallResult, Finish
 from ringcast.dispatch import storecalls
 from ringcast.metrics import Metrics
 from ringcast.ports import DispatchStore
+from ringcast.telemetry import ATTEMPT_ID, END
 
 log = structlog.get_logger("ringcast.dispatch")
 
@@ -91,11 +93,13 @@ class CallEnds:
         Returns what was written, or None when this end was recorded before. Raises
         ``EndNotRecorded`` when it could not be written.
         """
-        written: asyncio.Future[Ended | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((result, written))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
-        return await written
+        attributes = {ATTEMPT_ID: result.attempt_id, "ringcast.outcome": result.outcome.value}
+        with telemetry.span(END, attributes):
+            written: asyncio.Future[Ended | None] = asyncio.get_running_loop().create_future()
+            self._waiting.append((result, written))
+            if self._writer is None or self._writer.done():
+                self._writer = asyncio.create_task(self._write())
+            return await written
 
     async def drain(self) -> None:
         """Wait until every end handed in so far is written."""

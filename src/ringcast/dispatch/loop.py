@@ -34,7 +34,7 @@ from typing import Generic, Protocol, TypeVar
 
 import structlog
 
-from ringcast import signing
+from ringcast import signing, telemetry
 from ringcast.clock import Clock
 from ringcast.core import step as tick
 from ringcast.core.compliance import PREDIAL_REFUSED
@@ -55,6 +55,7 @@ from ringcast.gateways.base import (
 )
 from ringcast.metrics import Metrics
 from ringcast.ports import DispatchStore
+from ringcast.telemetry import ATTEMPT_ID, ATTEMPT_IDS, CAMPAIGN_ID, DIAL, PLAN
 
 log = structlog.get_logger("ringcast.dispatch")
 
@@ -167,17 +168,21 @@ class Dispatcher(Generic[StoreT]):
             if self.held_campaigns.held(campaign_id, now):
                 continue
             try:
-                writes = await self._db(
-                    functools.partial(
-                        self.store.run_tick,
-                        campaign_id,
-                        now,
-                        self.settings.horizon,
-                        self.settings.batch,
-                        self._decide,
-                        self.settings.call_lease,
+                with telemetry.span(PLAN, {CAMPAIGN_ID: campaign_id}) as span:
+                    writes = await self._db(
+                        functools.partial(
+                            self.store.run_tick,
+                            campaign_id,
+                            now,
+                            self.settings.horizon,
+                            self.settings.batch,
+                            self._decide,
+                            self.settings.call_lease,
+                        )
                     )
-                )
+                    span.set_attribute(
+                        ATTEMPT_IDS, [d.attempt.id for d in writes.dials] if writes else []
+                    )
             except Conflict as exc:
                 # Another worker put one of these numbers in a call between our check and our
                 # insert; the unique index refused the whole plan. Plan again next pass.
@@ -295,7 +300,10 @@ class Dispatcher(Generic[StoreT]):
     async def _dial(self, d: Dial, writes: TickWrites) -> None:
         """Dial ``d`` at its slot; whatever goes wrong ends its attempt at once."""
         try:
-            await self._place(d, writes)
+            with telemetry.span(
+                DIAL, {ATTEMPT_ID: d.attempt.id, CAMPAIGN_ID: d.attempt.campaign_id}
+            ):
+                await self._place(d, writes)
         except Exception as exc:
             # Not the gateway's answer (``_place`` records those): a bug, or settings that
             # cannot work (an undecodable secret, an impossible duration). The attempt ends
@@ -371,6 +379,7 @@ class Dispatcher(Generic[StoreT]):
         backoff = timedelta(milliseconds=200)
         log.info("dispatcher started", name=self.name)
         while not stop.is_set():
+            self.metrics.heartbeat.beat()  # a worker's /healthz: the loop goes round
             try:
                 next_at = await self.step()
                 backoff = timedelta(milliseconds=200)

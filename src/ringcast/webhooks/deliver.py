@@ -27,13 +27,14 @@ from typing import Any, Protocol
 import httpx
 import structlog
 
-from ringcast import egress, signing
+from ringcast import egress, signing, telemetry
 from ringcast.clock import Clock
 from ringcast.core.model import Contact
 from ringcast.egress import AddressRefused
 from ringcast.metrics import Metrics
 from ringcast.ports import CallLog, OutboxStore
 from ringcast.records import CallRecord, Campaign, Organization, PendingDelivery
+from ringcast.telemetry import ATTEMPT_ID, CAMPAIGN_ID, WEBHOOK
 from ringcast.webhooks import outbox, payloads, volubile
 
 log = structlog.get_logger("ringcast.webhooks")
@@ -115,6 +116,16 @@ class Deliverer:
         )
 
     async def _deliver(self, delivery: PendingDelivery) -> None:
+        attributes = {
+            "ringcast.webhook_id": delivery.id,
+            "ringcast.webhook_kind": delivery.kind,
+            ATTEMPT_ID: delivery.attempt_id,
+            CAMPAIGN_ID: delivery.campaign_id,
+        }
+        with telemetry.span(WEBHOOK, attributes):
+            await self._send(delivery)
+
+    async def _send(self, delivery: PendingDelivery) -> None:
         now = self.clock.now()
         try:
             body = json.dumps(self.body(delivery), separators=(",", ":"), sort_keys=True).encode()

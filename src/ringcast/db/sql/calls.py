@@ -9,11 +9,16 @@ from typing import Any
 import sqlalchemy as sa
 
 from ringcast.core.model import ContactState
+from ringcast.core.states import DIALLING_STATUSES
 from ringcast.core.step import CallResult
 from ringcast.db import mapping
 from ringcast.db import tables as t
 from ringcast.db.sql.base import SqlBase
+from ringcast.ports import Backlog, ConnectionLoad
 from ringcast.records import CallFilter, CallRecord
+
+#: the most due contacts and pending webhooks ``/metrics`` counts (it reads "at least")
+BACKLOG_CAP = 100_000
 
 
 class CallsSql(SqlBase):
@@ -85,22 +90,72 @@ class CallsSql(SqlBase):
             ).all()
         return [mapping.call(r) for r in rows], total
 
-    def backlog(self, now: datetime) -> dict[str, int]:
-        """Operator figures: due contacts, calls in flight, webhook deliveries pending."""
-        k, a, o = t.contacts, t.attempts, t.webhook_outbox
+    def backlog(self, now: datetime, cap: int = BACKLOG_CAP) -> Backlog:
+        """Operator figures (``/metrics``), each read by a query bounded in rows whatever
+        the size of the tables (the plans are checked in tests/integration/test_schema.py):
+
+        - due contacts: per dialling campaign (the ``status`` index), its waiting contacts
+          due by ``now`` from the start of ``ix_contacts_due`` (a range scan that stops at
+          the first contact not due), at most ``cap`` in all;
+        - calls in flight: the ``dialing`` attempts (``state`` index), as many as there
+          are live calls;
+        - webhook backlog: pending deliveries, at most ``cap``; the oldest one's creation
+          from the first entry of the partial ``ix_webhook_outbox_pending_age``;
+        - connections: the registry's rows (one per registered connection), their
+          counters as the planner keeps them.
+        """
+        a, o, n = t.attempts, t.webhook_outbox, t.connections
+        pending = o.c.status == "pending"
         with self.engine.connect() as conn:
-            due = conn.execute(
-                sa.select(sa.func.count()).where(
-                    k.c.state == ContactState.WAITING.value, k.c.next_due_at <= now
-                )
-            ).scalar_one()
+            due = min(cap, conn.execute(self._due_count(now, cap)).scalar_one() or 0)
             live = conn.execute(
                 sa.select(sa.func.count()).where(a.c.state == mapping.DIALING)
             ).scalar_one()
-            pending = conn.execute(
-                sa.select(sa.func.count()).where(o.c.status == "pending")
+            waiting = conn.execute(
+                sa.select(sa.func.count()).select_from(
+                    sa.select(o.c.id).where(pending).limit(cap).subquery()
+                )
             ).scalar_one()
-        return {"due_contacts": due, "in_flight_calls": live, "webhook_backlog": pending}
+            oldest = conn.execute(sa.select(sa.func.min(o.c.created_at)).where(pending))
+            loads = conn.execute(
+                sa.select(n.c.org_id, n.c.id, n.c.in_flight, n.c.max_concurrent)
+            ).all()
+        return Backlog(
+            due_contacts=due,
+            in_flight_calls=live,
+            webhook_backlog=waiting,
+            oldest_webhook_at=oldest.scalar_one(),
+            connections=tuple(ConnectionLoad(*row) for row in loads),
+            cap=cap,
+        )
+
+    def _due_count(self, now: datetime, cap: int) -> sa.Select[Any]:
+        """Due contacts of the campaigns that dial, counted up to ``cap``: each campaign's
+        are a range at the start of ``ix_contacts_due`` (campaign, next due), read with a
+        LIMIT, so no campaign is read past ``cap`` and no contact past its due range.
+        PostgreSQL stops the whole count at ``cap`` (LATERAL under a LIMIT); SQLite, which
+        has no LATERAL, sums each campaign's capped count (a correlated subquery)."""
+        c, k = t.campaigns, t.contacts
+        dialling = c.c.status.in_([s.value for s in DIALLING_STATUSES])
+        due_here = (
+            sa.select(sa.literal(1).label("due"))
+            .where(
+                k.c.campaign_id == c.c.id,
+                k.c.state == ContactState.WAITING.value,
+                k.c.next_due_at <= now,
+            )
+            # in the index's order, so that the plan walks it and stops at the LIMIT
+            # (without it PostgreSQL may read the table when it expects many due)
+            .order_by(k.c.next_due_at)
+            .limit(cap)
+        )
+        if self.engine.dialect.name == "postgresql":
+            each = due_here.lateral("due_here")
+            rows = sa.select(each.c.due).select_from(c.join(each, sa.true())).where(dialling)
+            return sa.select(sa.func.count()).select_from(rows.limit(cap).subquery())
+        capped = due_here.correlate(c).subquery()
+        per_campaign = sa.select(sa.func.count()).select_from(capped).scalar_subquery()
+        return sa.select(sa.func.sum(per_campaign)).where(dialling)
 
 
 def _call_query() -> sa.Select[Any]:

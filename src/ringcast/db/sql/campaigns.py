@@ -150,6 +150,17 @@ class CampaignsSql(SqlBase):
             ).all()
         return {(ContactState(state), reason): n for state, reason, n in rows}
 
+    def next_due_at(self, campaign_id: str) -> datetime | None:
+        """When the campaign's earliest waiting contact is due (one probe of
+        ``ix_contacts_due``), or None when none waits."""
+        k = t.contacts
+        with self.engine.connect() as conn:
+            return conn.execute(
+                sa.select(sa.func.min(k.c.next_due_at)).where(
+                    k.c.campaign_id == campaign_id, k.c.state == ContactState.WAITING.value
+                )
+            ).scalar_one_or_none()
+
     def list_contacts(
         self, campaign_id: str, reason: str | None, offset: int, limit: int
     ) -> tuple[list[Contact], int]:
@@ -208,7 +219,13 @@ class CampaignsSql(SqlBase):
         self, where: CampaignQuery, offset: int, limit: int
     ) -> tuple[list[Campaign], int]:
         c = t.campaigns
-        conditions: list[Any] = [c.c.workspace_id == where.workspace_id, _not_hidden()]
+        conditions: list[Any] = [_not_hidden()]
+        if where.workspace_id is not None:
+            conditions.append(c.c.workspace_id == where.workspace_id)
+        if where.org_id is not None:
+            conditions.append(c.c.org_id == where.org_id)
+        if where.workspace_id is None and where.org_id is None:
+            raise ValueError("a campaign query names a workspace or an organization")
         if where.status is not None:
             conditions.append(c.c.status == where.status)
         if where.search:

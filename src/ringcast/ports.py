@@ -30,6 +30,7 @@ from ringcast.core.model import Attempt, Contact, ContactState
 from ringcast.core.planner import CampaignSnapshot
 from ringcast.core.states import CampaignStatus
 from ringcast.core.step import CALL_LEASE, CallResult, Finish, TickWrites
+from ringcast.readouts import AttemptMark, ContactSearch, ContactTally
 from ringcast.records import (
     Agent,
     ApiKey,
@@ -422,6 +423,20 @@ class OperatorFigures(Protocol):
         ...
 
 
+class DashboardQueries(Protocol):
+    """What the dashboard reads beyond the API's listings (the SQL store only)."""
+
+    def contact_tallies(self, campaign_ids: Sequence[str]) -> dict[str, ContactTally]: ...
+
+    def search_contacts(self, search: ContactSearch) -> list[Contact]: ...
+
+    def campaign_calls(self, campaign_id: str, offset: int, limit: int) -> list[CallRecord]: ...
+
+    def attempt_marks(self, campaign_id: str) -> list[AttemptMark]: ...
+
+    def final_marks(self, campaign_id: str) -> list[datetime]: ...
+
+
 class Store(
     AccountStore,
     CampaignStore,
@@ -442,6 +457,7 @@ class SqlStoreApi(
     CallLog,
     OutboxStore,
     OperatorFigures,
+    DashboardQueries,
     Protocol,
 ):
     """Everything the API surfaces and the server need: the SQL store's whole face."""

@@ -58,9 +58,17 @@ def _contexts(app: FastAPI) -> list[Any]:
     return list(iter_route_contexts(app.routes))
 
 
+def is_dashboard(path: str) -> bool:
+    """The dashboard's pages (``ringcast.ui``): signed in by session cookie, not an API
+    credential; tests/ui checks that each one asks for the session."""
+    return path == "/" or path == "/ui" or path.startswith("/ui/")
+
+
 def api_routes(app: FastAPI) -> Iterator[Route]:
-    """Every (method, path) the app answers, with the scopes its dependencies declare."""
+    """Every (method, path) the API answers, with the scopes its dependencies declare."""
     for context in _contexts(app):
+        if is_dashboard(getattr(context, "path", "")):
+            continue
         dependant = getattr(context, "dependant", None)
         scopes = frozenset(declared_scopes(dependant)) if dependant is not None else frozenset()
         for method in sorted(context.methods or ()):

@@ -34,6 +34,7 @@ from ringcast.dispatch.runner import build as build_dispatcher
 from ringcast.metrics import Metrics, StoreGauges
 from ringcast.ports import SqlStoreApi
 from ringcast.runtime import Runtime
+from ringcast.ui.site import install as install_dashboard
 
 
 def _operation_id(route: APIRoute) -> str:
@@ -75,6 +76,7 @@ def create_app(
     app.include_router(gateway_router)
     app.include_router(connections_router)
     app.include_router(voicemail_router)
+    install_dashboard(app, settings)  # the dashboard under /ui/ (and / leads there)
     openapi.install(app)
     return app
 

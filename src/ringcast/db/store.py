@@ -24,6 +24,7 @@ from ringcast.db.sql.campaigns import CampaignsSql
 from ringcast.db.sql.cohorts import CohortJobsSql
 from ringcast.db.sql.compliance import ComplianceSql
 from ringcast.db.sql.connections import ConnectionsSql
+from ringcast.db.sql.dashboard import DashboardSql
 from ringcast.db.sql.ends import EndsSql
 from ringcast.db.sql.outbox import OutboxSql
 from ringcast.db.sql.planning import PlanningSql
@@ -43,6 +44,7 @@ class SqlStore(
     EndsSql,
     OutboxSql,
     CallsSql,
+    DashboardSql,
     SealingSql,
     RateLimitsSql,
 ):

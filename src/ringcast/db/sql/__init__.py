@@ -13,4 +13,5 @@ outbox       webhook deliveries: queued with their change, claimed, recorded
 calls        calls as the API surfaces read them back, and the operator's figures
 sealing      secrets at rest: checking the key, sealing them again after a rotation
 ratelimits   request counts per fixed window, shared by every API process
+dashboard    what the dashboard reads: tallies, contacts by number, charts' instants
 """

@@ -80,17 +80,16 @@ class ConnectionsSql(SqlBase):
             flights = conn.execute(
                 sa.select(k.c.id, k.c.in_flight).where(k.c.org_id == org_id).order_by(k.c.id)
             ).all()
-            dialled = dict(
-                conn.execute(
-                    sa.select(a.c.connection_id, sa.func.count())
-                    .where(
-                        a.c.campaign_id.in_(sa.select(c.c.id).where(c.c.org_id == org_id)),
-                        a.c.dialed_at >= since,
-                        a.c.connection_id.is_not(None),
-                    )
-                    .group_by(a.c.connection_id)
-                ).all()
-            )
+            rows = conn.execute(
+                sa.select(a.c.connection_id, sa.func.count().label("n"))
+                .where(
+                    a.c.campaign_id.in_(sa.select(c.c.id).where(c.c.org_id == org_id)),
+                    a.c.dialed_at >= since,
+                    a.c.connection_id.is_not(None),
+                )
+                .group_by(a.c.connection_id)
+            ).all()
+        dialled: dict[str, int] = {r.connection_id: int(r.n) for r in rows}
         return [ConnectionLoad(r.id, r.in_flight, int(dialled.get(r.id, 0))) for r in flights]
 
     def _connection(self, row: sa.Row[Any]) -> Connection:

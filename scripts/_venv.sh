@@ -1,5 +1,6 @@
-# Sourced by the scripts: make .venv with ringcast installed, reinstalling only when
-# pyproject.toml changes. Works on a fresh Debian machine with Python 3.11.
+# Sourced by the scripts: make .venv with ringcast installed at the versions pinned in
+# constraints.txt (./scripts/lock writes it), reinstalling only when pyproject.toml or
+# constraints.txt changes. Works on a fresh Debian machine with Python 3.11.
 set -euo pipefail
 
 ensure_venv() {
@@ -22,11 +23,13 @@ ensure_venv() {
     fi
     local stamp=".venv/.ringcast-installed$extras"
     local want
-    want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+    want="$({ cat pyproject.toml; cat constraints.txt 2>/dev/null || true; } | sha256sum | cut -d' ' -f1)"
     if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
         echo "installing ringcast$extras into .venv ..." >&2
         .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-        .venv/bin/python -m pip install -q -e ".$extras"
+        local pins=()
+        [ -f constraints.txt ] && pins=(--constraint constraints.txt)
+        .venv/bin/python -m pip install -q "${pins[@]}" -e ".$extras"
         echo "$want" > "$stamp"
     fi
 }

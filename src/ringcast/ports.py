@@ -34,6 +34,7 @@ from ringcast.readouts import AttemptMark, ContactSearch, ContactTally
 from ringcast.records import (
     Agent,
     ApiKey,
+    AttemptResult,
     CallFilter,
     CallRecord,
     Campaign,
@@ -41,6 +42,7 @@ from ringcast.records import (
     Cohort,
     Connection,
     ConnectionLoad,
+    ContactResult,
     DoNotCall,
     Organization,
     OutboxEntry,
@@ -415,6 +417,22 @@ class OutboxStore(Protocol):
         ...
 
 
+class ResultExports(Protocol):
+    """A campaign's results, streamed for CSV exports (the SQL store only)."""
+
+    def context_keys(self, campaign_id: str) -> list[str]:
+        """Every key of the campaign's contacts' context, sorted."""
+        ...
+
+    def contact_results(self, campaign_id: str) -> Iterator[ContactResult]:
+        """The campaign's contacts with their latest attempt, streamed in id order."""
+        ...
+
+    def attempt_results(self, campaign_id: str) -> Iterator[AttemptResult]:
+        """The campaign's attempts, streamed by contact then attempt number."""
+        ...
+
+
 class OperatorFigures(Protocol):
     """What ``/metrics`` reads from the store on each scrape."""
 
@@ -458,6 +476,7 @@ class SqlStoreApi(
     OutboxStore,
     OperatorFigures,
     DashboardQueries,
+    ResultExports,
     Protocol,
 ):
     """Everything the API surfaces and the server need: the SQL store's whole face."""

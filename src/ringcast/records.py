@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from ringcast.core.callers import CallerCaps
 from ringcast.core.model import Attempt, CampaignConfig
@@ -264,3 +264,40 @@ class Connection:
     max_concurrent: int | None
     created_at: datetime
     updated_at: datetime
+
+
+class ContactResult(NamedTuple):
+    """One contact as a campaign's results export shows it (a tuple: exports stream
+    millions of these)."""
+
+    id: str
+    phone: str
+    user_identifier: str | None
+    context: Mapping[str, Any]
+    state: str
+    reason: str | None
+    attempts: int
+    next_due_at: datetime | None
+    last_outcome: str | None
+    last_call_at: datetime | None
+
+
+class AttemptResult(NamedTuple):
+    """One attempt as a campaign's results export shows it."""
+
+    id: str
+    contact_id: str
+    phone: str
+    number: int
+    state: str
+    outcome: str
+    due_at: datetime
+    dialed_at: datetime | None
+    answered_at: datetime | None
+    ended_at: datetime | None
+    duration_s: float | None
+    connection_id: str | None
+    caller_number: str | None
+    answered_by: str | None
+    retry_rule: str | None
+    failure_reason: str | None

@@ -20,6 +20,7 @@ from ringcast.api.bodies import Limits as BodyLimits
 from ringcast.api.inputs import WellFormedInput
 from ringcast.api.native.compliance import router as compliance_router
 from ringcast.api.native.connections import router as connections_router
+from ringcast.api.native.export import router as export_router
 from ringcast.api.native.gateway import router as gateway_router
 from ringcast.api.native.routes import router as native_router
 from ringcast.api.native.voicemail import router as voicemail_router
@@ -76,6 +77,7 @@ def create_app(
     app.include_router(gateway_router)
     app.include_router(connections_router)
     app.include_router(voicemail_router)
+    app.include_router(export_router)
     install_dashboard(app, settings)  # the dashboard under /ui/ (and / leads there)
     openapi.install(app)
     return app

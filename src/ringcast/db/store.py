@@ -26,6 +26,7 @@ from ringcast.db.sql.compliance import ComplianceSql
 from ringcast.db.sql.connections import ConnectionsSql
 from ringcast.db.sql.dashboard import DashboardSql
 from ringcast.db.sql.ends import EndsSql
+from ringcast.db.sql.exports import ExportsSql
 from ringcast.db.sql.outbox import OutboxSql
 from ringcast.db.sql.planning import PlanningSql
 from ringcast.db.sql.ratelimits import RateLimitsSql
@@ -45,6 +46,7 @@ class SqlStore(
     OutboxSql,
     CallsSql,
     DashboardSql,
+    ExportsSql,
     SealingSql,
     RateLimitsSql,
 ):

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from ringcast.config import Settings
 from ringcast.services.accounts import authenticate
-from ringcast.ui import account, campaigns, forecast
+from ringcast.ui import account, campaigns, charts, forecast
 from ringcast.ui.session import (
     CsrfChecked,
     CsrfRefused,
@@ -36,6 +36,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.state.ui_signer = Signer.of(settings.token_secret)
     app.include_router(router)
     app.include_router(campaigns.router)
+    app.include_router(charts.router)
     app.include_router(forecast.router)
     app.include_router(account.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="static")

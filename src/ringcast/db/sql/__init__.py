@@ -11,6 +11,7 @@ planning     the planning transaction (and what the dispatcher asks before it)
 ends         the call-end transaction, withdrawal and reconciliation
 outbox       webhook deliveries: queued with their change, claimed, recorded
 calls        calls as the API surfaces read them back, and the operator's figures
+exports      a campaign's results streamed for CSV exports
 sealing      secrets at rest: checking the key, sealing them again after a rotation
 ratelimits   request counts per fixed window, shared by every API process
 dashboard    what the dashboard reads: tallies, contacts by number, charts' instants

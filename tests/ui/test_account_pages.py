@@ -6,10 +6,7 @@ a real browser against ``ringcast serve`` for the pages as people use them."""
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -25,7 +22,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ringcast.api.app import create_app
-from ringcast.clock import SystemClock, VirtualClock
+from ringcast.clock import VirtualClock
 from ringcast.config import Settings
 from ringcast.core import step as tick
 from ringcast.core.model import CampaignConfig, Schedule
@@ -42,9 +39,10 @@ from ringcast.services import accounts, compliance
 from ringcast.webhooks.outbox import LIFECYCLE, NewDelivery
 from tests.integration.factories import campaign as stored_campaign
 from tests.integration.factories import contacts
-from tests.support import answer, free_port, serving
+from tests.support import answer, serving
 
-from .conftest import Key, Server, audit, sign_in, volubile_campaign
+from .conftest import Server, audit, sign_in, volubile_campaign
+from .serving import serve
 
 NOW = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
 
@@ -309,57 +307,11 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
         yield made, url
 
 
-def _key(store: Any, org: str) -> Key:
-    clock = SystemClock()
-    issued = accounts.issue_key(store, clock, org)
-    agent = accounts.register_agent(store, clock, org, "Reminder", "Hello {{ firstName }}")
-    return Key(issued.plaintext, issued.organization.id, issued.workspace.id, agent.id)
-
-
 @pytest.fixture(scope="module")
 def account_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """``ringcast serve`` that may send webhooks to this machine (the receiver), with two
-    accounts made straight in its database (no command-line start-ups)."""
-    tmp = tmp_path_factory.mktemp("ui-account")
-    url = f"sqlite:///{tmp / 'rc.db'}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
-    env.update(
-        RINGCAST_DATABASE_URL=url,
-        RINGCAST_DATA_DIR=str(tmp / "data"),
-        RINGCAST_WEBHOOKS_ALLOW_PRIVATE="true",
-        RINGCAST_SIMULATOR_TALK_S="0.2",
-        RINGCAST_SIMULATOR_RING_S="0.1",
-        RINGCAST_LOG_LEVEL="warning",
-    )
-    rt = open_runtime(Settings(database_url=url, data_dir=str(tmp / "data")))
-    try:
-        acme, globex = _key(rt.store, "acme"), _key(rt.store, "globex")
-    finally:
-        rt.close()
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ringcast", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{base}/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail(f"server did not start: {proc.communicate()[0][-2000:]}")
-            time.sleep(0.2)
-    try:
-        yield Server(base, acme, globex)
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=30)
+    """``ringcast serve`` that may send webhooks to this machine (the receiver)."""
+    with serve(tmp_path_factory.mktemp("ui-account"), webhooks_allow_private="true") as server:
+        yield server
 
 
 def _wait(check: Any, what: str, seconds: float = 15) -> Any:
@@ -413,12 +365,15 @@ def test_in_a_browser_the_account_pages_work_by_keyboard_and_keep_to_their_organ
         assert cell.get_attribute("title") == "+14155550123"
         page.get_by_role("button", name="Remove +14155550123").click()
         page.get_by_role("status").filter(has_text="removed from the list").wait_for()
+        page.get_by_role("link", name="Show all").click()
+        page.locator("#dnc-list .pager").filter(has_text="(1 number)").wait_for()
         numbers = tmp_path / "numbers.csv"
         numbers.write_text("phone\n" + "".join(f"+3361{i:07d}\n" for i in range(5_000)))
         page.get_by_label("Numbers file").set_input_files(str(numbers))
         page.get_by_role("button", name="Import").click()
         page.locator("#import-report").filter(has_text="5000 added").wait_for()
         assert page.locator("#import-bar").get_attribute("value") == "100"
+        page.locator("#dnc-list .pager").filter(has_text="(5001 numbers)").wait_for()
         audit(page, "account-do-not-call")
         listed = server.api(acme, "GET", "/ringcast/v1/do-not-call", params={"limit": 1})
         assert listed.json()["total"] == 5_001

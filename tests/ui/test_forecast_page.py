@@ -25,6 +25,7 @@ from ringcast.services import accounts
 from tests.forecast import scenarios
 
 from .conftest import Server, audit, sign_in
+from .serving import serve
 
 NOW = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)
 START = "2026-06-01T09:00:00+05:30"
@@ -198,8 +199,14 @@ def test_the_form_needs_a_session_and_its_token(runtime: Runtime) -> None:
         assert refused.status_code == 403
 
 
+@pytest.fixture(scope="module")
+def forecast_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with serve(tmp_path_factory.mktemp("ui-forecast")) as server:
+        yield server
+
+
 def test_in_a_browser_the_page_shows_simulates_end_date(
-    server: Server, browser: Any, tmp_path: Path
+    forecast_server: Server, browser: Any, tmp_path: Path
 ) -> None:
     """Pasting a Sarvam body and choosing generated contacts in a real browser shows the
     end date ``ringcast simulate`` prints, with both charts drawn; the form and the result
@@ -210,6 +217,7 @@ def test_in_a_browser_the_page_shows_simulates_end_date(
         "--campaign", str(tmp_path / "s.json"), "--contacts", "60", "--start", START,
         "--seed", "7",
     )  # fmt: skip
+    server = forecast_server
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
     try:

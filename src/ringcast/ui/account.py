@@ -315,7 +315,8 @@ def describe(policy: CallingPolicy) -> str:
         )
     if policy.refusal_cooldown is not None:
         parts.append(f"no call for {policy.refusal_cooldown.days} days after a refusal")
-    return "; ".join(parts).capitalize() + "."
+    text = "; ".join(parts)
+    return text[:1].upper() + text[1:] + "."
 
 
 @router.get("/policy", name="ui_account_policy", response_class=HTMLResponse)

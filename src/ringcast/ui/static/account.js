@@ -33,8 +33,26 @@
     }
   }
 
+  // the list as it is now (the page's search and page kept), once the import is done
+  async function refresh() {
+    const list = document.getElementById("dnc-list");
+    try {
+      const r = await fetch(window.location.href, { credentials: "same-origin" });
+      if (!r.ok) return;
+      const html = new DOMParser().parseFromString(await r.text(), "text/html");
+      const fresh = html.getElementById("dnc-list");
+      if (list && fresh) list.replaceWith(fresh);
+    } catch (e) { /* the list shows the import on the next visit */ }
+  }
+
   function step(u) {
-    if (u.report) { bar.value = 100; status.textContent = "Import done."; show(u.report); return; }
+    if (u.report) {
+      bar.value = 100;
+      status.textContent = "Import done.";
+      show(u.report);
+      refresh();
+      return;
+    }
     if (u.error) { say(report, u.error, "error"); status.textContent = "Import stopped."; return; }
     const pct = u.total ? Math.floor((u.done * 100) / u.total) : 0;
     bar.value = pct;

@@ -19,14 +19,20 @@
     plots.push([div, new uPlot(Object.assign(size(div), opts), table, div)]);
   }
 
+  // one bar per local day, at 0, 1, 2...; a label on at most about eight of them
   const labels = data.days.labels;
+  const every = Math.max(1, Math.ceil(labels.length / 8));
+  const ticks = labels.map((_, i) => i).filter((i) => i % every === 0);
   draw("chart-days", {
-    scales: { x: { time: false } },
-    series: [{ label: "day" }, {
+    scales: { x: { time: false, range: [-0.5, Math.max(0.5, labels.length - 0.5)] } },
+    series: [{ label: "day", value: (u, i) => (i == null ? "--" : labels[i]) }, {
       label: "attempts", stroke: "#0b5cad", fill: "rgba(11,92,173,0.35)",
       paths: uPlot.paths.bars({ size: [0.7, 60] }),
     }],
-    axes: [{ values: (u, splits) => splits.map((i) => labels[Math.round(i)] || "") }, { label: "attempts" }],
+    axes: [
+      { splits: () => ticks, values: (u, splits) => splits.map((i) => labels[i] || "") },
+      { label: "attempts" },
+    ],
   }, [labels.map((_, i) => i), data.days.attempts]);
 
   const points = data.completion;

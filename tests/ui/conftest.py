@@ -9,23 +9,31 @@ installs it) and fail under CI.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
-from ringcast.clock import SystemClock
+from ringcast.api.app import create_app
+from ringcast.clock import SystemClock, VirtualClock
 from ringcast.config import Settings
-from ringcast.runtime import open_runtime
+from ringcast.db.engine import make_engine
+from ringcast.db.migrate import upgrade
+from ringcast.db.store import SqlStore
+from ringcast.runtime import Runtime, open_runtime
 from ringcast.services import accounts
+from tests.api.conftest import START, Account, make_account
 from tests.support import free_port
 
 HERE = Path(__file__).parent
@@ -158,7 +166,7 @@ def open_zone(now: datetime) -> tuple[str, str]:
 
 def volubile_campaign(server: Server, key: Key, name: str, contacts: int) -> dict[str, Any]:
     """A campaign created through the Volubile API, dialling now, every day."""
-    zone, today = open_zone(datetime.now(UTC))
+    zone, today = open_zone(SystemClock().now())
     body = {
         "name": name,
         "agentId": key.agent_id,
@@ -201,3 +209,69 @@ def audit(page: Any, name: str) -> None:
         page.set_viewport_size({"width": width, "height": 900})
         page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 900})
+
+
+# --- the pages without a browser: the app in process, on a virtual clock ---------------
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
+    if request.param == "sqlite":
+        rt = open_runtime(
+            Settings(
+                database_url=f"sqlite:///{tmp_path / 'rc.db'}", data_dir=str(tmp_path / "data")
+            )
+        )
+    else:
+        url = request.getfixturevalue("pg_engine_url")
+        engine = make_engine(url)
+        upgrade(engine)
+        rt = Runtime(
+            Settings(database_url=url, data_dir=str(tmp_path / "data")), engine, SqlStore(engine)
+        )
+    yield rt
+    rt.close()
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(START)
+
+
+@pytest.fixture
+def app(runtime: Runtime, clock: VirtualClock) -> FastAPI:
+    return create_app(runtime, clock)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, raise_server_exceptions=False) as c:
+        yield c
+
+
+@pytest.fixture
+def account(runtime: Runtime, clock: VirtualClock) -> Account:
+    return make_account(runtime, clock, "acme")
+
+
+@pytest.fixture
+def other_account(runtime: Runtime, clock: VirtualClock) -> Account:
+    return make_account(runtime, clock, "globex")
+
+
+def csrf_of(client: TestClient) -> str:
+    """The CSRF token the dashboard's forms carry for this client's cookie."""
+    page = client.get("/ui/sign-in")
+    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    assert found is not None, page.text
+    return found.group(1)
+
+
+def signed_in(client: TestClient, account: Account) -> str:
+    """Sign ``client`` in with the account's key; the CSRF token its forms then carry."""
+    token = csrf_of(client)
+    done = client.post(
+        "/ui/sign-in", data={"api_key": account.key, "csrf_token": token}, follow_redirects=False
+    )
+    assert done.status_code == 303, done.text
+    return token

@@ -30,7 +30,11 @@
     }
     if (plots[id]) { plots[id].setData(data); return; }
     div.textContent = "";
-    plots[id] = new uPlot(Object.assign({ tzDate }, size(div), opts), data, div);
+    // half an hour either side of the data (uPlot widens a single instant to years)
+    const xs = (u) => u.data[0];
+    const range = (u) => [xs(u)[0] - 1800, xs(u)[xs(u).length - 1] + 1800];
+    const scales = { x: { time: true, range } };
+    plots[id] = new uPlot(Object.assign({ tzDate, scales }, size(div), opts), data, div);
   }
 
   function hourly(h) {
@@ -41,7 +45,9 @@
     }, [h.x, h.attempts]);
     const groups = ["answered", "no_answer", "busy", "voicemail", "failed", "in_progress"];
     draw("chart-outcomes", {
-      series: [{}].concat(groups.map((g) => ({ label: labels[g], stroke: colours[g], width: 2 }))),
+      series: [{}].concat(groups.map((g) => ({
+        label: labels[g], stroke: colours[g], width: 2, points: { show: true, size: 6 },
+      }))),
       axes: [{}, { label: "calls per hour" }],
     }, [h.x].concat(groups.map((g) => h[g])));
   }

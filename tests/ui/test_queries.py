@@ -79,8 +79,11 @@ def test_tallies_count_states_holds_and_the_next_dial(engine: sa.Engine) -> None
     found = tally[campaign_id]
     assert found.by_state == {"reached": 3, "skipped": 1, "waiting": len(PHONES) - 4}
     assert found.held_back == 2
-    assert found.next_due_at == START
+    assert found.next_due_at == START == store.next_due_at(campaign_id)
     assert store.contact_tallies([]) == {}
+    seen = dashboard.overview(store, store.get_campaign(campaign_id))  # type: ignore[arg-type]
+    assert seen.row.tally == found
+    assert seen.reasons["outside_local_hours"] == 2 and seen.reasons["do_not_call"] == 1
 
 
 def test_calls_and_chart_marks_read_dialled_attempts_newest_first(engine: sa.Engine) -> None:

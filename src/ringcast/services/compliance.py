@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Protocol
@@ -206,7 +206,13 @@ def _flush(
 
 def figures(store: ContactQueries, campaign_id: str) -> tuple[dict[str, int], dict[str, int]]:
     """Contacts by state, and waiting or skipped contacts by reason (every reason listed)."""
-    counts = store.contact_figures(campaign_id)
+    return figures_of(store.contact_figures(campaign_id))
+
+
+def figures_of(
+    counts: Mapping[tuple[ContactState, str | None], int],
+) -> tuple[dict[str, int], dict[str, int]]:
+    """``figures`` from the store's counts by (state, reason)."""
     states = {s.value: 0 for s in ContactState}
     reasons = dict.fromkeys(REASONS, 0)
     for (state, reason), n in counts.items():

@@ -115,15 +115,28 @@ def campaign_rows(
     return [CampaignRow(c, tallies.get(c.id, ContactTally())) for c in found], total
 
 
-def campaign_row(store: DashboardStore, campaign: Campaign) -> CampaignRow:
-    return CampaignRow(
-        campaign, store.contact_tallies([campaign.id]).get(campaign.id, ContactTally())
+@dataclass(frozen=True)
+class Overview:
+    """One campaign's row, and its contacts by state and by hold-back or skip reason
+    (the native API's figures)."""
+
+    row: CampaignRow
+    states: dict[str, int]
+    reasons: dict[str, int]
+
+
+def overview(store: DashboardStore, campaign: Campaign) -> Overview:
+    """The campaign page's figures from one count by (state, reason) and the earliest due
+    time (read from the due-contacts index)."""
+    counts = store.contact_figures(campaign.id)
+    states, reasons = compliance.figures_of(counts)
+    held = sum(
+        n for (state, reason), n in counts.items() if state is ContactState.WAITING and reason
     )
-
-
-def figures(store: DashboardStore, campaign_id: str) -> tuple[dict[str, int], dict[str, int]]:
-    """Contacts by state and by hold-back or skip reason (the native API's figures)."""
-    return compliance.figures(store, campaign_id)
+    tally = ContactTally(
+        {s: n for s, n in states.items() if n}, held, store.next_due_at(campaign.id)
+    )
+    return Overview(CampaignRow(campaign, tally), states, reasons)
 
 
 def contacts_page(store: DashboardStore, search: ContactSearch) -> tuple[list[Contact], str | None]:

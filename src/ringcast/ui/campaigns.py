@@ -127,8 +127,8 @@ def _contact_search(
 def _campaign_context(
     store: UiStore, campaign: Campaign, search: ContactSearch, calls_page: int
 ) -> dict[str, Any]:
-    row = dashboard.campaign_row(store, campaign)
-    states, reasons = dashboard.figures(store, campaign.id)
+    seen = dashboard.overview(store, campaign)
+    row, states, reasons = seen.row, seen.states, seen.reasons
     contacts, next_after = dashboard.contacts_page(store, search)
     calls = store.campaign_calls(campaign.id, (calls_page - 1) * CALLS_PER_PAGE, CALLS_PER_PAGE + 1)
     return {
@@ -180,8 +180,8 @@ def campaign_live(
 ) -> Response:
     """The page's live block (status, progress, figures, buttons), polled by htmx."""
     campaign = campaign_of(store, principal, campaign_id)
-    row = dashboard.campaign_row(store, campaign)
-    states, reasons = dashboard.figures(store, campaign.id)
+    seen = dashboard.overview(store, campaign)
+    row, states, reasons = seen.row, seen.states, seen.reasons
     return render(
         request,
         "campaign_live.html",
@@ -225,7 +225,7 @@ def confirm_cancel(
 ) -> Response:
     """Cancelling cannot be undone: this page asks first."""
     campaign = campaign_of(store, principal, campaign_id)
-    row = dashboard.campaign_row(store, campaign)
+    row = dashboard.overview(store, campaign).row
     return render(
         request,
         "cancel.html",

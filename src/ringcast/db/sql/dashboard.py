@@ -48,6 +48,23 @@ class DashboardSql(SqlBase):
             found[campaign_id] = (by_state, held, next_due)
         return {c: ContactTally(by_state, held, due) for c, (by_state, held, due) in found.items()}
 
+    def next_due_at(self, campaign_id: str) -> datetime | None:
+        """When the campaign's earliest waiting contact is due (``ix_contacts_due``)."""
+        k = t.contacts
+        query = (
+            sa.select(k.c.next_due_at)
+            .where(
+                k.c.campaign_id == campaign_id,
+                k.c.state == ContactState.WAITING.value,
+                k.c.next_due_at.is_not(None),
+            )
+            .order_by(k.c.next_due_at)
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            found: datetime | None = conn.execute(query).scalar()
+        return found
+
     def search_contacts(self, search: ContactSearch) -> list[Contact]:
         """A page of contacts in number order: the unique ``(campaign_id, phone)`` index
         gives the order and the start, so the page costs the same on page 1 and 2,000."""
@@ -69,13 +86,18 @@ class DashboardSql(SqlBase):
     def campaign_calls(self, campaign_id: str, offset: int, limit: int) -> list[CallRecord]:
         """The campaign's dialled attempts, the latest first."""
         a = t.attempts
-        query = (
-            _call_query()
+        order = (a.c.dialed_at.desc(), a.c.id.desc())
+        # the page's ids first, from the (campaign_id, dialed_at) index alone; then the
+        # joins for those rows only (joined first, PostgreSQL sorted the whole campaign)
+        page = (
+            sa.select(a.c.id)
             .where(a.c.campaign_id == campaign_id, a.c.dialed_at.is_not(None))
-            .order_by(a.c.dialed_at.desc(), a.c.id.desc())
+            .order_by(*order)
             .offset(offset)
             .limit(limit)
+            .scalar_subquery()
         )
+        query = _call_query().where(a.c.id.in_(page)).order_by(*order)
         with self.engine.connect() as conn:
             return [mapping.call(r) for r in conn.execute(query).all()]
 

@@ -11,6 +11,7 @@ Protocols only: the values that cross them are the core's (``core.model``,
     CampaignStore       campaigns and their contacts: what every surface reads and writes
     CampaignQueries     lists, counts and cohorts the API surfaces show (SQL store)
     ContactQueries      contacts, figures and do-not-call entries the native API shows
+    ConnectionLoads     what each connection carries now (the dashboard's account page)
     ComplianceRecords   calling policies and the do-not-call list
     ConnectionRegistry  telephone connections and their limits
     CallLog             calls as the API surfaces read them back
@@ -41,6 +42,7 @@ from ringcast.records import (
     CampaignQuery,
     Cohort,
     Connection,
+    ConnectionLoad,
     ContactResult,
     DoNotCall,
     Organization,
@@ -264,8 +266,10 @@ class ContactQueries(Protocol):
     def do_not_call_entry(self, org_id: str, phone: str) -> DoNotCall | None: ...
 
     def list_do_not_call(
-        self, org_id: str, offset: int, limit: int
-    ) -> tuple[list[DoNotCall], int]: ...
+        self, org_id: str, offset: int, limit: int, search: str | None = None
+    ) -> tuple[list[DoNotCall], int]:
+        """A page of the list in number order; with ``search``, numbers containing it."""
+        ...
 
 
 class ComplianceRecords(Protocol):
@@ -303,6 +307,14 @@ class ConnectionRegistry(Protocol):
         ...
 
     def remove_connection(self, org_id: str, connection_id: str) -> bool: ...
+
+
+class ConnectionLoads(Protocol):
+    """What the organization's connections carry right now (the SQL store only)."""
+
+    def connection_loads(self, org_id: str, since: datetime) -> list[ConnectionLoad]:
+        """Each connection's calls in progress, and its calls dialled since ``since``."""
+        ...
 
 
 class CallLog(Protocol):
@@ -397,6 +409,18 @@ class OutboxStore(Protocol):
         """Send these attempts' deliveries again (those not being sent right now)."""
         ...
 
+    def list_deliveries(
+        self, org_id: str, status: str | None, offset: int, limit: int
+    ) -> tuple[list[OutboxEntry], int]:
+        """A page of the organization's deliveries, newest first, perhaps of one status."""
+        ...
+
+    def get_delivery(self, org_id: str, outbox_id: str) -> OutboxEntry | None: ...
+
+    def retry_delivery(self, org_id: str, outbox_id: str, at: datetime) -> bool:
+        """Send the organization's failed delivery again; False if it has no such one."""
+        ...
+
 
 class ResultExports(Protocol):
     """A campaign's results, streamed for CSV exports (the SQL store only)."""
@@ -480,6 +504,7 @@ class SqlStoreApi(
     AccountQueries,
     CampaignQueries,
     ContactQueries,
+    ConnectionLoads,
     CallLog,
     OutboxStore,
     OperatorFigures,

@@ -180,6 +180,9 @@ class OutboxEntry:
     last_status_code: int | None
     created_at: datetime
     delivered_at: datetime | None
+    url: str | None = None  #: where it goes
+    last_error: str | None = None  #: why its latest try failed
+    next_attempt_at: datetime | None = None  #: when a pending one is tried next
 
 
 @dataclass(frozen=True)
@@ -230,6 +233,16 @@ def _cap(settings: Mapping[str, Any], key: str) -> int | None:
         # registration checks these; a cap read wrongly would dial past it, so say so loudly
         raise ValueError(f"connection setting {key} is {value!r}, not an integer")
     return value
+
+
+@dataclass(frozen=True)
+class ConnectionLoad:
+    """What a connection is carrying: its calls in progress (the counter its limit holds
+    against) and how many calls it dialled since a given moment."""
+
+    connection_id: str
+    in_flight: int
+    dialled: int
 
 
 @dataclass(frozen=True)

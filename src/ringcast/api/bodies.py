@@ -35,6 +35,7 @@ CALLBACK_LIMIT = 1024 * 1024
 UPLOAD_ROUTES = (
     re.compile(r"^/api/scheduling/v1/orgs/[^/]+/workspaces/[^/]+/campaigns/[^/]+/cohorts/upload$"),
     re.compile(r"^/ringcast/v1/do-not-call/import$"),
+    re.compile(r"^/ui/account/do-not-call/import$"),  # the dashboard's import form
 )
 CALLBACK_ROUTES = (re.compile(r"^/ringcast/v1/gateway/"),)
 

@@ -509,4 +509,7 @@ def outbox_entry(row: Row) -> OutboxEntry:
         row.last_status_code,
         row.created_at,
         row.delivered_at,
+        url=row.url,
+        last_error=row.last_error,
+        next_attempt_at=row.next_attempt_at,
     )

@@ -14,8 +14,8 @@ import phonenumbers
 from ringcast.core.compliance import POLICIES, REASONS
 from ringcast.core.errors import NotFound, ValidationFailed
 from ringcast.core.model import Contact, ContactState, PredialHook
-from ringcast.ports import ComplianceRecords, ContactQueries, Store
-from ringcast.records import Campaign
+from ringcast.ports import AccountStore, ComplianceRecords, ContactQueries, Store
+from ringcast.records import Campaign, DoNotCall
 from ringcast.services import campaigns
 from ringcast.services.webhooks import require_public
 
@@ -54,6 +54,31 @@ def zone_name(value: str | None, field_name: str = "timezone") -> str | None:
     except (ZoneInfoNotFoundError, ValueError):
         raise ValidationFailed.single(field_name, value, "is not an IANA time zone") from None
     return value
+
+
+class PolicyStore(AccountStore, ComplianceRecords, Protocol):
+    """A store that reads and sets an organization's calling policy."""
+
+
+def calling_policy(store: AccountStore, org_id: str) -> str:
+    """The organization's calling-hours policy, ``none`` when it has none."""
+    org = store.get_organization(org_id)
+    return (org.calling_policy if org else None) or "none"
+
+
+def set_calling_policy(store: PolicyStore, org_id: str, policy: str) -> str:
+    """Choose the organization's policy (a known name; ``none`` clears it); returns it."""
+    store.set_calling_policy(org_id, policy_name(policy))
+    return policy
+
+
+def do_not_call_page(
+    store: ContactQueries, org_id: str, search: str | None, offset: int, limit: int
+) -> tuple[list[DoNotCall], int]:
+    """A page of the organization's list; ``search`` is matched on its digits (``+33 6``,
+    ``336`` and ``(33) 6`` find the same numbers), and one without digits matches all."""
+    digits = "".join(ch for ch in search or "" if ch.isdigit())
+    return store.list_do_not_call(org_id, offset, limit, digits or None)
 
 
 def set_campaign_compliance(

@@ -40,8 +40,8 @@ from ringcast.gateways.simulator import (
     MAX_SEED,
     OutcomeModel,
 )
-from ringcast.ports import ConnectionRegistry
-from ringcast.records import Connection
+from ringcast.ports import ConnectionLoads, ConnectionRegistry
+from ringcast.records import Connection, ConnectionLoad
 from ringcast.services.compliance import e164
 from ringcast.services.webhooks import require_public
 
@@ -403,3 +403,37 @@ def callback_candidates(
     come from (one per organization that registered that id with that gateway)."""
     found = directory.connections_with_id(connection_id)
     return sorted((c for c in found if c.gateway == gateway), key=lambda c: c.org_id)
+
+
+#: how far back a connection's dialling rate is measured
+LOAD_WINDOW = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class LiveLoad:
+    """A connection with what it carries now, against its limits."""
+
+    connection: Connection
+    in_flight: int  #: calls in progress
+    attempts_per_second: float  #: dialled over the last ``LOAD_WINDOW``
+
+
+class LoadRegistry(ConnectionRegistry, ConnectionLoads, Protocol):
+    """A store that lists connections and counts what they carry."""
+
+
+def live_loads(store: LoadRegistry, org_id: str, now: datetime) -> list[LiveLoad]:
+    """The organization's connections, each with its calls in progress and its rate of
+    dials over the last minute, in id order."""
+    loads = {load.connection_id: load for load in store.connection_loads(org_id, now - LOAD_WINDOW)}
+    out: list[LiveLoad] = []
+    for connection in store.list_connections(org_id):
+        load = loads.get(connection.id, ConnectionLoad(connection.id, 0, 0))
+        out.append(
+            LiveLoad(
+                connection,
+                in_flight=max(load.in_flight, 0),
+                attempts_per_second=load.dialled / LOAD_WINDOW.total_seconds(),
+            )
+        )
+    return out

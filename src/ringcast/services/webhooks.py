@@ -4,11 +4,13 @@ rule every customer-given URL meets when it is set (``require_public``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from urllib.parse import urlsplit
 
-from ringcast.core.errors import ValidationFailed
+from ringcast.core.errors import NotFound, ValidationFailed
 from ringcast.egress import AddressRefused, check_destination
-from ringcast.ports import Store
+from ringcast.ports import OutboxStore, Store
+from ringcast.records import OutboxEntry
 from ringcast.webhooks import volubile
 
 
@@ -67,3 +69,34 @@ def set_account_webhook(
 def get_account_webhook(store: Store, org_id: str) -> AccountWebhook:
     org = store.get_organization(org_id)
     return AccountWebhook(org.webhook_url if org else None, None)
+
+
+#: the states a delivery goes through: pending until a 2xx, failed once its tries are spent
+DELIVERY_STATUSES = ("pending", "delivered", "failed")
+
+
+def deliveries(
+    store: OutboxStore, org_id: str, status: str | None, offset: int, limit: int
+) -> tuple[list[OutboxEntry], int]:
+    """A page of the organization's webhook deliveries, newest first, perhaps of one status."""
+    if status is not None and status not in DELIVERY_STATUSES:
+        raise ValidationFailed.single(
+            "status", status, f"must be one of {', '.join(DELIVERY_STATUSES)}"
+        )
+    return store.list_deliveries(org_id, status, offset, limit)
+
+
+def retry_delivery(store: OutboxStore, org_id: str, outbox_id: str, now: datetime) -> OutboxEntry:
+    """Send a failed delivery once more, now; the deliverer picks it up on its next round.
+
+    Another organization's delivery reads exactly like one that does not exist; one that
+    is pending or delivered is refused, naming its status."""
+    if not store.retry_delivery(org_id, outbox_id, now):
+        known = store.get_delivery(org_id, outbox_id)
+        if known is None:
+            raise NotFound("webhook delivery", outbox_id)
+        raise ValidationFailed.single("status", known.status, "only a failed delivery is retried")
+    retried = store.get_delivery(org_id, outbox_id)
+    if retried is None:  # removed since: as if it never was
+        raise NotFound("webhook delivery", outbox_id)
+    return retried

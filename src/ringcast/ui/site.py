@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from ringcast.config import Settings
 from ringcast.services.accounts import authenticate
-from ringcast.ui import campaigns, charts, export
+from ringcast.ui import account, campaigns, charts, export, forecast
 from ringcast.ui.session import (
     CsrfChecked,
     CsrfRefused,
@@ -38,6 +38,8 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.include_router(campaigns.router)
     app.include_router(charts.router)
     app.include_router(export.router)
+    app.include_router(forecast.router)
+    app.include_router(account.router)
     app.mount("/ui/static", StaticFiles(directory=STATIC), name="static")
     app.add_exception_handler(SignInRequired, _to_sign_in)
     app.add_exception_handler(CsrfRefused, _csrf_refused)

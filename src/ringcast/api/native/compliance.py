@@ -46,8 +46,7 @@ class PolicyOut(BaseModel):
 )
 def get_calling_policy(principal: PrincipalDep, store: StoreDep) -> PolicyOut:
     """The organization's calling-hours policy (campaigns may override it)."""
-    org = store.get_organization(principal.org_id)
-    return PolicyOut(policy=(org.calling_policy if org else None) or "none")
+    return PolicyOut(policy=service.calling_policy(store, principal.org_id))
 
 
 @router.put(
@@ -57,8 +56,7 @@ def get_calling_policy(principal: PrincipalDep, store: StoreDep) -> PolicyOut:
 )
 def set_calling_policy(principal: PrincipalDep, store: StoreDep, body: PolicyIn) -> PolicyOut:
     """Choose the organization's calling-hours policy: fr, us, in or none."""
-    store.set_calling_policy(principal.org_id, service.policy_name(body.policy))
-    return PolicyOut(policy=body.policy)
+    return PolicyOut(policy=service.set_calling_policy(store, principal.org_id, body.policy))
 
 
 class PredialIn(BaseModel):

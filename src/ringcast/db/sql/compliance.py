@@ -56,11 +56,18 @@ class ComplianceSql(SqlBase):
             dnc, sa.and_(dnc.c.org_id == org_id, dnc.c.phone == phone), mapping.do_not_call
         )
 
-    def list_do_not_call(self, org_id: str, offset: int, limit: int) -> tuple[list[DoNotCall], int]:
+    def list_do_not_call(
+        self, org_id: str, offset: int, limit: int, search: str | None = None
+    ) -> tuple[list[DoNotCall], int]:
+        """A page of the organization's list in number order; with ``search`` (digits),
+        only the numbers that contain them."""
         dnc = t.do_not_call
+        where = [dnc.c.org_id == org_id]
+        if search:
+            where.append(dnc.c.phone.contains(search, autoescape=True))
         return self._page(
             sa.select(dnc),
-            [dnc.c.org_id == org_id],
+            where,
             [dnc.c.phone],
             offset,
             limit,

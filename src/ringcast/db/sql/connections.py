@@ -4,6 +4,7 @@ here; their shared counters are written by the planning and call-end transaction
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from ringcast.db import mapping
 from ringcast.db import tables as t
 from ringcast.db.sql.base import SqlBase, for_update
-from ringcast.records import Connection
+from ringcast.records import Connection, ConnectionLoad
 
 
 class ConnectionsSql(SqlBase):
@@ -69,6 +70,27 @@ class ConnectionsSql(SqlBase):
             conn.execute(u.delete().where(u.c.org_id == org_id, u.c.connection_id == connection_id))
             conn.execute(k.delete().where(mine))
         return True
+
+    def connection_loads(self, org_id: str, since: datetime) -> list[ConnectionLoad]:
+        """Each of the organization's connections: its calls in progress, and the calls
+        dialled through it since ``since`` (found through the organization's campaigns,
+        by the attempts' (campaign, dialled at) index)."""
+        k, a, c = t.connections, t.attempts, t.campaigns
+        with self.engine.connect() as conn:
+            flights = conn.execute(
+                sa.select(k.c.id, k.c.in_flight).where(k.c.org_id == org_id).order_by(k.c.id)
+            ).all()
+            rows = conn.execute(
+                sa.select(a.c.connection_id, sa.func.count().label("n"))
+                .where(
+                    a.c.campaign_id.in_(sa.select(c.c.id).where(c.c.org_id == org_id)),
+                    a.c.dialed_at >= since,
+                    a.c.connection_id.is_not(None),
+                )
+                .group_by(a.c.connection_id)
+            ).all()
+        dialled: dict[str, int] = {r.connection_id: int(r.n) for r in rows}
+        return [ConnectionLoad(r.id, r.in_flight, int(dialled.get(r.id, 0))) for r in flights]
 
     def _connection(self, row: sa.Row[Any]) -> Connection:
         return mapping.connection(row, self.secrets)

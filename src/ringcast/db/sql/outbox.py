@@ -127,3 +127,39 @@ class OutboxSql(SqlBase):
                 .values(status="pending", next_attempt_at=at)
             )
             return done.rowcount
+
+    def list_deliveries(
+        self, org_id: str, status: str | None, offset: int, limit: int
+    ) -> tuple[list[OutboxEntry], int]:
+        """A page of the organization's deliveries, newest first; with ``status``, only
+        those in it (``pending``, ``delivered``, ``failed``)."""
+        o = t.webhook_outbox
+        where = [o.c.org_id == org_id]
+        if status is not None:
+            where.append(o.c.status == status)
+        return self._page(
+            sa.select(o),
+            where,
+            [o.c.created_at.desc(), o.c.id],
+            offset,
+            limit,
+            mapping.outbox_entry,
+        )
+
+    def get_delivery(self, org_id: str, outbox_id: str) -> OutboxEntry | None:
+        o = t.webhook_outbox
+        return self._one(
+            o, sa.and_(o.c.org_id == org_id, o.c.id == outbox_id), mapping.outbox_entry
+        )
+
+    def retry_delivery(self, org_id: str, outbox_id: str, at: datetime) -> bool:
+        """Send a failed delivery again from ``at`` (tried once more, as Sarvam's requeue
+        does); False when the organization has no failed delivery with this id."""
+        o = t.webhook_outbox
+        with self._tx() as conn:
+            done = conn.execute(
+                o.update()
+                .where(o.c.org_id == org_id, o.c.id == outbox_id, o.c.status == "failed")
+                .values(status="pending", next_attempt_at=at)
+            )
+            return bool(done.rowcount)

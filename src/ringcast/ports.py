@@ -439,7 +439,7 @@ class ResultExports(Protocol):
 
 
 @dataclass(frozen=True)
-class ConnectionLoad:
+class ConnectionInFlight:
     """A registered connection's calls in flight and its limit (None: unlimited)."""
 
     org_id: str
@@ -459,7 +459,7 @@ class Backlog:
     webhook_backlog: int
     #: when the oldest webhook delivery still pending was written; None: none pending
     oldest_webhook_at: datetime | None
-    connections: tuple[ConnectionLoad, ...]
+    connections: tuple[ConnectionInFlight, ...]
     cap: int
 
 

@@ -14,7 +14,7 @@ from ringcast.core.step import CallResult
 from ringcast.db import mapping
 from ringcast.db import tables as t
 from ringcast.db.sql.base import SqlBase
-from ringcast.ports import Backlog, ConnectionLoad
+from ringcast.ports import Backlog, ConnectionInFlight
 from ringcast.records import CallFilter, CallRecord
 
 #: the most due contacts and pending webhooks ``/metrics`` counts (it reads "at least")
@@ -125,7 +125,7 @@ class CallsSql(SqlBase):
             in_flight_calls=live,
             webhook_backlog=waiting,
             oldest_webhook_at=oldest.scalar_one(),
-            connections=tuple(ConnectionLoad(*row) for row in loads),
+            connections=tuple(ConnectionInFlight(*row) for row in loads),
             cap=cap,
         )
 

@@ -25,7 +25,6 @@ from datetime import date, datetime, time, timedelta
 
 import holidays
 import phonenumbers
-from phonenumbers import geocoder
 from phonenumbers import timezone as number_zones
 
 from ringcast.core.windows import ALL_DAYS, WHOLE_DAY, Slot, WeeklyWindow, Window, intersect
@@ -172,6 +171,10 @@ def _from_number(phone: str) -> Whereabouts:
 
 def _subdivision(number: phonenumbers.PhoneNumber, region: str | None) -> str | None:
     if region == "US":
+        # Imported here: the geocoder loads every country's place names (~0.4 s), which
+        # every command would pay at start-up for the few US numbers that need it.
+        from phonenumbers import geocoder
+
         place = geocoder.description_for_number(number, "en")
         if len(place) > 4 and place[-4:-2] == ", ":  # "Miami, FL"
             return place[-2:]

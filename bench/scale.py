@@ -77,12 +77,12 @@ select md5(:campaign || ':' || i)::uuid::text, :campaign, :org,
 from generate_series(0, :count - 1) as i
 """
 
-#: one ended, answered attempt for each final contact of a campaign
+#: one ended, completed attempt for each final contact of a campaign
 ATTEMPTS = """
 insert into attempts (id, contact_id, campaign_id, org_id, phone, number, state, outcome,
                       due_at, dialed_at, answered_at, ended_at, duration_s, qualifiers,
                       variables, dropped_variables, created_at)
-select md5(id || '#0')::uuid::text, id, campaign_id, org_id, phone, 0, 'ended', 'answered',
+select md5(id || '#0')::uuid::text, id, campaign_id, org_id, phone, 0, 'ended', 'completed',
        created_at, created_at, created_at, created_at + interval '30 seconds', 30, '[]',
        '{"name": "x"}', '[]', created_at
 from contacts where campaign_id = :campaign and state = 'reached'
@@ -294,13 +294,24 @@ def latencies(base: str, key: str, campaign_id: str, requests: int) -> dict[str,
 
 def explain(engine: sa.Engine, campaign_id: str) -> None:
     """The plans behind the pages and planning, for the record (on stderr)."""
+    org = "(select org_id from campaigns where id = :c)"
     queries = [
+        # planning: the due contacts of a campaign
         "select * from contacts where campaign_id = :c and state = 'waiting' "
         "and next_due_at <= now() order by next_due_at, id limit 501",
-        "select state, count(*) from contacts where campaign_id = :c group by state",
+        # figures
+        "select state, reason, count(*) from contacts where campaign_id = :c "
+        "group by state, reason",
+        # the contact page and its total
         "select * from contacts where campaign_id = :c order by created_at, id limit 100",
-        "select * from attempts where org_id = (select org_id from campaigns where id = :c) "
-        "order by created_at desc limit 20",
+        "select count(*) from contacts where campaign_id = :c",
+        # the calls list and its total
+        f"select count(*) from attempts where org_id = {org}",
+        "select a.*, c.agent_id, c.name, k.context from attempts a "
+        "join campaigns c on c.id = a.campaign_id join contacts k on k.id = a.contact_id "
+        f"where a.org_id = {org} order by a.created_at desc, a.id limit 20",
+        # /metrics: the due contacts of every campaign
+        "select count(*) from contacts where state = 'waiting' and next_due_at <= now()",
     ]
     with engine.connect() as conn:
         for q in queries:

@@ -56,8 +56,8 @@ def takes(script: Path, flag: str) -> bool:
     return flag in shown
 
 
-def run(name: str, quick: bool, timeout: float) -> Result:
-    script = HERE / f"{name}.py"
+def run(name: str, quick: bool, timeout: float, where: Path = HERE) -> Result:
+    script = where / f"{name}.py"
     if not script.exists():
         return Result(name, f"python bench/{name}.py", "not present")
     argv = [sys.executable, str(script)]
@@ -73,7 +73,7 @@ def run(name: str, quick: bool, timeout: float) -> Result:
         started = time.perf_counter()
         try:
             done = subprocess.run(
-                argv, capture_output=True, text=True, timeout=timeout, check=False, cwd=HERE.parent
+                argv, capture_output=True, text=True, timeout=timeout, check=False, cwd=where.parent
             )
         except subprocess.TimeoutExpired as exc:
             printed = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
@@ -91,7 +91,7 @@ def run(name: str, quick: bool, timeout: float) -> Result:
         status = "ok" if done.returncode == 0 else f"failed (exit {done.returncode})"
         if done.returncode != 0:
             tail = [x for x in done.stderr.splitlines() if x.strip()][-1:]
-            lines += [f"error: {x}" for x in tail]
+            lines += [x if x.startswith("error") else f"error: {x}" for x in tail]
         figures = json.loads(out.read_text()) if wants_json and out.exists() else {}
     return Result(name, shown, status, round(seconds, 1), lines, figures)
 

@@ -8,11 +8,15 @@ Measures, on one run of the shared server (each part in a fresh schema):
 2. dial lateness (p50, p99) at a paced 200 attempts per second: the simulator's own
    dial log (written outside the workers) minus each attempt's pacing slot;
 3. the peer a user would otherwise reach for: PgQueuer at batch_size=100 processing N
-   no-op jobs on the same server; and the ratio.
+   no-op jobs on the same server; and the ratio;
+4. many tenants at once: ``--tenants`` (5x4x5000: 5 organizations of 4 campaigns of
+   5,000 contacts, 20 campaigns in all) with 1 and 2 workers, and whether the second
+   worker made it slower (it must not).
 
 Run: .venv/bin/pip install -e ".[bench]" && .venv/bin/python bench/dispatch.py
-     [--contacts 100000] [--url postgresql+psycopg://...]
-Figures are medians over --repeat runs.
+     [--contacts 100000] [--repeat 3] [--workers 1,2,4] [--tenants 5x4x5000]
+     [--quick] [--json figures.json] [--url postgresql+psycopg://...]
+Figures are medians over --repeat runs (lateness: one run).
 """
 
 from __future__ import annotations

@@ -8,17 +8,22 @@ Measures, on one run of the shared server (each part in a fresh schema):
 2. dial lateness (p50, p99) at a paced 200 attempts per second: the simulator's own
    dial log (written outside the workers) minus each attempt's pacing slot;
 3. the peer a user would otherwise reach for: PgQueuer at batch_size=100 processing N
-   no-op jobs on the same server; and the ratio.
+   no-op jobs on the same server; and the ratio;
+4. many tenants at once: ``--tenants`` (5x4x5000: 5 organizations of 4 campaigns of
+   5,000 contacts, 20 campaigns in all) with 1 and 2 workers, and whether the second
+   worker made it slower (it must not).
 
 Run: .venv/bin/pip install -e ".[bench]" && .venv/bin/python bench/dispatch.py
-     [--contacts 100000] [--url postgresql+psycopg://...]
-Figures are medians over --repeat runs.
+     [--contacts 100000] [--repeat 3] [--workers 1,2,4] [--tenants 5x4x5000]
+     [--quick] [--json figures.json] [--url postgresql+psycopg://...]
+Figures are medians over --repeat runs (lateness: one run).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import subprocess
@@ -26,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -66,15 +72,16 @@ class Schema:
             conn.exec_driver_sql(f"DROP SCHEMA {self.name} CASCADE")
 
 
-def seed(url: str, n: int, aps: float | None) -> tuple[sa.Engine, str]:
+def seed(
+    url: str, n: int, aps: float | None, *, orgs: int = 1, campaigns_per_org: int = 1
+) -> tuple[sa.Engine, list[str]]:
+    """``orgs`` organizations of ``campaigns_per_org`` paused campaigns of ``n`` contacts each."""
     # Every process on one PostgreSQL database holds the same secret key: this one and its
     # workers (run_workers passes it on).
     os.environ.setdefault(SECRET_KEY_ENV, Fernet.generate_key().decode())
     engine = make_engine(url)
     upgrade(engine)
     store, clock = SqlStore(engine), SystemClock()
-    issued = accounts.issue_key(store, clock, "bench")
-    agent = accounts.register_agent(store, clock, "bench", "A", "Hi {{ name }}")
     config = CampaignConfig(
         "",
         CampaignStatus.PAUSED,
@@ -82,37 +89,44 @@ def seed(url: str, n: int, aps: float | None) -> tuple[sa.Engine, str]:
         PacingLimits(attempts_per_second=aps),
         RetryPolicy(),
     )
-    made = campaigns.create(
-        store,
-        clock,
-        campaigns.NewCampaign(
-            org_id=issued.organization.id,
-            workspace_id=issued.workspace.id,
-            name="bench",
-            agent_id=agent.id,
-            agent_field="agentId",
-            dialect=Dialect.NATIVE,
-            config=config,
-        ),
-    )
-    # created paused, filled, then released: the clock starts when everything is due
-    store.set_campaign_status(made.id, CampaignStatus.PAUSED, clock.now())
-    step = 10_000
-    for start in range(0, n, step):
-        people = [
-            campaigns.Recipient(f"+33{600000000 + i}", {"name": "x"})
-            for i in range(start, min(n, start + step))
-        ]
-        store.add_contacts(
-            made.id, campaigns.contacts_for(made.id, people, clock.now()), clock.now()
-        )
-    return engine, made.id
+    made: list[str] = []
+    for o in range(orgs):
+        issued = accounts.issue_key(store, clock, f"bench{o}")
+        agent = accounts.register_agent(store, clock, f"bench{o}", "A", "Hi {{ name }}")
+        for c in range(campaigns_per_org):
+            campaign = campaigns.create(
+                store,
+                clock,
+                campaigns.NewCampaign(
+                    org_id=issued.organization.id,
+                    workspace_id=issued.workspace.id,
+                    name=f"bench {c}",
+                    agent_id=agent.id,
+                    agent_field="agentId",
+                    dialect=Dialect.NATIVE,
+                    config=config,
+                ),
+            )
+            # created paused, filled, then released: the clock starts when all is due
+            store.set_campaign_status(campaign.id, CampaignStatus.PAUSED, clock.now())
+            base = 600000000 + c * n  # the same numbers in each organization
+            step = 10_000
+            for start in range(0, n, step):
+                people = [
+                    campaigns.Recipient(f"+33{base + i}", {"name": "x"})
+                    for i in range(start, min(n, start + step))
+                ]
+                store.add_contacts(
+                    campaign.id,
+                    campaigns.contacts_for(campaign.id, people, clock.now()),
+                    clock.now(),
+                )
+            made.append(campaign.id)
+    return engine, made
 
 
-def run_workers(
-    url: str, workers: int, n: int, aps: float | None, log: Path | None = None
-) -> tuple[float, sa.Engine, str]:
-    engine, campaign_id = seed(url, n, aps)
+def worker_env(url: str) -> dict[str, str]:
+    """The environment of a ``ringcast worker`` on ``url``: calls answered at once."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
     env.update(
         RINGCAST_DATABASE_URL=url,
@@ -122,6 +136,21 @@ def run_workers(
         RINGCAST_SIMULATOR_OUTCOMES="answered=1",
         RINGCAST_LOG_LEVEL="error",
     )
+    return env
+
+
+def run_workers(
+    url: str,
+    workers: int,
+    n: int,
+    aps: float | None,
+    log: Path | None = None,
+    *,
+    orgs: int = 1,
+    campaigns_per_org: int = 1,
+) -> tuple[float, sa.Engine, list[str]]:
+    engine, campaign_ids = seed(url, n, aps, orgs=orgs, campaigns_per_org=campaigns_per_org)
+    env = worker_env(url)
     if log is not None:
         env["RINGCAST_SIMULATOR_DIAL_LOG"] = str(log)
     procs = [
@@ -136,7 +165,8 @@ def run_workers(
     time.sleep(2)  # let them start before the campaign is released
     store = SqlStore(engine)
     started = time.perf_counter()
-    store.set_campaign_status(campaign_id, CampaignStatus.SCHEDULED, SystemClock().now())
+    for campaign_id in campaign_ids:
+        store.set_campaign_status(campaign_id, CampaignStatus.SCHEDULED, SystemClock().now())
     try:
         while True:
             with engine.connect() as conn:
@@ -152,14 +182,17 @@ def run_workers(
             p.terminate()
         for p in procs:
             p.wait(timeout=60)
-    return elapsed, engine, campaign_id
+    return elapsed, engine, campaign_ids
 
 
-def throughput(url: str, workers: int, n: int) -> float:
+def throughput(url: str, workers: int, n: int, orgs: int = 1, campaigns_per_org: int = 1) -> float:
+    """Attempts per second over ``orgs`` x ``campaigns_per_org`` campaigns of ``n``."""
     with Schema(url) as schema_url:
-        elapsed, engine, _ = run_workers(schema_url, workers, n, None)
+        elapsed, engine, _ = run_workers(
+            schema_url, workers, n, None, orgs=orgs, campaigns_per_org=campaigns_per_org
+        )
         engine.dispose()
-    return n / elapsed
+    return n * orgs * campaigns_per_org / elapsed
 
 
 def lateness(url: str, n: int, aps: float) -> tuple[float, float]:
@@ -223,25 +256,54 @@ def main() -> None:
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--paced", type=int, default=5_000, help="contacts for the lateness run")
     parser.add_argument("--repeat", type=int, default=1)
-    args = parser.parse_args()
-
-    peer = statistics.median(
-        asyncio.run(pgqueuer_rate(args.url, args.contacts)) for _ in range(args.repeat)
+    parser.add_argument(
+        "--tenants",
+        default="5x4x5000",
+        help="the multi-tenant case: organizations x campaigns each x contacts each",
     )
+    parser.add_argument("--workers", default="1,2,4", help="worker counts for one campaign")
+    parser.add_argument("--quick", action="store_true", help="small sizes, one run")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    if args.quick:
+        args.contacts, args.paced, args.tenants, args.workers = 10_000, 1_000, "5x4x500", "1,2"
+    orgs, per_org, per_campaign = (int(x) for x in args.tenants.split("x"))
+    counts = [int(x) for x in args.workers.split(",")]
+
+    def median(run: Callable[[], float]) -> float:
+        return statistics.median(run() for _ in range(args.repeat))
+
+    figures: dict[str, object] = {"contacts": args.contacts, "repeat": args.repeat}
+    peer = median(lambda: asyncio.run(pgqueuer_rate(args.url, args.contacts)))
+    figures["pgqueuer_jobs_per_s"] = round(peer)
     print(f"PgQueuer batch_size=100, {args.contacts} no-op jobs: {peer:,.0f} jobs/s")
-    for workers in (1, 2, 4):
-        rate = statistics.median(
-            throughput(args.url, workers, args.contacts) for _ in range(args.repeat)
-        )
+    for workers in counts:
+        rate = median(lambda w=workers: throughput(args.url, w, args.contacts))
+        figures[f"attempts_per_s_{workers}w"] = round(rate)
+        figures[f"ratio_{workers}w"] = round(rate / peer, 3)
         print(
             f"ringcast {workers} worker(s), {args.contacts} contacts: {rate:,.0f} attempts/s "
             f"(ratio to PgQueuer {rate / peer:.3f})"
         )
+    tenants = orgs * per_org * per_campaign
+    for workers in (1, 2):
+        rate = median(lambda w=workers: throughput(args.url, w, per_campaign, orgs, per_org))
+        figures[f"tenants_attempts_per_s_{workers}w"] = round(rate)
+        print(
+            f"ringcast {workers} worker(s), {orgs * per_org} campaigns x {per_campaign} contacts "
+            f"in {orgs} organizations ({tenants}): {rate:,.0f} attempts/s"
+        )
+    more = figures["tenants_attempts_per_s_2w"] >= figures["tenants_attempts_per_s_1w"]
+    figures["tenants_more_workers_not_slower"] = more
+    print(f"  2 workers not slower than 1: {'yes' if more else 'NO'}")
     p50, p99 = lateness(args.url, args.paced, 200)
+    figures.update(lateness_p50_ms=round(p50, 1), lateness_p99_ms=round(p99, 1))
     print(
         f"dial lateness at 200 attempts/s over {args.paced} dials: "
         f"p50 {p50:.1f} ms, p99 {p99:.1f} ms"
     )
+    if args.json is not None:
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -227,8 +227,19 @@ contacts = sa.Table(
         postgresql_where=sa.text("state = 'waiting'"),
         sqlite_where=sa.text("state = 'waiting'"),
     ),
-    sa.Index(None, "campaign_id", "state"),
     sa.Index(None, "org_id", "phone"),
+    # a campaign's contact page, in the order it shows them, and its figures (migration
+    # 0012 put it in place of one on (campaign_id, state): the waiting contacts are read
+    # through ix_contacts_due, the other states only with the whole campaign)
+    sa.Index(None, "campaign_id", "created_at", "id"),
+    # how many contacts are due across every campaign (``/metrics``), read from the due
+    # ones only, not from every contact waiting for a later day
+    sa.Index(
+        "ix_contacts_waiting_due",
+        "next_due_at",
+        postgresql_where=sa.text("state = 'waiting'"),
+        sqlite_where=sa.text("state = 'waiting'"),
+    ),
 )
 
 #: the index every add path inserts contacts against (``bulk.insert_new_rows``)
@@ -281,6 +292,8 @@ attempts = sa.Table(
     sa.Index(None, "state", "lease_expires_at"),
     # the frequency cap counts a number's recent attempts across the organization
     sa.Index(None, "org_id", "phone", "dialed_at"),
+    # the calls list, newest first, a page at a time (migration 0012)
+    sa.Index(None, "org_id", "created_at", "id"),
     # nobody is in two calls at once: one live attempt per number and organization
     sa.Index(
         "ux_attempts_live_phone",

@@ -62,12 +62,13 @@ class CallsSql(SqlBase):
     ) -> tuple[list[CallRecord], int]:
         a, c = t.attempts, t.campaigns
         conditions: list[Any] = [a.c.org_id == where.org_id]
-        if where.agent_id is not None:
-            conditions.append(c.c.agent_id == where.agent_id)
         if where.phone is not None:
             conditions.append(a.c.phone == where.phone)
+        of_campaign: list[Any] = []  # conditions on the campaign's row
+        if where.agent_id is not None:
+            of_campaign.append(c.c.agent_id == where.agent_id)
         if where.campaign_name is not None:
-            conditions.append(c.c.name == where.campaign_name)
+            of_campaign.append(c.c.name == where.campaign_name)
         if where.since is not None:
             conditions.append(a.c.created_at >= where.since)
         if where.until is not None:
@@ -79,14 +80,19 @@ class CallsSql(SqlBase):
             "status": a.c.outcome,
         }[where.sort_by]
         order = column.desc() if where.descending else column.asc()
+        # Every attempt has its campaign: without a condition on the campaign, the count
+        # reads the attempts' index alone (an organization may have millions of calls).
+        counted = a.join(c, c.c.id == a.c.campaign_id) if of_campaign else a
         with self.engine.connect() as conn:
             total = conn.execute(
-                sa.select(sa.func.count())
-                .select_from(a.join(c, c.c.id == a.c.campaign_id))
-                .where(*conditions)
+                sa.select(sa.func.count()).select_from(counted).where(*conditions, *of_campaign)
             ).scalar_one()
             rows = conn.execute(
-                _call_query().where(*conditions).order_by(order, a.c.id).offset(offset).limit(limit)
+                _call_query()
+                .where(*conditions, *of_campaign)
+                .order_by(order, a.c.id)
+                .offset(offset)
+                .limit(limit)
             ).all()
         return [mapping.call(r) for r in rows], total
 

@@ -233,14 +233,20 @@ def _free_places(
         .where(c.c.id.in_(sorted(by_campaign)))
         .order_by(c.c.id)
     )
+    freed = []
     for row in conn.execute(for_update(conn, query)).all():
         max_concurrent = campaigns[row.id].config.pacing.max_concurrent
         in_flight, wake_at = wake_after_ends(max_concurrent, row.in_flight, by_campaign[row.id])
-        conn.execute(
-            c.update()
-            .where(c.c.id == row.id)
-            .values(in_flight=in_flight, next_wake_at=earliest(row.next_wake_at, wake_at))
+        freed.append(
+            {
+                "id": row.id,
+                "in_flight": in_flight,
+                "next_wake_at": earliest(row.next_wake_at, wake_at),
+            }
         )
+    # one statement for every campaign of the batch (a batch of many tenants' ends spans
+    # many campaigns), under the locks just taken
+    update_rows(conn, c, freed)
 
 
 def _release_lines(conn: sa.Connection, ended: Sequence[tuple[str, str | None]]) -> None:

@@ -232,14 +232,6 @@ contacts = sa.Table(
     # 0012 put it in place of one on (campaign_id, state): the waiting contacts are read
     # through ix_contacts_due, the other states only with the whole campaign)
     sa.Index(None, "campaign_id", "created_at", "id"),
-    # how many contacts are due across every campaign (``/metrics``), read from the due
-    # ones only, not from every contact waiting for a later day
-    sa.Index(
-        "ix_contacts_waiting_due",
-        "next_due_at",
-        postgresql_where=sa.text("state = 'waiting'"),
-        sqlite_where=sa.text("state = 'waiting'"),
-    ),
 )
 
 #: the index every add path inserts contacts against (``bulk.insert_new_rows``)

@@ -9,9 +9,9 @@ What ``bench/scale.py``'s EXPLAINs showed scanning a whole organization or campa
   contact's every move (two per attempt) maintains no more indexes than before: the
   waiting contacts of a campaign are read through ``ix_contacts_due``, and the counts by
   state read the whole campaign through either index.
-* ``contacts (next_due_at) WHERE state = 'waiting'``: the due-contacts figure of
-  ``/metrics`` counted every waiting contact, those waiting for tomorrow included; it now
-  reads only the due ones.
+
+(The due-contacts figure of ``/metrics`` reads ``ix_contacts_due`` per dialling campaign,
+up to a cap: migration 0013 and ``db.sql.calls``.)
 
 Revision ID: 0012
 Revises: 0011
@@ -19,7 +19,6 @@ Revises: 0011
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
 
 revision = "0012"
@@ -27,26 +26,15 @@ down_revision = "0011"
 branch_labels = None
 depends_on = None
 
-WAITING = sa.text("state = 'waiting'")
-
-
 def upgrade() -> None:
     op.create_index("ix_attempts_org_id_created_at_id", "attempts", ["org_id", "created_at", "id"])
     op.create_index(
         "ix_contacts_campaign_id_created_at_id", "contacts", ["campaign_id", "created_at", "id"]
     )
     op.drop_index("ix_contacts_campaign_id_state", table_name="contacts")
-    op.create_index(
-        "ix_contacts_waiting_due",
-        "contacts",
-        ["next_due_at"],
-        postgresql_where=WAITING,
-        sqlite_where=WAITING,
-    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_contacts_waiting_due", table_name="contacts")
     op.create_index("ix_contacts_campaign_id_state", "contacts", ["campaign_id", "state"])
     op.drop_index("ix_contacts_campaign_id_created_at_id", table_name="contacts")
     op.drop_index("ix_attempts_org_id_created_at_id", table_name="attempts")

@@ -6,7 +6,7 @@
   it would grow with every call ever placed). Partial, so it holds only the backlog.
 
 Revision ID: 0013
-Revises: 0011 (until 0012, written alongside for issue 17's indexes, lands: then 0012)
+Revises: 0012
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-#: "0012" once issue 17's migration 0012 (indexes at scale) is merged beside this one
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -170,9 +170,11 @@ def decide(
                 continue
             connection, caller = route
             kept, dropped = narrow_context(contact.context, variables)
-            dialing, attempt = lifecycle.start_attempt(contact, new_id, d.due_at, at)
-            attempt = evolve(
-                attempt,
+            dialing, attempt = lifecycle.start_attempt(
+                contact,
+                new_id,
+                d.due_at,
+                at,
                 variables=kept,
                 dropped_variables=dropped,
                 connection_id=connection,
@@ -226,6 +228,9 @@ def _book_route(
     local first (``core.callers``).
     """
 
+    if not routes:
+        return None, None
+
     def caller(r: routing.Route) -> str | None:
         line = lines.get(r.connection_id)
         if line is None:  # unregistered: no limits of its own
@@ -240,8 +245,6 @@ def _book_route(
             return False
         return not (r.caller_numbers or line.caller_numbers) or caller(r) is not None
 
-    if not routes:
-        return None, None
     route = routing.choose(routes, contact.id, carries)
     if route is None:
         return None

@@ -104,7 +104,10 @@ def finish_attempt(
     window = campaign.schedule.window
     if contact.window is not None:
         window = intersect(window, contact.window)
-    decision = decide(campaign.retry, [a.as_result() for a in history], ended.as_result(), window)
+    for earlier in history:
+        if earlier.ended_at is None:
+            raise ValueError(f"attempt {earlier.id} has not ended")  # as ``as_result`` says
+    decision = decide(campaign.retry, history, ended.as_result(), window)
     if isinstance(decision, Retry):
         _check(contact, "attempt_ended", C.WAITING)
         return (

@@ -436,6 +436,8 @@ class MemoryStore:
         return facts
 
     def _record_what_was_said(self, org_id: str, phone: str, ended: Attempt) -> None:
+        if not ended.qualifiers:
+            return  # a call without qualifiers says nothing (most calls)
         said = compliance.what_was_said(ended.qualifiers, ended.ended_at)
         key = (org_id, phone)
         if said.refused_at is not None:
@@ -445,14 +447,15 @@ class MemoryStore:
 
     # --- the dispatcher's transactions (see SqlStore's sql/planning.py, sql/ends.py) -----
     def earliest_wake(self) -> datetime | None:
-        return min(
-            (
-                at
-                for cid, at in self.wake.items()
-                if at is not None and self.campaigns[cid].config.status in LIVE_STATUSES
-            ),
-            default=None,
-        )
+        earliest: datetime | None = None
+        for cid, at in self.wake.items():  # a loop: asked twice for every forecast attempt
+            if (
+                at is not None
+                and (earliest is None or at < earliest)
+                and self.campaigns[cid].config.status in LIVE_STATUSES
+            ):
+                earliest = at
+        return earliest
 
     def _wake_by(self, campaign_id: str, at: datetime | None) -> None:
         self.wake[campaign_id] = lifecycle.earliest(self.wake.get(campaign_id), at)
@@ -463,7 +466,9 @@ class MemoryStore:
             for cid, at in self.wake.items()
             if at is not None and at <= now and self.campaigns[cid].config.status in LIVE_STATUSES
         ]
-        return [cid for _, cid in sorted(due)[:limit]]
+        if len(due) > 1:
+            due.sort()
+        return [cid for _, cid in due[:limit]]
 
     def load_snapshot(
         self, campaign_id: str, now: datetime, horizon: timedelta, limit: int

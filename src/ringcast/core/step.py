@@ -186,7 +186,7 @@ def decide(
         elif isinstance(d, Skip):
             deferred.append(lifecycle.skip(by_id[d.contact_id], d.reason))
     counters = after_dials(snapshot.campaign.pacing, snapshot.counters, [d.dial_at for d in dials])
-    used = {d.attempt.connection_id for d in dials}
+    used = {d.attempt.connection_id for d in dials} if lines else set()
     wake = _wake_for_lines(planned.wake_at, now, routes, lines, blocked, bool(dials))
     return TickWrites(
         status=status,
@@ -197,7 +197,7 @@ def decide(
         reasons=tuple(reasons),
         voicemail=snapshot.campaign.voicemail,
         lines={cid: lines[cid].counters for cid in sorted(x for x in used if x in lines)},
-        callers=_caller_usage(dials, lines),
+        callers=_caller_usage(dials, lines) if lines else {},
     )
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ringcast.db.memory import DueQueue
+from ringcast.db.due import DueQueue
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 IDS = [f"c{i}" for i in range(8)]

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from ringcast.core.errors import RingcastError
 from ringcast.core.model import Attempt, CampaignConfig, Contact, ContactState, evolve
@@ -56,9 +57,17 @@ def _check(contact: Contact, event: str, to: ContactState) -> None:
 
 
 def start_attempt(
-    contact: Contact, attempt_id: str, due_at: datetime, dialed_at: datetime
+    contact: Contact,
+    attempt_id: str,
+    due_at: datetime,
+    dialed_at: datetime,
+    **details: Any,
 ) -> tuple[Contact, Attempt]:
-    """The contact is being dialled: it leaves the queue and its attempt is recorded."""
+    """The contact is being dialled: it leaves the queue and its attempt is recorded.
+
+    ``details`` are further fields of the attempt (its variables, connection...), set in
+    the one ``Attempt`` made here rather than in a copy of it.
+    """
     _check(contact, "dial", C.DIALING)
     attempt = Attempt(
         id=attempt_id,
@@ -67,6 +76,7 @@ def start_attempt(
         number=contact.attempts,
         due_at=due_at,
         dialed_at=dialed_at,
+        **details,
     )
     dialing = evolve(contact, state=C.DIALING, next_due_at=None, attempts=contact.attempts + 1)
     return dialing, attempt
@@ -94,7 +104,10 @@ def finish_attempt(
     window = campaign.schedule.window
     if contact.window is not None:
         window = intersect(window, contact.window)
-    decision = decide(campaign.retry, [a.as_result() for a in history], ended.as_result(), window)
+    for earlier in history:
+        if earlier.ended_at is None:
+            raise ValueError(f"attempt {earlier.id} has not ended")  # as ``as_result`` says
+    decision = decide(campaign.retry, history, ended.as_result(), window)
     if isinstance(decision, Retry):
         _check(contact, "attempt_ended", C.WAITING)
         return (

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
+
+from ringcast.core.windows import zone_info
 
 MIN_ATTEMPTS_PER_SECOND = 0.1
 MAX_ATTEMPTS_PER_SECOND = 500.0
@@ -32,14 +35,14 @@ class PacingLimits:
                 f"{MAX_ATTEMPTS_PER_SECOND}, got {aps}"
             )
 
-    @property
+    @cached_property  # asked several times in every planning step
     def spacing(self) -> timedelta | None:
         if self.attempts_per_second is None:
             return None
         return timedelta(seconds=1 / self.attempts_per_second)
 
     def local_day(self, at: datetime) -> date:
-        return at.astimezone(ZoneInfo(self.day_zone)).date()
+        return at.astimezone(zone_info(self.day_zone)).date()
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from ringcast.core.errors import FieldError, ValidationFailed
 from ringcast.core.outcomes import Outcome
@@ -100,6 +101,14 @@ class AttemptResult:
     retry_rule: str | None = None  #: the rule that scheduled the retry after this attempt
 
 
+class Retried(Protocol):
+    """An earlier attempt as the retry policy reads it: which rule retried it, if any (an
+    ``AttemptResult``, or the ``Attempt`` itself, saving a copy per attempt)."""
+
+    @property
+    def retry_rule(self) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class Retry:
     due_at: datetime
@@ -114,7 +123,7 @@ class Final:
 
 def decide(
     policy: RetryPolicy,
-    history: Sequence[AttemptResult],
+    history: Sequence[Retried],
     latest: AttemptResult,
     window: Window,
 ) -> Retry | Final:

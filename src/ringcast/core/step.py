@@ -170,9 +170,11 @@ def decide(
                 continue
             connection, caller = route
             kept, dropped = narrow_context(contact.context, variables)
-            dialing, attempt = lifecycle.start_attempt(contact, new_id, d.due_at, at)
-            attempt = evolve(
-                attempt,
+            dialing, attempt = lifecycle.start_attempt(
+                contact,
+                new_id,
+                d.due_at,
+                at,
                 variables=kept,
                 dropped_variables=dropped,
                 connection_id=connection,
@@ -184,7 +186,7 @@ def decide(
         elif isinstance(d, Skip):
             deferred.append(lifecycle.skip(by_id[d.contact_id], d.reason))
     counters = after_dials(snapshot.campaign.pacing, snapshot.counters, [d.dial_at for d in dials])
-    used = {d.attempt.connection_id for d in dials}
+    used = {d.attempt.connection_id for d in dials} if lines else set()
     wake = _wake_for_lines(planned.wake_at, now, routes, lines, blocked, bool(dials))
     return TickWrites(
         status=status,
@@ -195,7 +197,7 @@ def decide(
         reasons=tuple(reasons),
         voicemail=snapshot.campaign.voicemail,
         lines={cid: lines[cid].counters for cid in sorted(x for x in used if x in lines)},
-        callers=_caller_usage(dials, lines),
+        callers=_caller_usage(dials, lines) if lines else {},
     )
 
 
@@ -226,6 +228,9 @@ def _book_route(
     local first (``core.callers``).
     """
 
+    if not routes:
+        return None, None
+
     def caller(r: routing.Route) -> str | None:
         line = lines.get(r.connection_id)
         if line is None:  # unregistered: no limits of its own
@@ -240,8 +245,6 @@ def _book_route(
             return False
         return not (r.caller_numbers or line.caller_numbers) or caller(r) is not None
 
-    if not routes:
-        return None, None
     route = routing.choose(routes, contact.id, carries)
     if route is None:
         return None

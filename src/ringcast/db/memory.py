@@ -14,8 +14,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
-
-from sortedcontainers import SortedList  # type: ignore[import-untyped]
+from operator import attrgetter
 
 from ringcast.core import compliance
 from ringcast.core import contacts as lifecycle
@@ -23,11 +22,12 @@ from ringcast.core.callers import CallerUsage
 from ringcast.core.compliance import POLICIES, CallingPolicy, PhoneFacts
 from ringcast.core.errors import Conflict, NotFound
 from ringcast.core.lines import Line
-from ringcast.core.model import Attempt, Contact, ContactState
+from ringcast.core.model import Attempt, Contact, ContactState, evolve
 from ringcast.core.pacing import PacingCounters, PacingLimits
 from ringcast.core.planner import CampaignSnapshot, contacts_wanted
 from ringcast.core.states import LIVE_STATUSES, CampaignStatus
 from ringcast.core.step import CALL_LEASE, CallResult, Dial, Finish, TickWrites
+from ringcast.db.due import DueQueue
 from ringcast.ports import Decide, End
 from ringcast.records import (
     HIDDEN_MARKER,
@@ -40,6 +40,8 @@ from ringcast.records import (
     Workspace,
     caller_caps,
 )
+
+_NUMBER = attrgetter("number")
 
 
 class MemoryStore:
@@ -56,7 +58,7 @@ class MemoryStore:
         self._live_phones: dict[tuple[str, str], str] = {}  # (org, phone) -> attempt id
         #: per campaign, waiting contacts as (next_due_at, id), in due order, ties by id
         #: (the SQL store's index)
-        self._due: dict[str, SortedList] = defaultdict(SortedList)
+        self._due: dict[str, DueQueue] = defaultdict(DueQueue)
         #: per campaign, when a dispatcher should plan it next
         self.wake: dict[str, datetime | None] = {}
         #: per attempt still dialling, when it is taken for lost
@@ -222,15 +224,21 @@ class MemoryStore:
             raise Conflict("contact id exists")
 
     def _insert_contacts(self, contacts: Sequence[Contact]) -> None:
+        """Store new contacts (ids no contact has), queued in one go."""
+        queued: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
         for k in contacts:
-            self._put_contact(k)
+            self.contacts[k.id] = k
+            if k.state is ContactState.WAITING and k.next_due_at is not None:
+                queued[k.campaign_id].append((k.next_due_at, k.id))
+        for campaign_id, entries in queued.items():
+            self._due[campaign_id].extend(entries)
 
     def _put_contact(self, new: Contact) -> None:
         old = self.contacts.get(new.id)
         if old is not None and old.state is ContactState.WAITING and old.next_due_at is not None:
-            self._due[old.campaign_id].remove((old.next_due_at, old.id))
+            self._due[old.campaign_id].remove(old.next_due_at, old.id)
         if new.state is ContactState.WAITING and new.next_due_at is not None:
-            self._due[new.campaign_id].add((new.next_due_at, new.id))
+            self._due[new.campaign_id].add(new.next_due_at, new.id)
         self.contacts[new.id] = new
 
     def _waiting(self, campaign_id: str) -> list[Contact]:
@@ -385,6 +393,8 @@ class MemoryStore:
         return facts
 
     def _record_what_was_said(self, org_id: str, phone: str, ended: Attempt) -> None:
+        if not ended.qualifiers:
+            return  # a call without qualifiers says nothing (most calls)
         said = compliance.what_was_said(ended.qualifiers, ended.ended_at)
         key = (org_id, phone)
         if said.refused_at is not None:
@@ -394,14 +404,15 @@ class MemoryStore:
 
     # --- the dispatcher's transactions (see SqlStore's sql/planning.py, sql/ends.py) -----
     def earliest_wake(self) -> datetime | None:
-        return min(
-            (
-                at
-                for cid, at in self.wake.items()
-                if at is not None and self.campaigns[cid].config.status in LIVE_STATUSES
-            ),
-            default=None,
-        )
+        earliest: datetime | None = None
+        for cid, at in self.wake.items():  # a loop: asked twice for every forecast attempt
+            if (
+                at is not None
+                and (earliest is None or at < earliest)
+                and self.campaigns[cid].config.status in LIVE_STATUSES
+            ):
+                earliest = at
+        return earliest
 
     def _wake_by(self, campaign_id: str, at: datetime | None) -> None:
         self.wake[campaign_id] = lifecycle.earliest(self.wake.get(campaign_id), at)
@@ -412,7 +423,9 @@ class MemoryStore:
             for cid, at in self.wake.items()
             if at is not None and at <= now and self.campaigns[cid].config.status in LIVE_STATUSES
         ]
-        return [cid for _, cid in sorted(due)[:limit]]
+        if len(due) > 1:
+            due.sort()
+        return [cid for _, cid in due[:limit]]
 
     def load_snapshot(
         self, campaign_id: str, now: datetime, horizon: timedelta, limit: int
@@ -420,14 +433,8 @@ class MemoryStore:
         campaign = self.campaigns.get(campaign_id)
         if campaign is None:
             return None
-        queue = self._due[campaign_id]
-        cutoff = queue.bisect_right((now + horizon, "\uffff"))
-        due = [self.contacts[cid] for _, cid in queue.islice(0, min(cutoff, limit))]
-        next_due_at = (
-            queue[limit][0]
-            if cutoff > limit
-            else (queue[cutoff][0] if cutoff < len(queue) else None)
-        )
+        ids, next_due_at = self._due[campaign_id].head(limit, now + horizon)
+        due = [self.contacts[cid] for cid in ids]
         return CampaignSnapshot(campaign.config, self.counters[campaign_id], due, next_due_at)
 
     def run_tick(
@@ -481,7 +488,7 @@ class MemoryStore:
             self._put_contact(k)
         for d in writes.dials:
             self.leases[d.attempt.id] = d.dial_at + lease
-        return replace(
+        return evolve(
             writes,
             agent_id=campaign.agent_id,
             agent_version=campaign.agent_version,
@@ -516,7 +523,8 @@ class MemoryStore:
         if attempt is None or attempt.ended_at is not None:
             return None
         contact = self.contacts[attempt.contact_id]
-        history = [a for a in self.attempts_of(contact.id) if a.number < attempt.number]
+        earlier = map(self.attempts.__getitem__, self._attempts_by_contact[contact.id])
+        history = sorted((a for a in earlier if a.number < attempt.number), key=_NUMBER)
         campaign = self.campaigns[attempt.campaign_id]
         new_contact, ended = finish(
             campaign.config.status, campaign.config, contact, history, attempt
@@ -531,7 +539,7 @@ class MemoryStore:
         in_flight, wake_at = lifecycle.wake_after_ends(
             campaign.config.pacing.max_concurrent, counters.in_flight, [(new_contact, ended)]
         )
-        self.counters[campaign.id] = replace(counters, in_flight=in_flight)
+        self.counters[campaign.id] = evolve(counters, in_flight=in_flight)
         self._wake_by(campaign.id, wake_at)
         self._release_line(org_id, ended.connection_id)
         return new_contact, ended

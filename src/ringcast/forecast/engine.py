@@ -123,10 +123,11 @@ def _run(
                 final += k.state.is_final  # skipped (do-not-call)
         if progress is not None and stats.ticks % 2048 == 0:
             progress(now, final, total)
-        upcoming = [at for at in (store.earliest_wake(), ends[0][0] if ends else None) if at]
-        if not upcoming:
+        nxt = store.earliest_wake()
+        if ends and (nxt is None or ends[0][0] < nxt):
+            nxt = ends[0][0]
+        if nxt is None:
             break
-        nxt = min(upcoming)
         if until is not None and nxt > until:
             now = until
             break

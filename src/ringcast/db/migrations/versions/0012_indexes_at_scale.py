@@ -26,6 +26,7 @@ down_revision = "0011"
 branch_labels = None
 depends_on = None
 
+
 def upgrade() -> None:
     op.create_index("ix_attempts_org_id_created_at_id", "attempts", ["org_id", "created_at", "id"])
     op.create_index(

@@ -433,6 +433,11 @@ class ResultExports(Protocol):
         """The campaign's contacts with their latest attempt, streamed in id order."""
         ...
 
+    def contact_results_csv(self, campaign_id: str, keys: Sequence[str]) -> Iterator[str] | None:
+        """``contact_results`` as CSV rows the database writes itself, or None where it
+        cannot (SQLite)."""
+        ...
+
     def attempt_results(self, campaign_id: str) -> Iterator[AttemptResult]:
         """The campaign's attempts, streamed by contact then attempt number."""
         ...

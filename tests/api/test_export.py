@@ -5,14 +5,21 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+import sqlalchemy as sa
+
+from ringcast.clock import VirtualClock
 from ringcast.core.outcomes import Outcome
 from ringcast.core.step import CallResult, finisher
+from ringcast.db import tables as t
 from ringcast.db.sql import exports
+from ringcast.db.store import SqlStore
 from ringcast.dispatch.loop import Dispatcher
 from ringcast.services import export
+from tests.support import always_open_campaign
 
 from .conftest import Account
 from .test_volubile_campaigns import valid_body
@@ -110,3 +117,40 @@ def test_export_refusals(client, runtime, clock, account: Account, other_account
     bad = client.get(export_url(campaign_id, rows="calls"), headers=account.headers)
     assert bad.status_code == 422 and "rows" in bad.text
     assert client.get(export_url(campaign_id)).status_code == 401
+
+
+@pytest.mark.postgres
+def test_postgres_writes_the_same_cells_as_python(pg_engine) -> None:
+    """On PostgreSQL the contact rows come from COPY; they are the very text the Python path
+    writes, for the cells that differ most between the two: formulas, commas, quotes, line
+    breaks, empty and absent values, accents, numbers, booleans and nested values."""
+    store = SqlStore(pg_engine)
+    clock = VirtualClock(datetime(2026, 6, 1, 6, 0, tzinfo=UTC))
+    phones = [f"+3361234{i:04d}" for i in range(len(AWKWARD))]
+    campaign = always_open_campaign(store, clock, phones)
+    with pg_engine.begin() as conn:
+        for phone, context in zip(phones, AWKWARD, strict=True):
+            conn.execute(
+                sa.update(t.contacts)
+                .where(t.contacts.c.campaign_id == campaign.id, t.contacts.c.phone == phone)
+                .values(context=context, user_identifier=context.get("id"), reason="")
+            )
+    asyncio.run(Dispatcher(store, clock).step())  # some attempts: last outcome and call time
+    keys = store.context_keys(campaign.id)
+    copied = store.contact_results_csv(campaign.id, keys)
+    assert copied is not None
+    rows = (export._contact_row(c, keys) for c in store.contact_results(campaign.id))
+    by_python = "".join(export._chunks(["header"], rows)).removeprefix("header\r\n")
+    assert "".join(copied).splitlines(keepends=True) == by_python.splitlines(keepends=True)
+    assert "'=cmd" in by_python and "é" in by_python
+
+
+AWKWARD: list[dict[str, Any]] = [
+    {"name": "=cmd|' /C calc'!A0", "id": "+1 not a formula?"},
+    {"name": "a,b", "note": 'say "hi"', "id": "-x"},
+    {"name": "line\nbreak\r\nend", "vip": True},
+    {"name": "", "count": 12, "ratio": 0.5},
+    {"name": "Zoé", "tags": ["a", "b"], "nested": {"k": 1, "kk": [1, 2]}},
+    {"name": "@home", "tab": "\tlead", "cr": "\rlead"},
+    {},
+]

@@ -101,13 +101,13 @@ def contacts_for(campaign_id: str, recipients: Sequence[Recipient], now: datetim
             next_due_at=now,
             context=dict(r.context),
             user_identifier=r.user_identifier,
-            zone=_explicit_zone(r.context),
+            zone=explicit_zone(r.context),
         )
         for r in recipients
     ]
 
 
-def _explicit_zone(context: Mapping[str, Any]) -> str | None:
+def explicit_zone(context: Mapping[str, Any]) -> str | None:
     """A ``timezone`` the contact carries, when it names an IANA zone (else the number's)."""
     value = context.get("timezone")
     if not isinstance(value, str) or not value:

@@ -90,11 +90,13 @@ def rss_kib(pid: int, field_name: str) -> int:
 
 
 def children(pid: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
-    except FileNotFoundError:
-        return []
-    found = [int(c) for c in text.split()]
+    """The processes under ``pid`` (those any of its threads started), and theirs."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(c) for c in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
     return found + [g for c in found for g in children(c)]
 
 

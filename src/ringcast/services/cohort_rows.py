@@ -9,7 +9,8 @@ come back in the file's order, and only a few chunks are ever in flight, so the 
 an upload takes does not grow with the file.
 
 What a check yields is small on purpose (a tuple, or the reason as a string): it crosses
-a process boundary, and a million of them go by in an upload.
+a process boundary, and a million of them go by in an upload. This module imports only
+``phonenumbers`` and the standard library: each worker process imports it on start.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 
-from ringcast.ports import HeldContact
-from ringcast.services.campaigns import explicit_zone
+if TYPE_CHECKING:  # a worker process imports this module: it stays light
+    from ringcast.ports import HeldContact
 
 #: the longest ``user_identifier`` a contact stores (``contacts.user_identifier``)
 USER_IDENTIFIER_MAX = 200
@@ -38,7 +40,7 @@ OVERRIDES_KEY = "_app_overrides"
 #: beside checking them, small enough that a few in flight take little memory
 CHUNK = 5000
 #: a row checked: the contact to add (``HeldContact``), or why the row is refused
-Checked = HeldContact | str
+Checked: TypeAlias = "HeldContact | str"
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,18 @@ def check(row: Row) -> Checked:
         json.dumps(context),
         explicit_zone(context),
     )
+
+
+def explicit_zone(context: Mapping[str, Any]) -> str | None:
+    """A ``timezone`` the contact carries, when it names an IANA zone (else the number's)."""
+    value = context.get("timezone")
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return value
 
 
 def unstorable(row: Row) -> str | None:
@@ -148,15 +162,16 @@ def checked_records(
     fieldnames: Sequence[str],
     mapping: Mapping[str, Any],
     workers: int | None = None,
+    chunk_rows: int = CHUNK,
 ) -> Iterator[tuple[list[str], Checked]]:
     """Each record with its check, in order. A file of one chunk or less is checked here;
     a larger one by a pool of ``workers`` processes (one per core by default), at most
     two chunks per process in flight. A record that cannot be read (the file's fault)
     raises once every record before it has been yielded."""
-    chunks = _chunks(records)
+    chunks = _chunks(records, chunk_rows)
     first = next(chunks, [])
     processes = workers or os.cpu_count() or 1
-    if len(first) < CHUNK or processes < 2:
+    if len(first) < chunk_rows or processes < 2:
         for each in itertools.chain([first], chunks):
             yield from zip(each, check_records(fieldnames, mapping, each), strict=True)
         return
@@ -188,13 +203,13 @@ def checked_records(
             raise unreadable
 
 
-def _chunks(records: Iterator[list[str]]) -> Iterator[list[list[str]]]:
-    """The records, ``CHUNK`` at a time; a record that cannot be read ends its chunk
+def _chunks(records: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:
+    """The records, ``size`` at a time; a record that cannot be read ends its chunk
     early (the records before it come first), then raises."""
     while True:
         chunk: list[list[str]] = []
         try:
-            chunk.extend(itertools.islice(records, CHUNK))
+            chunk.extend(itertools.islice(records, size))
         except Exception:
             if chunk:
                 yield chunk

@@ -30,9 +30,9 @@ from ringcast.ports import HeldContact
 from ringcast.records import COHORT_PENDING, Cohort
 
 PROCESSING = "processing"
-#: contacts made due per transaction when a cohort completes (SQLite, PostgreSQL)
+#: contacts made due per transaction when a cohort completes, on SQLite (on PostgreSQL
+#: all at once)
 RELEASE = 5000
-RELEASE_PG = 50_000
 
 
 class CohortJobsSql(SqlBase):
@@ -130,9 +130,11 @@ class CohortJobsSql(SqlBase):
     def complete_cohort(
         self, cohort: Cohort, owner: str, now: datetime, lease_until: datetime
     ) -> bool:
-        """Make the cohort's held contacts due, ``RELEASE`` at a time (one transaction
-        each, so that a large cohort never holds SQLite's write lock for long), then mark
-        it completed; each step only while ``owner`` holds the lease, which it renews.
+        """Make the cohort's held contacts due, then mark it completed; each step only
+        while ``owner`` holds the lease, which it renews. On SQLite ``RELEASE`` at a time
+        (one transaction each, so that a large cohort never holds SQLite's one write lock
+        for long); on PostgreSQL in one statement, in the completing transaction (it locks
+        only these rows, and one pass costs half of many ``id IN (..)`` lookups).
 
         Once every row is counted the job can only complete, so a crash half-way through
         the release is finished by whoever resumes it (it reads no more rows)."""
@@ -146,13 +148,15 @@ class CohortJobsSql(SqlBase):
                 )
                 if lease.rowcount != 1:
                     return False
-                held = sa.select(k.c.id).where(*_held(cohort)).limit(_release(conn))
-                if conn.execute(
-                    k.update()
-                    .where(k.c.id.in_(held.scalar_subquery()))
-                    .values(next_due_at=now, reason=None, updated_at=now)
-                ).rowcount:
-                    continue
+                release = k.update().values(next_due_at=now, reason=None, updated_at=now)
+                if is_postgres(conn):
+                    # All at once, with the completion: one statement walks the held
+                    # contacts and writes them, and holds no lock anyone else needs.
+                    conn.execute(release.where(*_held(cohort)))
+                else:
+                    held = sa.select(k.c.id).where(*_held(cohort)).limit(RELEASE)
+                    if conn.execute(release.where(k.c.id.in_(held.scalar_subquery()))).rowcount:
+                        continue
                 conn.execute(
                     h.update()
                     .where(h.c.id == cohort.id)
@@ -198,13 +202,6 @@ class CohortJobsSql(SqlBase):
                 )
             )
         return True
-
-
-def _release(conn: sa.Connection) -> int:
-    """Contacts made due per transaction: on SQLite few, since a transaction holds the
-    one write lock every process shares; on PostgreSQL many (each transaction costs a
-    round of statements and a commit, and holds only these rows)."""
-    return RELEASE_PG if is_postgres(conn) else RELEASE
 
 
 def _held(cohort: Cohort) -> tuple[Any, ...]:

@@ -6,7 +6,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -109,3 +113,46 @@ def test_a_good_row_carries_its_contact() -> None:
         cohort_rows.OVERRIDES_KEY: {"x": "y"},
     }
     assert cohort_rows.check(cohort_rows.Row("12", None, {}, {})) == "invalid phone number '12'"
+
+
+CHILD = """
+import sys, time
+from pathlib import Path
+from ringcast.services import cohort_rows
+
+def records():
+    for i in range(250):
+        yield [f"98{i:08d}", f"c{i}", "n"]
+    time.sleep(1)  # the pool has started: name its processes, then hang
+    tasks = Path("/proc/self/task").glob("*")
+    kids = [c for t in tasks for c in (t / "children").read_text().split()]
+    print(" ".join(kids), flush=True)
+    time.sleep(600)
+
+fields = ["mobile", "id", "name"]
+mapping = {"phone_number": {"column_name": "mobile"}}
+for _ in cohort_rows.checked_records(records(), fields, mapping, 2, chunk_rows=100):
+    pass
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="reads /proc (Linux)")
+def test_the_checking_processes_end_when_their_parent_is_killed() -> None:
+    """SIGKILL of the process that started the pool (a server killed mid-upload) ends
+    its checking processes too, instead of leaving them waiting for ever."""
+    with subprocess.Popen(
+        [sys.executable, "-c", CHILD], stdout=subprocess.PIPE, text=True
+    ) as parent:
+        assert parent.stdout is not None
+        try:
+            kids = [int(p) for p in parent.stdout.readline().split()]
+            assert len(kids) >= 2, kids  # the two workers (and multiprocessing's tracker)
+        finally:
+            parent.kill()
+            parent.wait()
+    deadline = time.monotonic() + 10
+    while (alive := [k for k in kids if Path(f"/proc/{k}").exists()]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.1)
+    assert not alive

@@ -19,6 +19,8 @@ import itertools
 import json
 import multiprocessing
 import os
+import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
@@ -177,7 +179,9 @@ def checked_records(
         return
     # spawn, not fork: this process has threads (the server's, the database pool's)
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(processes, mp_context=context) as pool:
+    with ProcessPoolExecutor(
+        processes, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),)
+    ) as pool:
         pending: deque[tuple[list[list[str]], Future[list[Checked]]]] = deque()
         unreadable: Exception | None = None
         try:
@@ -201,6 +205,18 @@ def checked_records(
                 future.cancel()
         if unreadable is not None:
             raise unreadable
+
+
+def _exit_with(parent: int) -> None:
+    """In a worker process: end it once the process that started it is gone. A pool's
+    workers otherwise outlive a server killed with SIGKILL, waiting for work for ever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="ringcast-parent-watch", daemon=True).start()
 
 
 def _chunks(records: Iterator[list[str]], size: int) -> Iterator[list[list[str]]]:

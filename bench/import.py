@@ -270,6 +270,7 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 shared = new_campaign(store, "prefilled")
                 prefill(engine, shared[0], args.prefill)
             server = Server(url, key, args.batch)
+            idle = rss_kib(server.proc.pid, "VmRSS")
             runs: list[Run] = []
             try:
                 for n in range(args.repeat):
@@ -302,6 +303,7 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         "runs": [round(r.seconds, 3) for r in runs],
         "median_s": round(median, 3),
         "rows_per_s": round(args.rows / median),
+        "server_idle_rss_mib": round(idle / 1024),
         "server_peak_rss_mib": round(hwm / 1024),
         "server_and_workers_peak_rss_mib": round(max(r.peak_with_workers_kib for r in runs) / 1024),
     }
@@ -309,7 +311,8 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         f"{backend}: {args.rows:,} rows into a campaign of {args.prefill:,}: median "
         f"{median:.2f} s over {len(runs)} runs ({summary['rows_per_s']:,} rows/s; min "
         f"{min(r.seconds for r in runs):.2f}, max {max(r.seconds for r in runs):.2f}); "
-        f"server peak RSS {summary['server_peak_rss_mib']} MiB, with the row-checking "
+        f"server RSS {summary['server_idle_rss_mib']} MiB idle, peak "
+        f"{summary['server_peak_rss_mib']} MiB, with the row-checking "
         f"processes {summary['server_and_workers_peak_rss_mib']} MiB"
     )
     return summary

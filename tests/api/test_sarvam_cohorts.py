@@ -250,13 +250,13 @@ def test_webhook_deliveries_and_retry(client, account: Account, campaign: str) -
 @pytest.mark.parametrize(
     "rows",
     [
-        12_000,  # more than two chunks for the checking processes, two batches
+        12_000,  # two batches
         pytest.param(100_000, marks=pytest.mark.skipif(not SLOW, reason="set SLOW_TESTS=1")),
     ],
 )
 def test_upload_of_many_rows(client, runtime, account: Account, campaign: str, rows: int) -> None:
-    """A large file (checked by a pool of processes, in several batches) is taken in
-    full, each valid row once, with its few bad rows set aside."""
+    """A large file (in several batches; the full size also by the pool of checking
+    processes) is taken in full, each valid row once, with its few bad rows set aside."""
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(("mobile", "customer_id", "name", "order", "language"))

@@ -47,10 +47,12 @@ def without_ids(checked: list[cohort_rows.Checked]) -> list[Any]:
 
 
 def test_a_pool_checks_rows_as_this_process_does_in_order() -> None:
-    """Checked by two worker processes, a file larger than a chunk gives each record the
-    same check as one process gives it, in the file's order."""
+    """Checked partly here and then by two worker processes, a file of many chunks gives
+    each record the same check as one process gives it, in the file's order."""
     rows = records(1234)
-    pooled = list(cohort_rows.checked_records(iter(rows), FIELDS, MAPPING, 2, chunk_rows=100))
+    pooled = list(
+        cohort_rows.checked_records(iter(rows), FIELDS, MAPPING, 2, chunk_rows=100, inline_rows=300)
+    )
     assert [r for r, _ in pooled] == rows
     here = cohort_rows.check_records(FIELDS, MAPPING, rows)
     assert without_ids([c for _, c in pooled]) == without_ids(here)
@@ -78,7 +80,7 @@ def test_rows_before_an_unreadable_record_are_yielded_then_it_raises(workers: in
     record before it came out checked, here and with a pool."""
     rows = records(1234)
     checked = cohort_rows.checked_records(
-        unreadable_after(rows, len(rows) - 5), FIELDS, MAPPING, workers, chunk_rows=100
+        unreadable_after(rows, len(rows) - 5), FIELDS, MAPPING, workers, 100, inline_rows=300
     )
     seen = [record for record, _ in _until_error(checked)]
     assert seen == [*rows[: len(rows) - 5], None]  # every row before it, then the error
@@ -131,7 +133,7 @@ def records():
 
 fields = ["mobile", "id", "name"]
 mapping = {"phone_number": {"column_name": "mobile"}}
-for _ in cohort_rows.checked_records(records(), fields, mapping, 2, chunk_rows=100):
+for _ in cohort_rows.checked_records(records(), fields, mapping, 2, 100, inline_rows=0):
     pass
 """
 

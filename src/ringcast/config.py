@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     #: resumes the job where the last batch ended.
     cohort_lease_s: float = Field(default=30, gt=0, le=3600)
     #: rows read per batch of a cohort upload (one transaction each)
-    cohort_batch_rows: int = Field(default=1000, ge=1, le=100_000)
+    cohort_batch_rows: int = Field(default=10_000, ge=1, le=100_000)
     #: ``serve`` runs a dispatcher in-process (set false when separate workers dispatch)
     embedded_dispatcher: bool = True
     #: how long a dialled call may go without an outcome before it is reconciled

@@ -225,12 +225,18 @@ class CampaignQueries(Protocol):
     def list_cohorts(self, campaign_id: str) -> list[Cohort]: ...
 
 
+#: a contact a cohort adds, as its job carries it (many, across processes): its id, its
+#: number in E.164, its user_identifier, its context as JSON text and its time zone
+HeldContact = tuple[str, str, str | None, str, str | None]
+
+
 class CohortBatch(Protocol):
     """The writes of one batch of a cohort's job (``CampaignQueries.cohort_batch``)."""
 
-    def add_contacts(self, contacts: Sequence[Contact], now: datetime) -> set[str]:
+    def add_held(self, contacts: Sequence[HeldContact], now: datetime) -> set[str]:
         """Add these contacts, held until the cohort completes; a number the campaign
-        already has is skipped. Returns the ids of those added."""
+        already has is skipped (a number repeated among them: all but the first). Returns
+        the ids of those added."""
         ...
 
     def phone_owners(self, phones: Sequence[str]) -> dict[str, str | None]:

@@ -12,7 +12,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ringcast.clock import Clock
 from ringcast.core.errors import InvalidTransition, NotFound, ValidationFailed
@@ -21,6 +20,7 @@ from ringcast.core.retry import check_policy
 from ringcast.core.states import CampaignAction, CampaignStatus, apply_action
 from ringcast.ports import Store
 from ringcast.records import Agent, AgentType, Campaign, Dialect
+from ringcast.services.cohort_rows import explicit_zone
 
 
 @dataclass(frozen=True)
@@ -101,22 +101,10 @@ def contacts_for(campaign_id: str, recipients: Sequence[Recipient], now: datetim
             next_due_at=now,
             context=dict(r.context),
             user_identifier=r.user_identifier,
-            zone=_explicit_zone(r.context),
+            zone=explicit_zone(r.context),
         )
         for r in recipients
     ]
-
-
-def _explicit_zone(context: Mapping[str, Any]) -> str | None:
-    """A ``timezone`` the contact carries, when it names an IANA zone (else the number's)."""
-    value = context.get("timezone")
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        return None
-    return value
 
 
 def get(store: Store, campaign_id: str, org_id: str, workspace_id: str | None = None) -> Campaign:

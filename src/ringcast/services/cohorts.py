@@ -29,23 +29,25 @@ import json
 import os
 import socket
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, BinaryIO, Literal, Protocol
-
-import phonenumbers
 
 from ringcast import csvout
 from ringcast.clock import Clock
 from ringcast.core.errors import InvalidTransition, LeaseLost, NotFound, ValidationFailed
 from ringcast.ports import CampaignQueries, Store
 from ringcast.records import Campaign, Cohort
-from ringcast.services import campaigns
+from ringcast.services import cohort_rows
+from ringcast.services.cohort_rows import OVERRIDES_KEY as OVERRIDES_KEY
+from ringcast.services.cohort_rows import USER_IDENTIFIER_MAX as USER_IDENTIFIER_MAX
+from ringcast.services.cohort_rows import Row as Row
+from ringcast.services.cohort_rows import normalise_phone as normalise_phone
 
-BATCH = 1000
-#: the longest ``user_identifier`` a contact stores (``contacts.user_identifier``)
-USER_IDENTIFIER_MAX = 200
+#: rows per batch, one transaction each (``cohort_batch_rows``): a million-row upload is
+#: a hundred of them, each a bulk load (``COPY`` on PostgreSQL)
+BATCH = 10_000
 #: the stored upload's parts: small enough to hold one, large enough to be few
 FILE_PART = 1 << 20
 #: how long a job's lease lasts without a batch committed (``cohort_lease_s``)
@@ -57,29 +59,10 @@ FILE_NAMES: dict[FileType, str] = {
     "rejected_records": "rejected_records.csv",
     "cohort_transformation": "cohort_transformation.json",
 }
-#: the key under which a contact's app_overrides ride in its context
-OVERRIDES_KEY = "_app_overrides"
 
 
 class CohortStore(Store, CampaignQueries, Protocol):
     """A store that also keeps cohorts."""
-
-
-@dataclass(frozen=True)
-class Row:
-    phone: str
-    user_identifier: str | None
-    variables: Mapping[str, Any]
-    overrides: Mapping[str, Any]
-    #: the raw CSV record, written back to the rejected-records file if the row is refused
-    record: Mapping[str, Any] | None = None
-    #: set when the row already failed its own checks (a required column left empty)
-    rejected_because: str | None = None
-
-    def as_record(self) -> Mapping[str, Any]:
-        if self.record is not None:
-            return self.record
-        return {"phone": self.phone, "user_identifier": self.user_identifier, **self.variables}
 
 
 @dataclass(frozen=True)
@@ -96,18 +79,6 @@ class Job:
         """A job runner named after this host and process (unique per call)."""
         name = f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         return cls(name, lease, batch_rows)
-
-
-def normalise_phone(raw: str) -> str | None:
-    """E.164, with a bare 10-digit number read as Indian (as Sarvam does); None if invalid."""
-    text = raw.strip()
-    try:
-        number = phonenumbers.parse(text, None if text.startswith("+") else "IN")
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 def new_cohort(
@@ -161,7 +132,8 @@ def stream(
     job = job or Job.here()
     cohort = new_cohort(campaign, name, "stream", {}, actor, clock)
     store.add_cohort(cohort, lease_owner=job.owner, lease_until=clock.now() + job.lease)
-    return _run(store, clock, job, cohort, iter(users), None)
+    checked = ((row, cohort_rows.check(row)) for row in users)
+    return _run(store, clock, job, cohort, checked, Row.as_record, None)
 
 
 # --- the CSV upload ----------------------------------------------------------------
@@ -317,15 +289,22 @@ def run(
     Returns the cohort as this process left it (still ``processing`` if its lease passed
     to another process, which carries on)."""
     text = io.TextIOWrapper(
-        io.BufferedReader(_PartsReader(parts)), encoding="utf-8-sig", newline=""
+        io.BufferedReader(_PartsReader(parts), FILE_PART), encoding="utf-8-sig", newline=""
     )
     try:
         with text:
-            reader = csv.DictReader(text)
-            read = _rows(reader, cohort.transformation)
-            rows = itertools.islice(read, cohort.total_records, None)  # those already counted
-            fieldnames = [*(reader.fieldnames or []), "rejected_reason"]
-            return _run(store, clock, job, cohort, rows, fieldnames)
+            reader = csv.reader(text)
+            fieldnames = next(reader, None) or []
+            # as csv.DictReader reads them: a blank line is no record
+            records = (r for r in reader if r)
+            rest = itertools.islice(records, cohort.total_records, None)  # those counted
+            checked = cohort_rows.checked_records(rest, fieldnames, cohort.transformation)
+            rejected_fields = [*fieldnames, "rejected_reason"]
+
+            def record(values: Any) -> Mapping[Any, Any]:
+                return cohort_rows.as_record(fieldnames, values)
+
+            return _run(store, clock, job, cohort, checked, record, rejected_fields)
     except (UnicodeDecodeError, csv.Error, ValueError) as exc:  # the file's fault, for good
         return _fail(store, clock, job, cohort, f"cohort_file is not readable: {exc}")
 
@@ -335,7 +314,7 @@ class _PartsReader(io.RawIOBase):
 
     def __init__(self, parts: Iterator[bytes]) -> None:
         self._parts = parts
-        self._left = b""
+        self._left = memoryview(b"")
 
     def readable(self) -> bool:
         return True
@@ -345,41 +324,15 @@ class _PartsReader(io.RawIOBase):
             part = next(self._parts, None)
             if part is None:
                 return 0
-            self._left = part
+            self._left = memoryview(part)
         n = min(len(buffer), len(self._left))
         buffer[:n] = self._left[:n]
-        self._left = self._left[n:]
+        self._left = self._left[n:]  # a view: the part is not copied again
         return n
 
 
-def _rows(reader: csv.DictReader[str], mapping: Mapping[str, Any]) -> Iterator[Row]:
-    phone_col = mapping["phone_number"]["column_name"]
-    ident = mapping.get("user_identifier") or {}
-    variables = mapping.get("app_variables", {})
-    overrides = mapping.get("app_overrides", {})
-    for record in reader:
-        missing = [
-            spec["column_name"]
-            for spec in [ident, *variables.values()]
-            if spec and spec.get("required") and not (record.get(spec["column_name"]) or "").strip()
-        ]
-        yield Row(
-            phone=record.get(phone_col) or "",
-            user_identifier=(record.get(ident["column_name"]) or None) if ident else None,
-            variables={k: record.get(v["column_name"]) for k, v in variables.items()},
-            overrides={k: record.get(v["column_name"]) for k, v in overrides.items()},
-            record=record,
-            rejected_because=f"required column(s) empty: {', '.join(missing)}" if missing else None,
-        )
-
-
-@dataclass
-class _Entry:
-    """A row read, with its number if it is good, or why it is refused."""
-
-    row: Row
-    phone: str | None
-    reason: str | None
+#: a row as the job carries it: its source (a CSV record, or a Row) and its check
+_Entry = tuple[Any, cohort_rows.Checked]
 
 
 def _run(
@@ -387,99 +340,71 @@ def _run(
     clock: Clock,
     job: Job,
     cohort: Cohort,
-    rows: Iterator[Row],
+    rows: Iterator[_Entry],
+    record: Callable[[Any], Mapping[Any, Any]],
     rejected_fields: list[str] | None,
 ) -> Cohort:
     """Read ``rows`` from the cohort's offset in batches, one transaction each, then
-    complete it; ``rejected_fields`` are the rejected-records file's columns (None: the
-    cohort keeps no files)."""
+    complete it; ``record`` turns a row's source into the rejected-records file's line,
+    whose columns are ``rejected_fields`` (None: the cohort keeps no files).
+
+    A number repeated in the file is found by the database (the contact added first
+    holds it), not by a set of the numbers seen: memory stays the same whatever the
+    file's length, and a resumed job finds the numbers of the runs before it alike."""
     campaign = store.get_campaign(cohort.campaign_id)
     if campaign is None:
         return _fail(store, clock, job, cohort, "the campaign is gone")
     offset = cohort.total_records
-    seen: set[str] = set()  # numbers of this run; earlier runs' are in the database
     try:
-        while True:
-            batch = _read_batch(rows, seen, job.batch_rows)
-            if not batch:
-                break
-            _commit(store, clock, job, campaign, cohort, offset, batch, rejected_fields)
+        while batch := list(itertools.islice(rows, job.batch_rows)):
+            _commit(store, clock, job, cohort, offset, batch, record, rejected_fields)
             offset += len(batch)
         if not store.complete_cohort(cohort, job.owner, clock.now(), clock.now() + job.lease):
             raise LeaseLost(cohort.id)
     except LeaseLost:
         pass  # another process holds the job now and carries it on
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()  # a pool checking rows ahead stops
     found = store.get_cohort(cohort.id)
     return found or cohort
-
-
-def _read_batch(rows: Iterator[Row], seen: set[str], size: int) -> list[_Entry]:
-    batch: list[_Entry] = []
-    for row in itertools.islice(rows, size):
-        refused = row.rejected_because or _unstorable(row)
-        if refused:
-            batch.append(_Entry(row, None, refused))
-            continue
-        phone = normalise_phone(row.phone)
-        if phone is None:
-            batch.append(_Entry(row, None, f"invalid phone number {row.phone!r}"))
-        elif phone in seen:
-            batch.append(_Entry(row, None, "phone number repeated in this cohort"))
-        else:
-            seen.add(phone)
-            batch.append(_Entry(row, phone, None))
-    return batch
-
-
-def _unstorable(row: Row) -> str | None:
-    """Why the database would refuse this row's values, if it would: a row that fails
-    its batch every time would stop the job for good, so it is rejected on its own."""
-    if row.user_identifier is not None and len(row.user_identifier) > USER_IDENTIFIER_MAX:
-        return f"user_identifier longer than {USER_IDENTIFIER_MAX} characters"
-    texts = [row.phone, row.user_identifier, *row.variables.values(), *row.overrides.values()]
-    if any(isinstance(v, str) and "\x00" in v for v in texts):
-        return "a value contains a NUL character"
-    return None
 
 
 def _commit(
     store: CohortStore,
     clock: Clock,
     job: Job,
-    campaign: Campaign,
     cohort: Cohort,
     offset: int,
     batch: list[_Entry],
+    record: Callable[[Any], Mapping[Any, Any]],
     rejected_fields: list[str] | None,
 ) -> None:
     """One batch, in one transaction: its contacts (each number the campaign lacks),
     its rejected rows, the cohort's counts, and the lease renewed."""
     now = clock.now()
-    good = [e for e in batch if e.phone is not None]
-    recipients = []
-    for e in good:
-        context = dict(e.row.variables)
-        if e.row.overrides:
-            context[OVERRIDES_KEY] = dict(e.row.overrides)
-        recipients.append(campaigns.Recipient(e.phone or "", context, e.row.user_identifier))
-    contacts = campaigns.contacts_for(campaign.id, recipients, now)
+    reasons = [c if isinstance(c, str) else None for _, c in batch]
+    good = [(i, c) for i, (_, c) in enumerate(batch) if not isinstance(c, str)]
     with store.cohort_batch(cohort, job.owner, offset, now + job.lease) as tx:
-        added = tx.add_contacts(contacts, now)
-        lost = [(e, k) for e, k in zip(good, contacts, strict=True) if k.id not in added]
-        owners = tx.phone_owners([k.phone for _, k in lost])
-        for e, k in lost:
-            e.reason = (
+        added = tx.add_held([c for _, c in good], now)
+        lost = [(i, c[1]) for i, c in good if c[0] not in added]
+        owners = tx.phone_owners([phone for _, phone in lost])
+        for i, phone in lost:
+            reasons[i] = (
                 "phone number repeated in this cohort"
-                if owners.get(k.phone) == cohort.id
+                if owners.get(phone) == cohort.id
                 else "the campaign already has this phone number"
             )
-        refused = [e for e in batch if e.reason is not None]
+        refused = [(record(batch[i][0]), r) for i, r in enumerate(reasons) if r is not None]
         if rejected_fields is not None and (refused or offset == 0):
             tx.add_rejected(offset, _rejected_part(rejected_fields, refused, header=offset == 0))
         tx.advance(len(batch), len(added), len(refused), now)
 
 
-def _rejected_part(fieldnames: list[str], refused: list[_Entry], header: bool) -> bytes:
+def _rejected_part(
+    fieldnames: list[str], refused: list[tuple[Mapping[Any, Any], str]], header: bool
+) -> bytes:
     """The rejected-records file's lines for these rows (with its header, first)."""
     bad = io.StringIO(newline="")
     # a row longer than the header has its extra cells under None: not part of the file's
@@ -487,12 +412,8 @@ def _rejected_part(fieldnames: list[str], refused: list[_Entry], header: bool) -
     writer = csvout.DictWriter(bad, fieldnames, extrasaction="ignore")
     if header:
         writer.writeheader()
-
-    def reject(record: Mapping[str, Any], reason: str) -> None:
-        writer.writerow({**record, "rejected_reason": reason})
-
-    for e in refused:
-        reject(e.row.as_record(), e.reason or "")
+    for values, reason in refused:
+        writer.writerow({**values, "rejected_reason": reason})
     return bad.getvalue().encode("utf-8")
 
 

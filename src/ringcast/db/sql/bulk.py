@@ -3,12 +3,14 @@
 The dispatcher's batches (ends, dials) are hundreds of rows. On PostgreSQL each helper
 sends one statement whose shape does not depend on the batch's length, so it is neither
 compiled nor planned again for each batch; elsewhere (SQLite) it does the plain thing.
+A cohort's batches (thousands of rows) are loaded with ``COPY`` (``copy_new_rows``).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+import zlib
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC
 from typing import Any
 
@@ -131,6 +133,64 @@ def insert_new_rows(
         arrays,
     )
     return [r[0] for r in found.all()]
+
+
+def copy_new_rows(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: Sequence[str],
+    rows: Iterable[Sequence[Any]],
+    constants: Mapping[str, Any],
+    unique: sa.Index,
+    returning: str,
+) -> set[Any]:
+    """``insert_new_rows`` for a large batch, on PostgreSQL only: the rows (tuples of
+    ``columns``' values, JSON as text) go by ``COPY`` into a temporary table, then one
+    ``INSERT .. SELECT .. ORDER BY`` (in the rows' order, so that of two rows with the
+    same key the first is kept) ``ON CONFLICT .. DO NOTHING`` moves them into ``table``
+    with the ``constants`` every row shares. Returns the ``returning`` column of those
+    inserted.
+
+    ``COPY`` is PostgreSQL's bulk load: the rows stream in one protocol message after
+    another, with no statement, parameter or plan per row, and the temporary table (no
+    index, no WAL) takes them at the speed of the wire; the insert then checks the
+    unique index once per row, as a plain insert would.
+    """
+    staged, values = [], []
+    for c in columns:
+        element, _, stored_as = _pg_array(table.c[c].type)
+        staged.append(f"{table.c[c].name} {element}")
+        values.append(f"v.{table.c[c].name}{stored_as}")
+    params: dict[str, Any] = {}
+    for c, value in constants.items():
+        element, convert, stored_as = _pg_array(table.c[c].type)
+        params[f"k_{c}"] = convert(value)
+        values.append(f"CAST(:k_{c} AS {element}){stored_as}")
+    names = [table.c[c].name for c in [*columns, *constants]]
+    stage = f"copy_{table.name}_{zlib.crc32(' '.join(staged).encode()):08x}"
+    raw: Any = conn.connection.driver_connection  # psycopg's, in this transaction
+    with raw.cursor() as cursor:
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {stage} "
+            f"(ord int8, {', '.join(staged)}) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(
+            f"COPY {stage} (ord, {', '.join(table.c[c].name for c in columns)}) FROM STDIN"
+        ) as copy:
+            for n, row in enumerate(rows):
+                copy.write_row((n, *row))
+    predicate = unique.dialect_options["postgresql"]["where"]
+    where = "" if predicate is None else f" WHERE {predicate}"
+    found = conn.execute(
+        sa.text(
+            f"INSERT INTO {table.name} ({', '.join(names)}) "  # noqa: S608
+            f"SELECT {', '.join(values)} FROM {stage} AS v ORDER BY v.ord "
+            f"ON CONFLICT ({', '.join(c.name for c in unique.columns)}){where} DO NOTHING "
+            f"RETURNING {table.c[returning].name}"
+        ),
+        params,
+    )
+    return {r[0] for r in found}
 
 
 def upsert_rows(

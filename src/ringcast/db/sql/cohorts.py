@@ -11,6 +11,7 @@ would turn its contacts into no-ops.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,15 +21,17 @@ from typing import Any
 import sqlalchemy as sa
 
 from ringcast.core.errors import LeaseLost
-from ringcast.core.model import Contact, ContactState
+from ringcast.core.model import ContactState
 from ringcast.db import mapping
 from ringcast.db import tables as t
 from ringcast.db.sql import bulk
-from ringcast.db.sql.base import SqlBase
+from ringcast.db.sql.base import SqlBase, is_postgres
+from ringcast.ports import HeldContact
 from ringcast.records import COHORT_PENDING, Cohort
 
 PROCESSING = "processing"
-#: contacts made due per transaction when a cohort completes
+#: contacts made due per transaction when a cohort completes, on SQLite (on PostgreSQL
+#: all at once)
 RELEASE = 5000
 
 
@@ -127,33 +130,33 @@ class CohortJobsSql(SqlBase):
     def complete_cohort(
         self, cohort: Cohort, owner: str, now: datetime, lease_until: datetime
     ) -> bool:
-        """Make the cohort's held contacts due, ``RELEASE`` at a time (one transaction
-        each, so that a large cohort never holds SQLite's write lock for long), then mark
-        it completed; each step only while ``owner`` holds the lease, which it renews.
+        """Make the cohort's held contacts due, then mark it completed; each step only
+        while ``owner`` holds the lease, which it renews. On SQLite ``RELEASE`` at a time
+        (one transaction each, so that a large cohort never holds SQLite's one write lock
+        for long); on PostgreSQL in one statement, in the completing transaction (it locks
+        only these rows, and one pass costs half of many ``id IN (..)`` lookups).
 
         Once every row is counted the job can only complete, so a crash half-way through
         the release is finished by whoever resumes it (it reads no more rows)."""
         h, k = t.cohorts, t.contacts
         while True:
             with self._tx() as conn:
-                held = conn.execute(
+                lease = conn.execute(
                     h.update()
                     .where(h.c.id == cohort.id, h.c.status == PROCESSING, h.c.lease_owner == owner)
                     .values(lease_expires_at=lease_until)
                 )
-                if held.rowcount != 1:
+                if lease.rowcount != 1:
                     return False
-                batch = [
-                    r.id
-                    for r in conn.execute(sa.select(k.c.id).where(*_held(cohort.id)).limit(RELEASE))
-                ]
-                if batch:
-                    conn.execute(
-                        k.update()
-                        .where(bulk.among(conn, k.c.id, batch))
-                        .values(next_due_at=now, reason=None, updated_at=now)
-                    )
-                    continue
+                release = k.update().values(next_due_at=now, reason=None, updated_at=now)
+                if is_postgres(conn):
+                    # All at once, with the completion: one statement walks the held
+                    # contacts and writes them, and holds no lock anyone else needs.
+                    conn.execute(release.where(*_held(cohort)))
+                else:
+                    held = sa.select(k.c.id).where(*_held(cohort)).limit(RELEASE)
+                    if conn.execute(release.where(k.c.id.in_(held.scalar_subquery()))).rowcount:
+                        continue
                 conn.execute(
                     h.update()
                     .where(h.c.id == cohort.id)
@@ -195,16 +198,21 @@ class CohortJobsSql(SqlBase):
             # Never dialable (held), so never dialled: nothing points at them.
             conn.execute(
                 k.delete().where(
-                    *_held(cohort.id), ~sa.exists().where(t.attempts.c.contact_id == k.c.id)
+                    *_held(cohort), ~sa.exists().where(t.attempts.c.contact_id == k.c.id)
                 )
             )
         return True
 
 
-def _held(cohort_id: str) -> tuple[Any, ...]:
+def _held(cohort: Cohort) -> tuple[Any, ...]:
+    """The cohort's contacts still held. The campaign and the empty due time are what
+    ``ix_contacts_due`` (waiting contacts by campaign and due time) is keyed on, so this
+    reads the held contacts of the campaign from that index, not the table."""
     k = t.contacts
     return (
-        k.c.cohort_id == cohort_id,
+        k.c.campaign_id == cohort.campaign_id,
+        k.c.next_due_at.is_(None),
+        k.c.cohort_id == cohort.id,
         k.c.state == ContactState.WAITING.value,
         k.c.reason == COHORT_PENDING,
     )
@@ -218,21 +226,50 @@ class _Batch:
     cohort: Cohort
     org_id: str
 
-    def add_contacts(self, contacts: Sequence[Contact], now: datetime) -> set[str]:
+    def add_held(self, contacts: Sequence[HeldContact], now: datetime) -> set[str]:
+        if not contacts:
+            return set()
+        if is_postgres(self.conn):
+            return bulk.copy_new_rows(
+                self.conn,
+                t.contacts,
+                ("id", "phone", "user_identifier", "context", "timezone"),
+                contacts,
+                self._constants(now),
+                t.contacts_once_per_campaign,
+                returning="id",
+            )
+        constants = self._constants(now)
         rows = [
             {
-                **mapping.new_contact_values(self.org_id, k, now),
-                "next_due_at": None,
-                "reason": COHORT_PENDING,
-                "cohort_id": self.cohort.id,
+                **constants,
+                "id": id_,
+                "phone": phone,
+                "user_identifier": ident,
+                "context": json.loads(context),
+                "timezone": zone,
             }
-            for k in contacts
+            for id_, phone, ident, context, zone in contacts
         ]
         return set(
             bulk.insert_new_rows(
                 self.conn, t.contacts, rows, t.contacts_once_per_campaign, returning="id"
             )
         )
+
+    def _constants(self, now: datetime) -> dict[str, Any]:
+        """The columns every contact of the batch shares: held, in this cohort."""
+        return {
+            "campaign_id": self.cohort.campaign_id,
+            "org_id": self.org_id,
+            "cohort_id": self.cohort.id,
+            "state": ContactState.WAITING.value,
+            "next_due_at": None,
+            "attempts": 0,
+            "reason": COHORT_PENDING,
+            "created_at": now,
+            "updated_at": now,
+        }
 
     def phone_owners(self, phones: Sequence[str]) -> dict[str, str | None]:
         k = t.contacts

@@ -25,6 +25,13 @@ def neutralise(cell: object) -> object:
     return cell
 
 
+def writer(f: IO[str], **kwargs: Any) -> Any:
+    """A plain ``csv.writer`` for rows whose cells the caller has chosen to neutralise
+    one by one: a results export (``services.export``) neutralises what customers wrote
+    and keeps the E.164 numbers and times ringcast wrote itself readable as they are."""
+    return csv.writer(f, **kwargs)
+
+
 if TYPE_CHECKING:
     _DictWriter = csv.DictWriter[str]
 else:  # not subscriptable at run time before Python 3.12

@@ -12,7 +12,6 @@ a number a script can read back.
 
 from __future__ import annotations
 
-import csv
 import io
 import itertools
 import json
@@ -20,6 +19,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Literal
 
+from ringcast import csvout
 from ringcast.csvout import neutralise
 from ringcast.ports import ResultExports
 from ringcast.records import AttemptResult, Campaign, ContactResult
@@ -70,7 +70,7 @@ def csv_chunks(
 
 def _chunks(header: Sequence[str], rows: Iterable[Sequence[object]]) -> Iterator[str]:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")  # RFC 4180
+    writer = csvout.writer(buffer, lineterminator="\r\n")  # RFC 4180
     writer.writerow([neutralise(name) for name in header])
     pending = 0
     for row in rows:

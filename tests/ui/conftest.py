@@ -49,9 +49,11 @@ def chromium_path() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """One chromium for the whole session (skipped without one, outside CI)."""
+    """One chromium per module (skipped without one, outside CI). Not one per session:
+    Playwright's sync API keeps an asyncio loop running in this thread while it is open,
+    and every later test that calls ``asyncio.run`` would fail under it."""
     path = chromium_path()
     if path is None:
         if os.environ.get("CI"):

@@ -92,7 +92,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--large", type=int, default=0, help="contacts of one large forecast")
     parser.add_argument("--standard", type=int, default=1, help="0: only the large forecast")
+    parser.add_argument("--quick", action="store_true", help="one run of each (bench/run_all.py)")
     args = parser.parse_args()
+    if args.quick:
+        args.repeat = 1
     if args.standard:
         print("target: under 5 s for 100,000 contacts with 3 retries over 30 days")
         measure(args.contacts, 0.2, args.repeat)

@@ -327,7 +327,12 @@ def main() -> None:
     parser.add_argument("--url", default=DEFAULT_URL)
     parser.add_argument("--batch", type=int, default=None, help="RINGCAST_COHORT_BATCH_ROWS")
     parser.add_argument("--json", type=Path, default=None, help="write the figures here too")
+    parser.add_argument(
+        "--quick", action="store_true", help="100,000 rows on PostgreSQL (bench/run_all.py)"
+    )
     args = parser.parse_args()
+    if args.quick:
+        args.rows, args.backend = 100_000, "postgres"
     backends = ["postgres", "sqlite"] if args.backend == "both" else [args.backend]
     results = []
     for backend in backends:

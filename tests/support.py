@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
+
+import httpx
+import pytest
 
 from ringcast.clock import Clock
 from ringcast.core.model import CampaignConfig, Schedule
@@ -87,6 +94,66 @@ def worker_env(database_url: str, **settings: str) -> dict[str, str]:
     )
     env.update({f"RINGCAST_{k.upper()}": v for k, v in settings.items()})
     return env
+
+
+def serve_env(tmp: Path, **settings: str) -> dict[str, str]:
+    """The environment for a ``ringcast serve`` of one test: this process's environment
+    without its ``RINGCAST_*``, a SQLite database and data folder under ``tmp``, quiet logs;
+    ``settings`` are more ``RINGCAST_*`` values, named in lower case without the prefix."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
+    env.update(
+        RINGCAST_DATABASE_URL=f"sqlite:///{tmp / 'rc.db'}",
+        RINGCAST_DATA_DIR=str(tmp / "data"),
+        RINGCAST_LOG_LEVEL="warning",
+    )
+    env.update({f"RINGCAST_{k.upper()}": v for k, v in settings.items()})
+    return env
+
+
+def wait_healthy(
+    base: str, processes: Sequence[subprocess.Popen[Any]], tail: Callable[[], str]
+) -> None:
+    """Wait (30 s at most) until ``base/healthz`` answers; fail the test with ``tail()``
+    (what the processes printed) when one of them stops first or time runs out."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            httpx.get(f"{base}/healthz", timeout=1)
+            return
+        except httpx.TransportError:
+            if time.monotonic() > deadline or any(p.poll() is not None for p in processes):
+                for p in processes:
+                    p.kill()
+                pytest.fail(f"the server did not start:\n{tail()}")
+            time.sleep(0.1)
+
+
+@contextmanager
+def running_serve(
+    env: Mapping[str, str], output: IO[bytes] | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """``ringcast serve`` on a free port with ``env``, once it answers: its base URL and
+    its process (its output to ``output``, else kept for the failure message)."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ringcast", "serve", "--port", str(port)],
+        env=dict(env),
+        stdout=output or subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def tail() -> str:
+        if output is not None or proc.stdout is None:
+            return "(see the server's log)"
+        return proc.communicate()[0].decode(errors="replace")[-2000:]
+
+    wait_healthy(base, [proc], tail)
+    try:
+        yield base, proc
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)
 
 
 class LocalServer(ThreadingHTTPServer):

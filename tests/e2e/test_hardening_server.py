@@ -4,7 +4,6 @@ the server nothing, and what the access log writes keeps secrets out."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -12,11 +11,12 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from tests.support import free_port
+from tests.support import running_serve, serve_env
 
 MB = 1_000_000
 
@@ -39,44 +39,19 @@ class Server:
 
 @pytest.fixture
 def server(tmp_path: Path) -> Iterator[Server]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
-    env.update(
-        RINGCAST_DATABASE_URL=f"sqlite:///{tmp_path / 'rc.db'}",
-        RINGCAST_DATA_DIR=str(tmp_path / "data"),
-        RINGCAST_EMBEDDED_DISPATCHER="false",
-        RINGCAST_LOG_LEVEL="info",
-    )
-    run = [sys.executable, "-m", "ringcast"]
+    env = serve_env(tmp_path, embedded_dispatcher="false", log_level="info")
     key = json.loads(
         subprocess.run(
-            [*run, "keys", "create", "--org", "acme", "--json"],
+            [sys.executable, "-m", "ringcast", "keys", "create", "--org", "acme", "--json"],
             env=env,
             capture_output=True,
             text=True,
             check=True,
         ).stdout
     )
-    port = free_port()
     log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [*run, "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{base}/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail("server did not start: " + log.read_text())
-            time.sleep(0.2)
-    try:
-        yield Server(base, port, proc, log, key)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    with log.open("wb") as out, running_serve(env, out) as (base, proc):
+        yield Server(base, urlsplit(base).port or 0, proc, log, key)
 
 
 def _post_huge(port: int, path: str, size: int, *, chunked: bool) -> bytes:

@@ -7,7 +7,6 @@ no second ever holds more than 20 dials, and a pause stops new dials within a se
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ import pytest
 import sqlalchemy as sa
 
 from ringcast.clock import SystemClock
-from tests.support import free_port
+from tests.support import running_serve, serve_env
 
 RATE = 20
 WALL = SystemClock()  # the server runs on wall time, so this test does too
@@ -29,15 +28,12 @@ CONTACTS = 200
 
 @pytest.fixture
 def server(tmp_path: Path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
-    env.update(
-        RINGCAST_DATABASE_URL=f"sqlite:///{tmp_path / 'rc.db'}",
-        RINGCAST_DATA_DIR=str(tmp_path / "data"),
-        RINGCAST_SARVAM_MIN_LEAD_S="0",
-        RINGCAST_SIMULATOR_OUTCOMES="answered=0.6,no_answer=0.4",
-        RINGCAST_SIMULATOR_TALK_S="0.3",
-        RINGCAST_SIMULATOR_RING_S="0.2",
-        RINGCAST_LOG_LEVEL="warning",
+    env = serve_env(
+        tmp_path,
+        sarvam_min_lead_s="0",
+        simulator_outcomes="answered=0.6,no_answer=0.4",
+        simulator_talk_s="0.3",
+        simulator_ring_s="0.2",
     )
     run = [sys.executable, "-m", "ringcast"]
     key = json.loads(
@@ -71,31 +67,12 @@ def server(tmp_path: Path):
             check=True,
         ).stdout
     )["agent_id"]
-    port = free_port()
-    proc = subprocess.Popen(
-        [*run, "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{base}/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                pytest.fail("server did not start")
-            time.sleep(0.2)
     engine = sa.create_engine(env["RINGCAST_DATABASE_URL"])
-    try:
-        yield base, key, agent, engine
-    finally:
-        engine.dispose()
-        proc.terminate()
-        proc.communicate(timeout=30)
+    with running_serve(env) as (base, _proc):
+        try:
+            yield base, key, agent, engine
+        finally:
+            engine.dispose()
 
 
 def test_campaign_runs_to_the_end_at_its_rate(server) -> None:

@@ -11,30 +11,25 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from ringcast.api.app import create_app
 from ringcast.clock import SystemClock, VirtualClock
-from ringcast.config import Settings
-from ringcast.db.engine import make_engine
-from ringcast.db.migrate import upgrade
-from ringcast.db.store import SqlStore
-from ringcast.runtime import Runtime, open_runtime
-from ringcast.services import accounts
-from tests.api.conftest import START, Account, make_account
-from tests.support import free_port
+from ringcast.runtime import Runtime
+from tests.api.conftest import Account, make_account
+from tests.app_fixtures import app as app
+from tests.app_fixtures import client as client
+from tests.app_fixtures import clock as clock
+from tests.app_fixtures import runtime as runtime
+
+from .serving import Key as Key
+from .serving import Server as Server
+from .serving import serve
 
 HERE = Path(__file__).parent
 AXE = HERE / "vendor" / "axe-4.14.1.min.js"
@@ -69,89 +64,17 @@ def browser() -> Iterator[Any]:
             launched.close()
 
 
-@dataclass(frozen=True)
-class Key:
-    api_key: str
-    org_id: str
-    workspace_id: str
-    agent_id: str
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"X-Api-Key": self.api_key}
-
-
-@dataclass(frozen=True)
-class Server:
-    base: str
-    acme: Key
-    globex: Key
-
-    def api(self, key: Key, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return httpx.request(method, self.base + path, headers=key.headers, timeout=30, **kwargs)
-
-
-def _accounts(tmp: Path, orgs: tuple[str, ...]) -> list[Key]:
-    """Keys and agents written straight into the server's database before it starts (the
-    CLI would take a process start each: seconds of the browser tests' budget)."""
-    runtime = open_runtime(
-        Settings(database_url=f"sqlite:///{tmp / 'rc.db'}", data_dir=str(tmp / "data"))
-    )
-    clock = SystemClock()
-    try:
-        keys = []
-        for org in orgs:
-            issued = accounts.issue_key(runtime.store, clock, org)
-            agent = accounts.register_agent(
-                runtime.store, clock, org, "Reminder", "Hello {{ firstName }}"
-            )
-            keys.append(
-                Key(issued.plaintext, issued.organization.id, issued.workspace.id, agent.id)
-            )
-        return keys
-    finally:
-        runtime.close()
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """``ringcast serve`` on a free port: SQLite, simulated calls of about half a second."""
-    tmp = tmp_path_factory.mktemp("ui")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RINGCAST_")}
-    env.update(
-        RINGCAST_DATABASE_URL=f"sqlite:///{tmp / 'rc.db'}",
-        RINGCAST_DATA_DIR=str(tmp / "data"),
-        RINGCAST_SIMULATOR_OUTCOMES="answered=0.5,no_answer=0.3,busy=0.1,voicemail=0.1",
-        RINGCAST_SIMULATOR_TALK_S="0.3",
-        RINGCAST_SIMULATOR_RING_S="0.2",
-        RINGCAST_DEFAULT_ATTEMPTS_PER_SECOND="3",
-        RINGCAST_LOG_LEVEL="warning",
-    )
-    acme, globex = _accounts(tmp, ("acme", "globex"))
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ringcast", "serve", "--port", str(port)],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(f"{base}/healthz", timeout=1)
-            break
-        except httpx.TransportError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail(f"server did not start: {proc.communicate()[0][-2000:]}")
-            time.sleep(0.2)
-    try:
-        yield Server(base, acme, globex)
-    finally:
-        proc.terminate()
-        proc.communicate(timeout=30)
+    with serve(
+        tmp_path_factory.mktemp("ui"),
+        simulator_outcomes="answered=0.5,no_answer=0.3,busy=0.1,voicemail=0.1",
+        simulator_talk_s="0.3",
+        simulator_ring_s="0.2",
+        default_attempts_per_second="3",
+    ) as started:
+        yield started
 
 
 def open_zone(now: datetime) -> tuple[str, str]:
@@ -214,41 +137,6 @@ def audit(page: Any, name: str) -> None:
 
 
 # --- the pages without a browser: the app in process, on a virtual clock ---------------
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
-    if request.param == "sqlite":
-        rt = open_runtime(
-            Settings(
-                database_url=f"sqlite:///{tmp_path / 'rc.db'}", data_dir=str(tmp_path / "data")
-            )
-        )
-    else:
-        url = request.getfixturevalue("pg_engine_url")
-        engine = make_engine(url)
-        upgrade(engine)
-        rt = Runtime(
-            Settings(database_url=url, data_dir=str(tmp_path / "data")), engine, SqlStore(engine)
-        )
-    yield rt
-    rt.close()
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock(START)
-
-
-@pytest.fixture
-def app(runtime: Runtime, clock: VirtualClock) -> FastAPI:
-    return create_app(runtime, clock)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, raise_server_exceptions=False) as c:
-        yield c
 
 
 @pytest.fixture

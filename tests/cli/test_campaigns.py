@@ -7,6 +7,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,13 +59,9 @@ def _campaign(store: SqlStore, org: str, workspace: str, name: str, contacts: in
     return made
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
-    url = (
-        f"sqlite:///{tmp_path / 'rc.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("pg_engine_url")
-    )
+@contextmanager
+def _world_at(url: str) -> Iterator[World]:
+    """Three campaigns in two organizations (one in another workspace) at ``url``."""
     runtime: Runtime = open_runtime(Settings(database_url=url), upgrade_schema=True)
     store = runtime.store
     try:
@@ -79,22 +76,22 @@ def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
         runtime.close()
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def world(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[World]:
+    url = (
+        f"sqlite:///{tmp_path / 'rc.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_engine_url")
+    )
+    with _world_at(url) as made:
+        yield made
+
+
 @pytest.fixture
 def sqlite_world(tmp_path: Path) -> Iterator[World]:
     """The same world, on SQLite only (for what does not depend on the backend)."""
-    url = f"sqlite:///{tmp_path / 'rc.db'}"
-    runtime = open_runtime(Settings(database_url=url))
-    store = runtime.store
-    try:
-        yield World(
-            url,
-            store,
-            _campaign(store, "acme", "default", "Spring reminders", 3),
-            _campaign(store, "acme", "sales", "Autumn offers", 0),
-            _campaign(store, "beta", "default", "Theirs", 1),
-        )
-    finally:
-        runtime.close()
+    with _world_at(f"sqlite:///{tmp_path / 'rc.db'}") as made:
+        yield made
 
 
 def lines(result: Result) -> list[dict[str, object]]:

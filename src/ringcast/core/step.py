@@ -117,18 +117,19 @@ ATTEMPT_NAMESPACE = uuid.UUID("6f1d3c2e-9a57-4b0e-8d7c-3b1f7c0a9e21")
 _NAMESPACE_BYTES = ATTEMPT_NAMESPACE.bytes
 
 
-def attempt_id(contact_id: str, number: int) -> str:
-    """``str(uuid.uuid5(ATTEMPT_NAMESPACE, f"{contact_id}:{number}"))``, without building
-    two ``UUID`` objects: the forecast computes one per attempt."""
-    h = bytearray(
-        hashlib.sha1(
-            _NAMESPACE_BYTES + f"{contact_id}:{number}".encode(), usedforsecurity=False
-        ).digest()[:16]
-    )
+def uuid5_text(namespace: bytes, name: str) -> str:
+    """``str(uuid.uuid5(UUID(bytes=namespace), name))``, without building two ``UUID``
+    objects: the forecast computes one per contact and one per attempt."""
+    h = bytearray(hashlib.sha1(namespace + name.encode(), usedforsecurity=False).digest()[:16])
     h[6] = (h[6] & 0x0F) | 0x50  # version 5
     h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
     x = h.hex()
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
+def attempt_id(contact_id: str, number: int) -> str:
+    """``str(uuid.uuid5(ATTEMPT_NAMESPACE, f"{contact_id}:{number}"))``."""
+    return uuid5_text(_NAMESPACE_BYTES, f"{contact_id}:{number}")
 
 
 def narrow_context(

@@ -18,6 +18,7 @@ from ringcast.core.pacing import PacingLimits
 from ringcast.core.retry import AttemptResult, RetryPolicy
 from ringcast.core.routing import Route
 from ringcast.core.states import CampaignStatus
+from ringcast.core.values import quick_init
 from ringcast.core.windows import Span, WeeklyWindow, Window, intersect
 
 
@@ -99,6 +100,7 @@ class PredialHook:
     retry_after: timedelta = timedelta(minutes=15)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Contact:
     id: str
@@ -117,6 +119,7 @@ class Contact:
     window: Window | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Attempt:
     """One call to one contact. Its id is its idempotency key at the gateway."""

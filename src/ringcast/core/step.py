@@ -38,8 +38,10 @@ from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingCounters, after_dials
 from ringcast.core.planner import CampaignSnapshot, ChangeStatus, Defer, PlaceCall, Skip, plan
 from ringcast.core.states import CampaignStatus
+from ringcast.core.values import quick_init
 
 
+@quick_init
 @dataclass(frozen=True)
 class Dial:
     contact: Contact  #: in ``dialing``
@@ -48,6 +50,7 @@ class Dial:
     predial: PredialHook | None = None  #: ask it first, if the campaign has one
 
 
+@quick_init
 @dataclass(frozen=True)
 class TickWrites:
     """What one planning step changes, written in one transaction."""
@@ -72,6 +75,7 @@ class TickWrites:
     voicemail: VoicemailPolicy = field(default_factory=VoicemailPolicy)
 
 
+@quick_init
 @dataclass(frozen=True)
 class CallResult:
     """What a gateway reports when a call is over."""
@@ -187,8 +191,10 @@ def decide(
         elif isinstance(d, Skip):
             deferred.append(lifecycle.skip(by_id[d.contact_id], d.reason))
     counters = after_dials(snapshot.campaign.pacing, snapshot.counters, [d.dial_at for d in dials])
-    used = {d.attempt.connection_id for d in dials} if lines else set()
-    wake = _wake_for_lines(planned.wake_at, now, routes, lines, blocked, bool(dials))
+    wake = planned.wake_at
+    if routes:
+        wake = _wake_for_lines(wake, now, routes, lines, blocked, bool(dials))
+    used = sorted({c for d in dials if (c := d.attempt.connection_id) is not None and c in lines})
     return TickWrites(
         status=status,
         dials=tuple(dials),
@@ -197,7 +203,7 @@ def decide(
         next_wake_at=wake,
         reasons=tuple(reasons),
         voicemail=snapshot.campaign.voicemail,
-        lines={cid: lines[cid].counters for cid in sorted(x for x in used if x in lines)},
+        lines={cid: lines[cid].counters for cid in used},
         callers=_caller_usage(dials, lines) if lines else {},
     )
 

@@ -106,11 +106,12 @@ def from_new_campaign(
         updated_at=start,
         extra=dict(new.extra),
     )
-    contacts = build_contacts(campaign.id, recipients, start)
-    store = MemoryStore()
-    store.create_campaign(campaign, contacts)
-    run = engine.run(store, campaign.id, model, start, until, progress=progress)
-    return _collect(store, campaign.id, run)
+    with engine.without_cycle_collection():  # from the first contact made to the last row
+        contacts = build_contacts(campaign.id, recipients, start)
+        store = MemoryStore()
+        store.create_campaign(campaign, contacts)
+        run = engine.run(store, campaign.id, model, start, until, progress=progress)
+        return _collect(store, campaign.id, run)
 
 
 def _in_utc(config: CampaignConfig) -> CampaignConfig:

@@ -550,6 +550,7 @@ class MemoryStore:
         if self._live_phones.get((org_id, new_contact.phone)) == ended.id:
             del self._live_phones[(org_id, new_contact.phone)]
         self.attempts[ended.id] = ended
+        self.leases.pop(ended.id, None)  # an ended attempt is never taken for lost
         self._put_contact(new_contact)
         self._record_what_was_said(org_id, new_contact.phone, ended)
         counters = self.counters[campaign.id]

@@ -18,6 +18,7 @@ from ringcast.core.pacing import PacingLimits
 from ringcast.core.retry import AttemptResult, RetryPolicy
 from ringcast.core.routing import Route
 from ringcast.core.states import CampaignStatus
+from ringcast.core.values import quick_init
 from ringcast.core.windows import Span, WeeklyWindow, Window, intersect
 
 
@@ -99,6 +100,7 @@ class PredialHook:
     retry_after: timedelta = timedelta(minutes=15)
 
 
+@quick_init
 @dataclass(frozen=True)
 class Contact:
     id: str
@@ -117,6 +119,7 @@ class Contact:
     window: Window | None = None
 
 
+@quick_init
 @dataclass(frozen=True)
 class Attempt:
     """One call to one contact. Its id is its idempotency key at the gateway."""
@@ -164,6 +167,7 @@ _Record = TypeVar("_Record")
 #: per dataclass, its field names; None: it has a ``__post_init__`` or no ``__dict__``
 #: (``evolve`` then leaves it to ``dataclasses.replace``)
 _FIELDS: dict[type, frozenset[str] | None] = {}
+_UNSEEN = frozenset({"<unseen>"})
 
 
 def evolve(record: _Record, **changes: Any) -> _Record:
@@ -175,17 +179,20 @@ def evolve(record: _Record, **changes: Any) -> _Record:
     ``__dict__`` and nothing else there; any other is handed to ``dataclasses.replace``.
     """
     kind = type(record)
-    if kind not in _FIELDS:
+    names = _FIELDS.get(kind, _UNSEEN)
+    if names is _UNSEEN:
         plain = not hasattr(kind, "__post_init__") and hasattr(record, "__dict__")
-        _FIELDS[kind] = frozenset(f.name for f in fields(record)) if plain else None  # type: ignore[arg-type]
-    names = _FIELDS[kind]
+        names = _FIELDS[kind] = (
+            frozenset(f.name for f in fields(record)) if plain else None  # type: ignore[arg-type]
+        )
     # an instance holding more than its fields (a cached property, remembered spans)
     # would carry them over unchanged: only ``dataclasses.replace`` recomputes them
-    if names is None or len(record.__dict__) != len(names):
+    if names is None or len(old := record.__dict__) != len(names):
         return replace(record, **changes)  # type: ignore[type-var]
     if not changes.keys() <= names:
         raise TypeError(f"{kind.__name__} has no field {sorted(changes.keys() - names)}")
     new = object.__new__(kind)
-    new.__dict__.update(record.__dict__)
-    new.__dict__.update(changes)
+    own = new.__dict__
+    own.update(old)
+    own.update(changes)
     return new

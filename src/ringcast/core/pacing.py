@@ -12,9 +12,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from functools import cached_property
-from zoneinfo import ZoneInfo
 
+from ringcast.core.values import quick_init
 from ringcast.core.windows import zone_info
+
+_TICK = timedelta(microseconds=1)
 
 MIN_ATTEMPTS_PER_SECOND = 0.1
 MAX_ATTEMPTS_PER_SECOND = 500.0
@@ -42,9 +44,24 @@ class PacingLimits:
         return timedelta(seconds=1 / self.attempts_per_second)
 
     def local_day(self, at: datetime) -> date:
-        return at.astimezone(zone_info(self.day_zone)).date()
+        # Asked for every dial; a day's answer is remembered for the stretch from the
+        # moment asked to the next local midnight, over which it cannot change.
+        known: tuple[datetime, datetime, date] | None = self.__dict__.get("_day")
+        if known is not None and known[0] <= at < known[1]:
+            return known[2]
+        tz = zone_info(self.day_zone)
+        wall = at.astimezone(tz)
+        day = wall.date()
+        until = next_local_midnight(at, self.day_zone)
+        last = (until - _TICK).astimezone(tz)
+        # remembered only where the offset holds all along (a clock change inside the
+        # stretch, e.g. a day that ends by going back an hour, is computed every time)
+        if last.date() == day and last.utcoffset() == wall.utcoffset():
+            self.__dict__["_day"] = (at, until, day)
+        return day
 
 
+@quick_init
 @dataclass(frozen=True)
 class PacingCounters:
     in_flight: int = 0  #: calls dialled and not finished
@@ -53,6 +70,7 @@ class PacingCounters:
     dialed_today: int = 0
 
 
+@quick_init
 @dataclass(frozen=True)
 class Budget:
     """The dial moments allowed from now until the horizon, and when more may come."""
@@ -122,7 +140,7 @@ def after_dials(
 
 def next_local_midnight(at: datetime, zone: str) -> datetime:
     """The first instant of the next local day in ``zone`` (DST-safe)."""
-    tz = ZoneInfo(zone)
+    tz = zone_info(zone)
     local = at.astimezone(tz)
     nxt = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(), tzinfo=tz)
     # A zone that skips midnight (a DST gap at 00:00) starts the day at the gap's end;

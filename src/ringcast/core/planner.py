@@ -31,12 +31,14 @@ from ringcast.core.lines import Line
 from ringcast.core.model import CampaignConfig, Contact, ContactState
 from ringcast.core.pacing import PacingCounters, dial_budget
 from ringcast.core.states import CampaignStatus, advance
+from ringcast.core.values import quick_init
 from ringcast.core.windows import Window, intersect
 
 #: How far ahead one plan hands out dial moments.
 DEFAULT_HORIZON = timedelta(seconds=1)
 
 
+@quick_init
 @dataclass(frozen=True)
 class CampaignSnapshot:
     """What the store loaded for one planning step."""
@@ -61,6 +63,7 @@ class ChangeStatus:
     reason: str  #: ``window_opened``, ``window_closed``, ``end_time_passed``
 
 
+@quick_init
 @dataclass(frozen=True)
 class PlaceCall:
     contact_id: str
@@ -69,6 +72,7 @@ class PlaceCall:
     dial_at: datetime  #: the pacing slot: dial at this moment, not before
 
 
+@quick_init
 @dataclass(frozen=True)
 class Defer:
     contact_id: str
@@ -87,6 +91,7 @@ class Skip:
 Decision = ChangeStatus | PlaceCall | Defer | Skip
 
 
+@quick_init
 @dataclass(frozen=True)
 class Plan:
     decisions: tuple[Decision, ...]

@@ -31,6 +31,7 @@ from typing import Protocol
 
 from ringcast.core.errors import FieldError, ValidationFailed
 from ringcast.core.outcomes import Outcome
+from ringcast.core.values import quick_init
 from ringcast.core.windows import Window
 
 #: Wait used when a policy gives no interval at all (Sarvam's ``retry_interval_minutes: []``).
@@ -50,6 +51,7 @@ MAX_SHORT_DURATION = timedelta(hours=1)
 SHARED_RULE = "retry"
 
 
+@quick_init
 @dataclass(frozen=True)
 class RetryRule:
     """One reason to try again, with an optional budget and schedule of its own."""
@@ -75,6 +77,7 @@ class RetryRule:
         )
 
 
+@quick_init
 @dataclass(frozen=True)
 class RetryPolicy:
     max_retries: int = 0  #: retries after the first attempt shared by rules without a budget
@@ -90,6 +93,7 @@ class RetryPolicy:
         return min(waits[min(nth, len(waits)) - 1], MAX_RETRY_INTERVAL)
 
 
+@quick_init
 @dataclass(frozen=True)
 class AttemptResult:
     """What one finished attempt tells the retry policy."""
@@ -109,6 +113,7 @@ class Retried(Protocol):
     def retry_rule(self) -> str | None: ...
 
 
+@quick_init
 @dataclass(frozen=True)
 class Retry:
     due_at: datetime
@@ -116,6 +121,7 @@ class Retry:
     earliest_at: datetime  #: before moving into the window
 
 
+@quick_init
 @dataclass(frozen=True)
 class Final:
     reached: bool  #: True: reached; False: exhausted (every retry spent or none allowed)

@@ -38,8 +38,10 @@ from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingCounters, after_dials
 from ringcast.core.planner import CampaignSnapshot, ChangeStatus, Defer, PlaceCall, Skip, plan
 from ringcast.core.states import CampaignStatus
+from ringcast.core.values import quick_init
 
 
+@quick_init
 @dataclass(frozen=True)
 class Dial:
     contact: Contact  #: in ``dialing``
@@ -48,6 +50,7 @@ class Dial:
     predial: PredialHook | None = None  #: ask it first, if the campaign has one
 
 
+@quick_init
 @dataclass(frozen=True)
 class TickWrites:
     """What one planning step changes, written in one transaction."""
@@ -72,6 +75,7 @@ class TickWrites:
     voicemail: VoicemailPolicy = field(default_factory=VoicemailPolicy)
 
 
+@quick_init
 @dataclass(frozen=True)
 class CallResult:
     """What a gateway reports when a call is over."""
@@ -117,18 +121,19 @@ ATTEMPT_NAMESPACE = uuid.UUID("6f1d3c2e-9a57-4b0e-8d7c-3b1f7c0a9e21")
 _NAMESPACE_BYTES = ATTEMPT_NAMESPACE.bytes
 
 
-def attempt_id(contact_id: str, number: int) -> str:
-    """``str(uuid.uuid5(ATTEMPT_NAMESPACE, f"{contact_id}:{number}"))``, without building
-    two ``UUID`` objects: the forecast computes one per attempt."""
-    h = bytearray(
-        hashlib.sha1(
-            _NAMESPACE_BYTES + f"{contact_id}:{number}".encode(), usedforsecurity=False
-        ).digest()[:16]
-    )
+def uuid5_text(namespace: bytes, name: str) -> str:
+    """``str(uuid.uuid5(UUID(bytes=namespace), name))``, without building two ``UUID``
+    objects: the forecast computes one per contact and one per attempt."""
+    h = bytearray(hashlib.sha1(namespace + name.encode(), usedforsecurity=False).digest()[:16])
     h[6] = (h[6] & 0x0F) | 0x50  # version 5
     h[8] = (h[8] & 0x3F) | 0x80  # RFC 4122 variant
     x = h.hex()
     return f"{x[:8]}-{x[8:12]}-{x[12:16]}-{x[16:20]}-{x[20:]}"
+
+
+def attempt_id(contact_id: str, number: int) -> str:
+    """``str(uuid.uuid5(ATTEMPT_NAMESPACE, f"{contact_id}:{number}"))``."""
+    return uuid5_text(_NAMESPACE_BYTES, f"{contact_id}:{number}")
 
 
 def narrow_context(
@@ -186,8 +191,10 @@ def decide(
         elif isinstance(d, Skip):
             deferred.append(lifecycle.skip(by_id[d.contact_id], d.reason))
     counters = after_dials(snapshot.campaign.pacing, snapshot.counters, [d.dial_at for d in dials])
-    used = {d.attempt.connection_id for d in dials} if lines else set()
-    wake = _wake_for_lines(planned.wake_at, now, routes, lines, blocked, bool(dials))
+    wake = planned.wake_at
+    if routes:
+        wake = _wake_for_lines(wake, now, routes, lines, blocked, bool(dials))
+    used = sorted({c for d in dials if (c := d.attempt.connection_id) is not None and c in lines})
     return TickWrites(
         status=status,
         dials=tuple(dials),
@@ -196,7 +203,7 @@ def decide(
         next_wake_at=wake,
         reasons=tuple(reasons),
         voicemail=snapshot.campaign.voicemail,
-        lines={cid: lines[cid].counters for cid in sorted(x for x in used if x in lines)},
+        lines={cid: lines[cid].counters for cid in used},
         callers=_caller_usage(dials, lines) if lines else {},
     )
 

@@ -263,15 +263,19 @@ class MemoryStore:
         )
 
     def campaign_contacts(self, campaign_id: str) -> list[Contact]:
+        contacts = self.contacts
+        if self.campaigns.keys() == {campaign_id}:  # a forecast's store: no filter needed
+            return [contacts[i] for i in sorted(contacts)]
         return sorted(
-            (k for k in self.contacts.values() if k.campaign_id == campaign_id),
-            key=lambda k: k.id,
+            (k for k in contacts.values() if k.campaign_id == campaign_id), key=lambda k: k.id
         )
 
     def campaign_attempts(self, campaign_id: str) -> list[Attempt]:
+        attempts = self.attempts
+        if self.campaigns.keys() == {campaign_id}:
+            return [attempts[i] for i in sorted(attempts)]
         return sorted(
-            (a for a in self.attempts.values() if a.campaign_id == campaign_id),
-            key=lambda a: a.id,
+            (a for a in attempts.values() if a.campaign_id == campaign_id), key=lambda a: a.id
         )
 
     def set_contact_zone(self, contact_id: str, zone: str | None, now: datetime) -> Contact | None:
@@ -449,24 +453,7 @@ class MemoryStore:
         campaign = self.campaigns.get(campaign_id)
         if campaign is None:
             return None
-        limit = contacts_wanted(campaign.config, self.counters[campaign_id], now, horizon, limit)
-        snapshot = self.load_snapshot(campaign_id, now, horizon, limit)
-        assert snapshot is not None
-        live = self._live_phones
-        held = [k for k in snapshot.due if (campaign.org_id, k.phone) in live]
-        if held:
-            snapshot = replace(
-                snapshot, due=[k for k in snapshot.due if (campaign.org_id, k.phone) not in live]
-            )
-        policy = self._policy(campaign)
-        if snapshot.due and (policy is not POLICIES["none"] or self.do_not_call):
-            snapshot = replace(
-                snapshot,
-                policy=policy,
-                facts=self._phone_facts(campaign.org_id, snapshot.due, policy, now),
-            )
-        if snapshot.due and self.connections:
-            snapshot = replace(snapshot, lines=self._lines(campaign))
+        snapshot, held = self._tick_snapshot(campaign, now, horizon, limit)
         agent = self.agents.get(campaign.agent_id)
         writes = decide(snapshot, agent.variables if agent else ())
         self._check_dials(campaign.org_id, writes.dials)  # all or nothing, as a transaction
@@ -495,14 +482,45 @@ class MemoryStore:
             org_id=campaign.org_id,
         )
 
+    def _tick_snapshot(
+        self, campaign: Campaign, now: datetime, horizon: timedelta, limit: int
+    ) -> tuple[CampaignSnapshot, list[Contact]]:
+        """What a planning step reads (``load_snapshot``, with the policy, the phone facts
+        and the connections in force), built once; and the due contacts held back because
+        their number is in a call."""
+        counters = self.counters[campaign.id]
+        limit = contacts_wanted(campaign.config, counters, now, horizon, limit)
+        ids, next_due_at = self._due[campaign.id].head(limit, now + horizon)
+        contacts, live, org_id = self.contacts, self._live_phones, campaign.org_id
+        due = [contacts[cid] for cid in ids]
+        held = [k for k in due if (org_id, k.phone) in live] if live else []
+        if held:
+            due = [k for k in due if (org_id, k.phone) not in live]
+        if not due:
+            return CampaignSnapshot(campaign.config, counters, due, next_due_at), held
+        policy = self._policy(campaign)
+        facts = (
+            self._phone_facts(org_id, due, policy, now)
+            if policy is not POLICIES["none"] or self.do_not_call
+            else {}
+        )
+        lines = self._lines(campaign) if self.connections else {}
+        snapshot = CampaignSnapshot(
+            campaign.config, counters, due, next_due_at, policy, facts, lines
+        )
+        return snapshot, held
+
     def _check_dials(self, org_id: str, dials: Sequence[Dial]) -> None:
         """Refuse, before anything is written, the dials the SQL store's unique keys would:
         an attempt number a contact already has, a number already in a call."""
         taken: set[tuple[str, str]] = set()
+        attempts = self.attempts
         for d in dials:
-            numbers = [self.attempts[i].number for i in self._attempts_by_contact[d.contact.id]]
-            if d.attempt.id in self.attempts or d.attempt.number in numbers:
-                raise Conflict(f"attempt {d.attempt.number} of contact {d.contact.id} exists")
+            number = d.attempt.number
+            if d.attempt.id in attempts or any(
+                attempts[i].number == number for i in self._attempts_by_contact[d.contact.id]
+            ):
+                raise Conflict(f"attempt {number} of contact {d.contact.id} exists")
             key = (org_id, d.contact.phone)
             if key in taken or key in self._live_phones:
                 raise Conflict(f"{d.contact.phone} is already in a call")
@@ -523,8 +541,7 @@ class MemoryStore:
         if attempt is None or attempt.ended_at is not None:
             return None
         contact = self.contacts[attempt.contact_id]
-        earlier = map(self.attempts.__getitem__, self._attempts_by_contact[contact.id])
-        history = sorted((a for a in earlier if a.number < attempt.number), key=_NUMBER)
+        history = self._history(contact.id, attempt.number)
         campaign = self.campaigns[attempt.campaign_id]
         new_contact, ended = finish(
             campaign.config.status, campaign.config, contact, history, attempt
@@ -533,6 +550,7 @@ class MemoryStore:
         if self._live_phones.get((org_id, new_contact.phone)) == ended.id:
             del self._live_phones[(org_id, new_contact.phone)]
         self.attempts[ended.id] = ended
+        self.leases.pop(ended.id, None)  # an ended attempt is never taken for lost
         self._put_contact(new_contact)
         self._record_what_was_said(org_id, new_contact.phone, ended)
         counters = self.counters[campaign.id]
@@ -543,6 +561,15 @@ class MemoryStore:
         self._wake_by(campaign.id, wake_at)
         self._release_line(org_id, ended.connection_id)
         return new_contact, ended
+
+    def _history(self, contact_id: str, number: int) -> list[Attempt]:
+        """The contact's attempts before attempt ``number``, oldest first."""
+        attempts = self.attempts
+        earlier = [attempts[i] for i in self._attempts_by_contact[contact_id]]
+        history = [a for a in earlier if a.number < number]
+        if len(history) > 1:
+            history.sort(key=_NUMBER)
+        return history
 
     def end_attempts(self, ends: Sequence[End]) -> list[tuple[Contact, Attempt] | None]:
         return [self.end_attempt(result, finish) for result, finish in ends]

@@ -10,13 +10,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from ringcast.core import compliance
-from ringcast.core.model import Attempt, Contact
+from ringcast.core.model import Attempt, CampaignConfig, Contact, Schedule
 from ringcast.core.states import CampaignStatus
+from ringcast.core.step import uuid5_text
 from ringcast.db.memory import MemoryStore
 from ringcast.forecast import engine, report
 from ringcast.gateways.simulator import OutcomeModel
@@ -57,9 +58,13 @@ class Forecast:
         return figures
 
 
+_CONTACT_NAMESPACE_BYTES = CONTACT_NAMESPACE.bytes
+
+
 def contact_id(index: int, phone: str) -> str:
-    """Stable ids, so that the same inputs and seed give the same outcomes."""
-    return str(uuid.uuid5(CONTACT_NAMESPACE, f"{index}:{phone}"))
+    """Stable ids, so that the same inputs and seed give the same outcomes:
+    ``str(uuid.uuid5(CONTACT_NAMESPACE, f"{index}:{phone}"))``."""
+    return uuid5_text(_CONTACT_NAMESPACE_BYTES, f"{index}:{phone}")
 
 
 def build_contacts(
@@ -89,7 +94,9 @@ def from_new_campaign(
 ) -> Forecast:
     """Create ``new`` at ``start`` in a private store and run it to the end."""
     campaign = Campaign(
-        config=replace(new.config, id=FORECAST_CAMPAIGN_ID, status=CampaignStatus.SCHEDULED),
+        config=replace(
+            _in_utc(new.config), id=FORECAST_CAMPAIGN_ID, status=CampaignStatus.SCHEDULED
+        ),
         org_id=new.org_id,
         workspace_id=new.workspace_id,
         name=new.name,
@@ -99,11 +106,30 @@ def from_new_campaign(
         updated_at=start,
         extra=dict(new.extra),
     )
-    contacts = build_contacts(campaign.id, recipients, start)
-    store = MemoryStore()
-    store.create_campaign(campaign, contacts)
-    run = engine.run(store, campaign.id, model, start, until, progress=progress)
-    return _collect(store, campaign.id, run)
+    with engine.without_cycle_collection():  # from the first contact made to the last row
+        contacts = build_contacts(campaign.id, recipients, start)
+        store = MemoryStore()
+        store.create_campaign(campaign, contacts)
+        run = engine.run(store, campaign.id, model, start, until, progress=progress)
+        return _collect(store, campaign.id, run)
+
+
+def _in_utc(config: CampaignConfig) -> CampaignConfig:
+    """``config`` with its start and end as the same instants in ``datetime.UTC``.
+
+    A parsed body's timestamps carry the parser's own UTC object; the planner compares
+    them with every moment of the run, and two aware datetimes with different ``tzinfo``
+    objects compare through both offsets, several times slower than with one.
+    """
+    schedule = config.schedule
+
+    def utc(at: datetime | None) -> datetime | None:
+        return at.astimezone(UTC) if at is not None and at.tzinfo is not UTC else at
+
+    starts_at, ends_at = utc(schedule.starts_at), utc(schedule.ends_at)
+    if starts_at is schedule.starts_at and ends_at is schedule.ends_at:
+        return config
+    return replace(config, schedule=Schedule(schedule.weekly, starts_at, ends_at))
 
 
 def from_store(

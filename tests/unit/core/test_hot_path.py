@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+import uuid
+from dataclasses import FrozenInstanceError, dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import given, settings
@@ -22,7 +25,8 @@ from ringcast.core.outcomes import Outcome
 from ringcast.core.pacing import PacingCounters, PacingLimits
 from ringcast.core.retry import RetryPolicy, RetryRule, decide
 from ringcast.core.states import CampaignStatus
-from ringcast.core.step import TickWrites
+from ringcast.core.step import ATTEMPT_NAMESPACE, TickWrites, attempt_id, uuid5_text
+from ringcast.core.values import quick_init
 from ringcast.core.windows import WHOLE_DAY, Slot, Span, WeeklyWindow
 
 T = datetime(2026, 6, 1, 9, tzinfo=UTC)
@@ -157,3 +161,71 @@ def test_start_attempt_sets_the_details_on_the_one_attempt_it_makes() -> None:
         "line",
         None,
     )
+
+
+@settings(max_examples=200)
+@given(
+    st.sampled_from(["Asia/Kolkata", "America/Santiago", "Europe/Paris", "Pacific/Apia"]),
+    st.lists(st.integers(0, 400 * 86400), min_size=1, max_size=40),
+)
+def test_local_day_remembered_is_the_local_day(zone: str, offsets: list[int]) -> None:
+    """One ``PacingLimits`` asked in any order, across clock changes (Santiago's day that
+    ends by going back an hour, Apia's skipped day), answers each moment's own local date."""
+    limits = PacingLimits(day_zone=zone)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for seconds in sorted(offsets) + offsets:
+        at = start + timedelta(seconds=seconds)
+        assert limits.local_day(at) == at.astimezone(ZoneInfo(zone)).date()
+
+
+def test_quick_init_builds_the_same_values_as_the_dataclass() -> None:
+    """A value built by ``quick_init``'s ``__init__`` equals, prints and refuses changes like
+    one built by the dataclass's own, with defaults and fresh factory values."""
+
+    def make() -> type[Any]:
+        @dataclass(frozen=True)
+        class Plain:
+            a: int
+            b: str = "b"
+            c: dict[str, int] = field(default_factory=dict)
+
+        return Plain
+
+    Plain, Quick = make(), quick_init(make())
+    assert Quick.__init__ is not Plain.__init__
+    for args, kwargs in [((1,), {}), ((1, "x"), {}), ((1,), {"c": {"k": 2}})]:
+        plain, quick = Plain(*args, **kwargs), Quick(*args, **kwargs)
+        assert repr(quick) == repr(plain)
+        assert (quick.a, quick.b, quick.c) == (plain.a, plain.b, plain.c)
+    assert Quick(1).c is not Quick(1).c
+    with pytest.raises(FrozenInstanceError):
+        Quick(1).a = 2
+    with pytest.raises(TypeError):
+        Quick()
+
+
+def test_quick_init_leaves_what_it_cannot_mirror() -> None:
+    """A dataclass with ``__post_init__`` keeps its own ``__init__``; a class that is not a
+    frozen dataclass is refused."""
+
+    @dataclass(frozen=True)
+    class Checked:
+        a: int
+
+        def __post_init__(self) -> None:
+            if self.a < 0:
+                raise ValueError("negative")
+
+    init = Checked.__init__
+    assert quick_init(Checked).__init__ is init
+    with pytest.raises(ValueError, match="negative"):
+        Checked(-1)
+    with pytest.raises(TypeError):
+        quick_init(dataclass(type("Loose", (), {"__annotations__": {"a": int}})))
+
+
+def test_ids_are_the_uuid5_of_their_name() -> None:
+    """``uuid5_text`` gives ``str(uuid.uuid5(...))``, which attempt and contact ids are."""
+    for name in ["", "k:0", "é:1", "x" * 200]:
+        assert uuid5_text(ATTEMPT_NAMESPACE.bytes, name) == str(uuid.uuid5(ATTEMPT_NAMESPACE, name))
+    assert attempt_id("k", 3) == str(uuid.uuid5(ATTEMPT_NAMESPACE, "k:3"))

@@ -132,7 +132,11 @@ def stream(
     job = job or Job.here()
     cohort = new_cohort(campaign, name, "stream", {}, actor, clock)
     store.add_cohort(cohort, lease_owner=job.owner, lease_until=clock.now() + job.lease)
-    checked = ((row, cohort_rows.check(row)) for row in users)
+    base = id_base(cohort)
+    checked = (
+        (row, cohort_rows.check(row, cohort_rows.contact_id(base, n)))
+        for n, row in enumerate(users)
+    )
     return _run(store, clock, job, cohort, checked, Row.as_record, None)
 
 
@@ -298,7 +302,13 @@ def run(
             # as csv.DictReader reads them: a blank line is no record
             records = (r for r in reader if r)
             rest = itertools.islice(records, cohort.total_records, None)  # those counted
-            checked = cohort_rows.checked_records(rest, fieldnames, cohort.transformation)
+            checked = cohort_rows.checked_records(
+                rest,
+                fieldnames,
+                cohort.transformation,
+                first_row=cohort.total_records,
+                id_base=id_base(cohort),
+            )
             rejected_fields = [*fieldnames, "rejected_reason"]
 
             def record(values: Any) -> Mapping[Any, Any]:
@@ -307,6 +317,12 @@ def run(
             return _run(store, clock, job, cohort, checked, record, rejected_fields)
     except (UnicodeDecodeError, csv.Error, ValueError) as exc:  # the file's fault, for good
         return _fail(store, clock, job, cohort, f"cohort_file is not readable: {exc}")
+
+
+def id_base(cohort: Cohort) -> int:
+    """What the ids of a cohort's contacts start with (``cohort_rows.contact_id``): when
+    it was created, in Unix milliseconds, the same for a job resumed elsewhere."""
+    return int(cohort.created_at.timestamp() * 1000)
 
 
 class _PartsReader(io.RawIOBase):

@@ -148,8 +148,10 @@ def copy_new_rows(
     ``columns``' values, JSON as text) go by ``COPY`` into a temporary table, then one
     ``INSERT .. SELECT .. ORDER BY`` (in the rows' order, so that of two rows with the
     same key the first is kept) ``ON CONFLICT .. DO NOTHING`` moves them into ``table``
-    with the ``constants`` every row shares. Returns the ``returning`` column of those
-    inserted.
+    with the ``constants`` every row shares. Returns the ``returning`` column (a unique
+    one, among ``columns``) of those inserted: when none clashed, all of them, and
+    otherwise those the table now holds (read back only then: a million ids returned
+    cost the caller more than the insert).
 
     ``COPY`` is PostgreSQL's bulk load: the rows stream in one protocol message after
     another, with no statement, parameter or plan per row, and the temporary table (no
@@ -168,6 +170,7 @@ def copy_new_rows(
         values.append(f"CAST(:k_{c} AS {element}){stored_as}")
     names = [table.c[c].name for c in [*columns, *constants]]
     stage = f"copy_{table.name}_{zlib.crc32(' '.join(staged).encode()):08x}"
+    at, keys = list(columns).index(returning), set[Any]()
     raw: Any = conn.connection.driver_connection  # psycopg's, in this transaction
     with raw.cursor() as cursor:
         cursor.execute(
@@ -179,16 +182,25 @@ def copy_new_rows(
         ) as copy:
             for n, row in enumerate(rows):
                 copy.write_row((n, *row))
+                keys.add(row[at])
     predicate = unique.dialect_options["postgresql"]["where"]
     where = "" if predicate is None else f" WHERE {predicate}"
-    found = conn.execute(
+    inserted = conn.execute(
         sa.text(
             f"INSERT INTO {table.name} ({', '.join(names)}) "  # noqa: S608
             f"SELECT {', '.join(values)} FROM {stage} AS v ORDER BY v.ord "
-            f"ON CONFLICT ({', '.join(c.name for c in unique.columns)}){where} DO NOTHING "
-            f"RETURNING {table.c[returning].name}"
+            f"ON CONFLICT ({', '.join(c.name for c in unique.columns)}){where} DO NOTHING"
         ),
         params,
+    ).rowcount
+    key = table.c[returning].name
+    if inserted == len(keys):  # the usual case: no row clashed, nothing to read back
+        return keys
+    found = conn.execute(
+        sa.text(
+            f"SELECT v.{key} FROM {stage} AS v "  # noqa: S608
+            f"WHERE EXISTS (SELECT FROM {table.name} AS t WHERE t.{key} = v.{key})"
+        )
     )
     return {r[0] for r in found}
 

@@ -23,6 +23,7 @@ contact.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import json
@@ -30,6 +31,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, BinaryIO, Literal, Protocol
@@ -370,11 +372,9 @@ def _run(
     campaign = store.get_campaign(cohort.campaign_id)
     if campaign is None:
         return _fail(store, clock, job, cohort, "the campaign is gone")
-    offset = cohort.total_records
+    commit = functools.partial(_commit, store, clock, job, cohort)
     try:
-        while batch := list(itertools.islice(rows, job.batch_rows)):
-            _commit(store, clock, job, cohort, offset, batch, record, rejected_fields)
-            offset += len(batch)
+        _write_all(rows, job.batch_rows, cohort.total_records, commit, record, rejected_fields)
         if not store.complete_cohort(cohort, job.owner, clock.now(), clock.now() + job.lease):
             raise LeaseLost(cohort.id)
     except LeaseLost:
@@ -385,6 +385,34 @@ def _run(
             close()  # a pool checking rows ahead stops
     found = store.get_cohort(cohort.id)
     return found or cohort
+
+
+def _write_all(
+    rows: Iterator[_Entry],
+    batch_rows: int,
+    offset: int,
+    commit: Callable[[int, list[_Entry], Any, list[str] | None], None],
+    record: Callable[[Any], Mapping[Any, Any]],
+    rejected_fields: list[str] | None,
+) -> None:
+    """Commit the rows in batches, in order, each on a thread of its own while this one
+    reads and checks the next: the database writes one batch as the next is read, so a
+    large upload costs about the longer of the two, not their sum. Only one batch is
+    ever being written, and whatever stops the reading (an unreadable row) waits for it
+    to end first, so the job's state is never changed under a batch in flight."""
+    with ThreadPoolExecutor(1, thread_name_prefix="ringcast-cohort-batch") as writer:
+        writing: Future[None] | None = None
+        try:
+            while batch := list(itertools.islice(rows, batch_rows)):
+                if writing is not None:
+                    writing.result()  # a batch that failed stops the job before the next
+                writing = writer.submit(commit, offset, batch, record, rejected_fields)
+                offset += len(batch)
+        finally:
+            if writing is not None:
+                wait([writing])
+        if writing is not None:
+            writing.result()
 
 
 def _commit(

@@ -18,6 +18,13 @@ reason ``COHORT_PENDING`` until it completes; a cohort that fails removes them. 
 number is a contact of a campaign once (the database's unique index), so a number seen in
 an earlier batch, another cohort or a concurrent stream is a rejected row, not a second
 contact.
+
+What a large upload costs (a million rows): checking the numbers, which a pool of
+processes does (``cohort_rows``); writing each batch, which a thread does while the next
+is read and checked (``_write_all``); and, on completion, making the held contacts due,
+one statement that rewrites each of them. The contacts' ids are time-ordered
+(``cohort_rows.contact_id``), so both writes land at the right edge of the indexes keyed
+on ``id`` and their cost per row does not grow with the table.
 """
 
 from __future__ import annotations

@@ -374,7 +374,9 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         f"{min(r.seconds for r in runs):.2f}, max {max(r.seconds for r in runs):.2f}); "
         f"server RSS {summary['server_idle_rss_mib']} MiB idle, peak "
         f"{summary['server_peak_rss_mib']} MiB, with the row-checking "
-        f"processes {summary['server_and_workers_peak_rss_mib']} MiB"
+        f"processes {summary['server_and_workers_peak_rss_mib']} MiB; CPU (medians): server "
+        f"and row checkers {statistics.median(summary['server_cpu_s']):.1f} s, PostgreSQL "
+        f"{statistics.median(summary['database_cpu_s']):.1f} s"
     )
     return summary
 

@@ -225,8 +225,6 @@ def test_numbers_the_campaign_has_are_rejected_and_the_rest_added(engine) -> Non
     assert again.status == "completed"
     assert (again.total_records, again.valid_records, again.rejected_records) == (300, 150, 150)
     refused = rejected_rows(store, again)
-    assert {r["rejected_reason"] for r in refused} == {
-        "the campaign already has this phone number"
-    }
+    assert {r["rejected_reason"] for r in refused} == {"the campaign already has this phone number"}
     assert sorted(r["n"] for r in refused) == sorted(f"P{i}" for i in range(150, 300))
     assert store.count_contacts(c.id) == {ContactState.WAITING: 450}

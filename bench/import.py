@@ -11,7 +11,9 @@ Prints, per backend: the median seconds and rows per second over ``--repeat`` ru
 the POST to ``completed``), the progress seen while it ran (the cohort's
 ``total_records`` at each poll), and the peak resident memory of the server process
 (its high-water mark, ``VmHWM``) and of the server with the processes that check rows
-(sampled at each poll).
+(sampled at each poll), and the CPU seconds the server with those processes, and the
+PostgreSQL backends serving it, used in each run (a figure a loaded machine moves much
+less than the elapsed time).
 
 Run: .venv/bin/python bench/import.py [--rows 1000000] [--prefill 5000000]
      [--backend postgres|sqlite|both] [--repeat 3] [--url postgresql+psycopg://...]
@@ -100,11 +102,61 @@ def children(pid: int) -> list[int]:
     return found + [g for c in found for g in children(c)]
 
 
+def cpu_s(pid: int, reaped: bool = False) -> float:
+    """CPU seconds a process has used (user and system), with those of the children it
+    has reaped when ``reaped`` (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    ticks = sum(int(f) for f in fields[11 : 15 if reaped else 13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds used by the server and its row-checking processes, and by the
+    PostgreSQL backends serving it (those whose ``application_name`` is the bench's):
+    a figure that other work on the machine moves much less than the elapsed time."""
+
+    def __init__(self, server: Server, url: str, app: str | None) -> None:
+        self.server, self.app = server, app
+        self.engine = sa.create_engine(url, poolclass=sa.NullPool) if app else None
+        self.backends: dict[int, tuple[float, float]] = {}  # pid: (first, last)
+        self.start = self.server_s()
+        self.sample(at_start=True)
+
+    def server_s(self) -> float:
+        pid = self.server.proc.pid
+        return cpu_s(pid, reaped=True) + sum(cpu_s(c) for c in children(pid))
+
+    def sample(self, at_start: bool = False) -> None:
+        """Read the backends' CPU; one first seen later started after the meter did."""
+        if self.engine is None:
+            return
+        with self.engine.connect() as conn:
+            pids = conn.execute(
+                sa.text("SELECT pid FROM pg_stat_activity WHERE application_name = :a"),
+                {"a": self.app},
+            ).scalars()
+            for pid in pids:
+                now = cpu_s(pid)
+                first = self.backends.get(pid, (now if at_start else 0.0, 0.0))[0]
+                self.backends[pid] = (first, now)
+
+    def used(self) -> tuple[float, float]:
+        """(server and row checkers, PostgreSQL) CPU seconds since this meter started."""
+        self.sample()
+        database = sum(last - first for first, last in self.backends.values())
+        return self.server_s() - self.start, database
+
+
 @dataclass
 class Run:
     seconds: float
     progress: list[int] = field(default_factory=list)
     peak_with_workers_kib: int = 0
+    server_cpu_s: float = 0.0
+    database_cpu_s: float = 0.0
 
 
 class Server:
@@ -213,7 +265,9 @@ def prefill(engine: sa.Engine, campaign: Campaign, count: int) -> None:
     print(f"  prefilled {count:,} contacts in {time.perf_counter() - started:.1f} s")
 
 
-def upload(server: Server, key: str, campaign: Campaign, data: bytes, rows: int) -> Run:
+def upload(
+    server: Server, key: str, campaign: Campaign, data: bytes, rows: int, meter: CpuMeter
+) -> Run:
     base = (
         f"{server.base}/api/scheduling/v1/orgs/{campaign.org_id}/workspaces/"
         f"{campaign.workspace_id}/campaigns/{campaign.id}/cohorts"
@@ -239,10 +293,12 @@ def upload(server: Server, key: str, campaign: Campaign, data: bytes, rows: int)
             )
             got = http.get(f"{base}/{cohort_id}").json()
             run.progress.append(got["result"]["total_records"])
+            meter.sample()
             if got["status"] != "processing":
                 break
             time.sleep(0.25)
         run.seconds = time.perf_counter() - started
+        run.server_cpu_s, run.database_cpu_s = meter.used()
     if got["status"] != "completed" or got["result"]["total_records"] != rows:
         raise SystemExit(f"the cohort did not complete: {got}")
     return run
@@ -258,7 +314,7 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
             admin = sa.create_engine(args.url, poolclass=sa.NullPool)
             with admin.begin() as conn:
                 conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
-            url = f"{args.url}?options=-csearch_path%3D{schema}"
+            url = f"{args.url}?options=-csearch_path%3D{schema}&application_name={schema}"
         else:
             url = f"sqlite:///{Path(tmp) / 'rc.db'}"
         engine = make_engine(url)
@@ -276,7 +332,8 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                 for n in range(args.repeat):
                     campaign, key = shared or new_campaign(store, f"org{n}")
                     data = people(args.rows, n)
-                    run = upload(server, key, campaign, data, args.rows)
+                    meter = CpuMeter(server, args.url, schema)
+                    run = upload(server, key, campaign, data, args.rows, meter)
                     runs.append(run)
                     shown = ", ".join(
                         f"{p:,}" for p in run.progress[:: max(1, len(run.progress) // 8)]
@@ -285,7 +342,9 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
                         f"  run {n + 1}: {run.seconds:.2f} s "
                         f"({args.rows / run.seconds:,.0f} rows/s); "
                         f"progress seen: {shown}, ...; server and workers at most "
-                        f"{run.peak_with_workers_kib / 1024:.0f} MiB"
+                        f"{run.peak_with_workers_kib / 1024:.0f} MiB; CPU: server and "
+                        f"row checkers {run.server_cpu_s:.1f} s, PostgreSQL "
+                        f"{run.database_cpu_s:.1f} s"
                     )
                 hwm = rss_kib(server.proc.pid, "VmHWM")
             finally:
@@ -301,6 +360,8 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         "rows": args.rows,
         "prefill": args.prefill,
         "runs": [round(r.seconds, 3) for r in runs],
+        "server_cpu_s": [round(r.server_cpu_s, 1) for r in runs],
+        "database_cpu_s": [round(r.database_cpu_s, 1) for r in runs],
         "median_s": round(median, 3),
         "rows_per_s": round(args.rows / median),
         "server_idle_rss_mib": round(idle / 1024),
@@ -313,7 +374,9 @@ def measure(backend: str, args: argparse.Namespace) -> dict[str, Any]:
         f"{min(r.seconds for r in runs):.2f}, max {max(r.seconds for r in runs):.2f}); "
         f"server RSS {summary['server_idle_rss_mib']} MiB idle, peak "
         f"{summary['server_peak_rss_mib']} MiB, with the row-checking "
-        f"processes {summary['server_and_workers_peak_rss_mib']} MiB"
+        f"processes {summary['server_and_workers_peak_rss_mib']} MiB; CPU (medians): server "
+        f"and row checkers {statistics.median(summary['server_cpu_s']):.1f} s, PostgreSQL "
+        f"{statistics.median(summary['database_cpu_s']):.1f} s"
     )
     return summary
 

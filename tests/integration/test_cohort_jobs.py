@@ -204,3 +204,27 @@ def test_rows_the_database_would_refuse_are_rejected_not_retried(engine) -> None
     reasons = [r["rejected_reason"] for r in rejected_rows(store, done)]
     assert "NUL" in reasons[0] and "user_identifier" in reasons[1]
     assert store.count_contacts(c.id) == {ContactState.WAITING: 2}
+
+
+def test_numbers_the_campaign_has_are_rejected_and_the_rest_added(engine) -> None:
+    """A second upload whose numbers all differ among themselves, half of them already
+    contacts of the campaign (the first upload's), adds the new half and rejects the
+    others as numbers the campaign has: a batch that cannot go straight in is loaded
+    the careful way, whole."""
+    store = SqlStore(engine)
+    c, clock = setup(store)
+    job = cohorts.Job("only", timedelta(seconds=30), BATCH)
+
+    def numbers(first: int, n: int) -> bytes:
+        lines = ["mobile,n", *(f"+9198{i:08d},P{i}" for i in range(first, first + n))]
+        return ("\r\n".join(lines) + "\r\n").encode()
+
+    done = cohorts.resume(store, clock, job, start(store, clock, c, numbers(0, 300), job))
+    assert done.status == "completed" and done.valid_records == 300
+    again = cohorts.resume(store, clock, job, start(store, clock, c, numbers(150, 300), job))
+    assert again.status == "completed"
+    assert (again.total_records, again.valid_records, again.rejected_records) == (300, 150, 150)
+    refused = rejected_rows(store, again)
+    assert {r["rejected_reason"] for r in refused} == {"the campaign already has this phone number"}
+    assert sorted(r["n"] for r in refused) == sorted(f"P{i}" for i in range(150, 300))
+    assert store.count_contacts(c.id) == {ContactState.WAITING: 450}

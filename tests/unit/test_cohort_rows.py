@@ -9,10 +9,12 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -158,3 +160,59 @@ def test_the_checking_processes_end_when_their_parent_is_killed() -> None:
     ):
         time.sleep(0.1)
     assert not alive
+
+
+def _parsed(raw: str) -> str | None:
+    """What ``phonenumbers.parse`` makes of a number, as ``normalise_phone`` reads it."""
+    text = raw.strip()
+    try:
+        number = phonenumbers.parse(text, None if text.startswith("+") else "IN")
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+@settings(max_examples=300)
+@given(
+    st.text("0123456789", min_size=9, max_size=11),
+    st.sampled_from(["", "+91", "+9", "+910", " +91", "0"]),
+    st.sampled_from(["", " "]),
+)
+def test_an_indian_number_read_directly_is_what_parsing_makes_of_it(
+    digits: str, prefix: str, space: str
+) -> None:
+    """An Indian number in canonical shape, built without ``phonenumbers.parse``, is
+    valid or not and written in E.164 exactly as parsing it would make it, and so is
+    every nearby shape that does not take the short cut."""
+    raw = f"{space}{prefix}{digits}{space}"
+    assert cohort_rows.normalise_phone(raw) == _parsed(raw)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("9876543210", "+919876543210"),
+        ("+919876543210", "+919876543210"),
+        ("09876543210", "+919876543210"),
+        ("+91 98765 43210", "+919876543210"),
+        ("5012345678", None),
+        ("+915012345678", None),
+        ("+14155552671", "+14155552671"),
+    ],
+)
+def test_numbers_normalise_to_e164(raw: str, expected: str | None) -> None:
+    """Bare Indian digits, E.164, a national prefix, spaces and another country all
+    come out in E.164; an Indian number no range holds is refused."""
+    assert cohort_rows.normalise_phone(raw) == expected
+
+
+def test_contact_ids_follow_the_cohort_and_the_row() -> None:
+    """A cohort's contact ids are UUIDs (version 7 layout) that sort as their rows do,
+    and after those of a cohort created earlier, whatever their random part."""
+    ids = [cohort_rows.contact_id(1_700_000_000_000, row) for row in range(0, 3_000_000, 997)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert {uuid.UUID(i).version for i in ids} == {7}
+    later = cohort_rows.contact_id(1_700_000_000_001, 0)
+    assert later > ids[-1]

@@ -19,6 +19,7 @@ import itertools
 import json
 import multiprocessing
 import os
+import re
 import threading
 import time
 import uuid
@@ -66,9 +67,20 @@ class Row:
         return {"phone": self.phone, "user_identifier": self.user_identifier, **self.variables}
 
 
+#: an Indian number written as E.164 or as 10 bare digits, the shape nearly every row
+#: of an upload has: ``phonenumbers.parse`` would read it as country code 91 and these 10
+#: digits (no national prefix, no leading zero to keep), so it is built directly, which
+#: costs a fifth of parsing it; ``is_valid_number`` still decides whether it is valid
+_INDIAN = re.compile(r"(?:\+91)?([1-9][0-9]{9})")
+
+
 def normalise_phone(raw: str) -> str | None:
     """E.164, with a bare 10-digit number read as Indian (as Sarvam does); None if invalid."""
     text = raw.strip()
+    plain = _INDIAN.fullmatch(text)
+    if plain is not None:
+        number = phonenumbers.PhoneNumber(country_code=91, national_number=int(plain[1]))
+        return "+91" + plain[1] if phonenumbers.is_valid_number(number) else None
     try:
         number = phonenumbers.parse(text, None if text.startswith("+") else "IN")
     except phonenumbers.NumberParseException:
@@ -78,8 +90,27 @@ def normalise_phone(raw: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def check(row: Row) -> Checked:
-    """The contact this row adds (with a new id), or why it is refused."""
+def contact_id(base_ms: int, row: int) -> str:
+    """A new contact's id for the ``row``-th row of a cohort created at ``base_ms`` (Unix
+    milliseconds): a UUID laid out as version 7 (time first, then the row, then 42 random
+    bits), so that a cohort's contacts go into the primary key and the indexes keyed on
+    ``id`` in order, at their right edge, instead of at a random page each. Random ids
+    made a million-row upload slow down as those indexes outgrew the database's cache:
+    every row then read and dirtied a page of its own, on insert and again on release."""
+    value = (
+        (base_ms & 0xFFFF_FFFF_FFFF) << 80
+        | 0x7 << 76
+        | ((row >> 20) & 0xFFF) << 64
+        | 0b10 << 62
+        | (row & 0xFFFFF) << 42
+        | int.from_bytes(os.urandom(6)) >> 6
+    )
+    return str(uuid.UUID(int=value))
+
+
+def check(row: Row, new_id: str | None = None) -> Checked:
+    """The contact this row adds (with ``new_id``, else a random one), or why it is
+    refused."""
     refused = row.rejected_because or unstorable(row)
     if refused:
         return refused
@@ -90,7 +121,7 @@ def check(row: Row) -> Checked:
     if row.overrides:
         context[OVERRIDES_KEY] = dict(row.overrides)
     return (
-        str(uuid.uuid4()),
+        new_id or str(uuid.uuid4()),
         phone,
         row.user_identifier,
         json.dumps(context),
@@ -157,10 +188,21 @@ def row_of(record: Mapping[str | None, Any], mapping: Mapping[str, Any]) -> Row:
 
 
 def check_records(
-    fieldnames: Sequence[str], mapping: Mapping[str, Any], records: Sequence[Sequence[str]]
+    fieldnames: Sequence[str],
+    mapping: Mapping[str, Any],
+    records: Sequence[Sequence[str]],
+    first_row: int = 0,
+    id_base: int | None = None,
 ) -> list[Checked]:
-    """Each raw record checked (what a worker process runs on a chunk)."""
-    return [check(row_of(as_record(fieldnames, r), mapping)) for r in records]
+    """Each raw record checked (what a worker process runs on a chunk); with ``id_base``,
+    the contacts' ids are ``contact_id(id_base, row)``, rows counted from ``first_row``."""
+    return [
+        check(
+            row_of(as_record(fieldnames, r), mapping),
+            None if id_base is None else contact_id(id_base, first_row + n),
+        )
+        for n, r in enumerate(records)
+    ]
 
 
 def checked_records(
@@ -170,23 +212,27 @@ def checked_records(
     workers: int | None = None,
     chunk_rows: int = CHUNK,
     inline_rows: int = INLINE,
+    first_row: int = 0,
+    id_base: int | None = None,
 ) -> Iterator[tuple[list[str], Checked]]:
     """Each record with its check, in order. The first ``inline_rows`` are checked here;
     the rest, if any, by a pool of ``workers`` processes (one per core by default), at
     most two chunks per process in flight. A record that cannot be read (the file's
-    fault) raises once every record before it has been yielded."""
+    fault) raises once every record before it has been yielded. The records are rows
+    ``first_row`` on of a cohort whose contacts' ids are made from ``id_base``
+    (``contact_id``; None: random ids)."""
     chunks = _chunks(records, chunk_rows)
     processes = workers or os.cpu_count() or 1
-    done_here = 0
-    while done_here < inline_rows or processes < 2:
+    row = first_row
+    while row - first_row < inline_rows or processes < 2:
         each = next(chunks, [])
         if not each:
             return
-        yield from zip(each, check_records(fieldnames, mapping, each), strict=True)
-        done_here += len(each)
+        yield from zip(each, check_records(fieldnames, mapping, each, row, id_base), strict=True)
+        row += len(each)
     first = next(chunks, [])
     if len(first) < chunk_rows:  # the file's last chunk: no pool for so little
-        yield from zip(first, check_records(fieldnames, mapping, first), strict=True)
+        yield from zip(first, check_records(fieldnames, mapping, first, row, id_base), strict=True)
         return
     # spawn, not fork: this process has threads (the server's, the database pool's)
     context = multiprocessing.get_context("spawn")
@@ -198,9 +244,9 @@ def checked_records(
         try:
             chunk: list[list[str]] = first
             while chunk:
-                pending.append(
-                    (chunk, pool.submit(check_records, list(fieldnames), dict(mapping), chunk))
-                )
+                work = (list(fieldnames), dict(mapping), chunk, row, id_base)
+                pending.append((chunk, pool.submit(check_records, *work)))
+                row += len(chunk)
                 if len(pending) >= 2 * processes:
                     done, future = pending.popleft()
                     yield from zip(done, future.result(), strict=True)

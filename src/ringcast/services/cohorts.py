@@ -18,11 +18,19 @@ reason ``COHORT_PENDING`` until it completes; a cohort that fails removes them. 
 number is a contact of a campaign once (the database's unique index), so a number seen in
 an earlier batch, another cohort or a concurrent stream is a rejected row, not a second
 contact.
+
+What a large upload costs (a million rows): checking the numbers, which a pool of
+processes does (``cohort_rows``); writing each batch, which a thread does while the next
+is read and checked (``_write_all``); and, on completion, making the held contacts due,
+one statement that rewrites each of them. The contacts' ids are time-ordered
+(``cohort_rows.contact_id``), so both writes land at the right edge of the indexes keyed
+on ``id`` and their cost per row does not grow with the table.
 """
 
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import itertools
 import json
@@ -30,6 +38,7 @@ import os
 import socket
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, BinaryIO, Literal, Protocol
@@ -132,7 +141,11 @@ def stream(
     job = job or Job.here()
     cohort = new_cohort(campaign, name, "stream", {}, actor, clock)
     store.add_cohort(cohort, lease_owner=job.owner, lease_until=clock.now() + job.lease)
-    checked = ((row, cohort_rows.check(row)) for row in users)
+    base = id_base(cohort)
+    checked = (
+        (row, cohort_rows.check(row, cohort_rows.contact_id(base, n)))
+        for n, row in enumerate(users)
+    )
     return _run(store, clock, job, cohort, checked, Row.as_record, None)
 
 
@@ -298,7 +311,13 @@ def run(
             # as csv.DictReader reads them: a blank line is no record
             records = (r for r in reader if r)
             rest = itertools.islice(records, cohort.total_records, None)  # those counted
-            checked = cohort_rows.checked_records(rest, fieldnames, cohort.transformation)
+            checked = cohort_rows.checked_records(
+                rest,
+                fieldnames,
+                cohort.transformation,
+                first_row=cohort.total_records,
+                id_base=id_base(cohort),
+            )
             rejected_fields = [*fieldnames, "rejected_reason"]
 
             def record(values: Any) -> Mapping[Any, Any]:
@@ -307,6 +326,12 @@ def run(
             return _run(store, clock, job, cohort, checked, record, rejected_fields)
     except (UnicodeDecodeError, csv.Error, ValueError) as exc:  # the file's fault, for good
         return _fail(store, clock, job, cohort, f"cohort_file is not readable: {exc}")
+
+
+def id_base(cohort: Cohort) -> int:
+    """What the ids of a cohort's contacts start with (``cohort_rows.contact_id``): when
+    it was created, in Unix milliseconds, the same for a job resumed elsewhere."""
+    return int(cohort.created_at.timestamp() * 1000)
 
 
 class _PartsReader(io.RawIOBase):
@@ -354,11 +379,9 @@ def _run(
     campaign = store.get_campaign(cohort.campaign_id)
     if campaign is None:
         return _fail(store, clock, job, cohort, "the campaign is gone")
-    offset = cohort.total_records
+    commit = functools.partial(_commit, store, clock, job, cohort)
     try:
-        while batch := list(itertools.islice(rows, job.batch_rows)):
-            _commit(store, clock, job, cohort, offset, batch, record, rejected_fields)
-            offset += len(batch)
+        _write_all(rows, job.batch_rows, cohort.total_records, commit, record, rejected_fields)
         if not store.complete_cohort(cohort, job.owner, clock.now(), clock.now() + job.lease):
             raise LeaseLost(cohort.id)
     except LeaseLost:
@@ -369,6 +392,34 @@ def _run(
             close()  # a pool checking rows ahead stops
     found = store.get_cohort(cohort.id)
     return found or cohort
+
+
+def _write_all(
+    rows: Iterator[_Entry],
+    batch_rows: int,
+    offset: int,
+    commit: Callable[[int, list[_Entry], Any, list[str] | None], None],
+    record: Callable[[Any], Mapping[Any, Any]],
+    rejected_fields: list[str] | None,
+) -> None:
+    """Commit the rows in batches, in order, each on a thread of its own while this one
+    reads and checks the next: the database writes one batch as the next is read, so a
+    large upload costs about the longer of the two, not their sum. Only one batch is
+    ever being written, and whatever stops the reading (an unreadable row) waits for it
+    to end first, so the job's state is never changed under a batch in flight."""
+    with ThreadPoolExecutor(1, thread_name_prefix="ringcast-cohort-batch") as writer:
+        writing: Future[None] | None = None
+        try:
+            while batch := list(itertools.islice(rows, batch_rows)):
+                if writing is not None:
+                    writing.result()  # a batch that failed stops the job before the next
+                writing = writer.submit(commit, offset, batch, record, rejected_fields)
+                offset += len(batch)
+        finally:
+            if writing is not None:
+                wait([writing])
+        if writing is not None:
+            writing.result()
 
 
 def _commit(

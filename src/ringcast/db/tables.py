@@ -281,7 +281,13 @@ attempts = sa.Table(
     # the attempt's identity is decided before it is dialled
     sa.UniqueConstraint("contact_id", "number"),
     sa.Index(None, "campaign_id", "dialed_at"),
-    sa.Index(None, "state", "lease_expires_at"),
+    # the reconciler's attempts whose lease ran out: only those in a call (migration 0015)
+    sa.Index(
+        "ix_attempts_live_lease",
+        "lease_expires_at",
+        postgresql_where=sa.text("state = 'dialing'"),
+        sqlite_where=sa.text("state = 'dialing'"),
+    ),
     # the frequency cap counts a number's recent attempts across the organization
     sa.Index(None, "org_id", "phone", "dialed_at"),
     # the calls list, newest first, a page at a time (migration 0012)

@@ -99,6 +99,9 @@ class DispatchSettings:
     #: or a campaign whose planning raised: each failure doubles it
     hold_first: timedelta = timedelta(seconds=1)
     hold_most: timedelta = timedelta(hours=1)
+    #: most a plan's first dial slot may lie ahead of the clock (``Dispatcher.lead``):
+    #: 0 plans from the clock's own moment, as a forecast on virtual time must
+    lead_most: timedelta = timedelta(0)
 
 
 class Dispatcher(Generic[StoreT]):
@@ -138,6 +141,10 @@ class Dispatcher(Generic[StoreT]):
         self.held_campaigns = Holds(settings.hold_first, settings.hold_most)
         self._held_work = Holds(settings.hold_first, settings.hold_most)
         self._secrets: dict[str, str] = {}  #: organizations' webhook secrets, once read
+        #: how far ahead of the clock plans start their slots (see ``_decide``): the most
+        #: until a first plan's commit is timed
+        self.lead = settings.lead_most
+        self._decided_at: datetime | None = None
 
     # --- outcomes -------------------------------------------------------------------------
     async def report(self, result: CallResult) -> None:
@@ -183,6 +190,7 @@ class Dispatcher(Generic[StoreT]):
                     span.set_attribute(
                         ATTEMPT_IDS, [d.attempt.id for d in writes.dials] if writes else []
                     )
+                    self._learn_lead(writes)
             except Conflict as exc:
                 # Another worker put one of these numbers in a call between our check and our
                 # insert; the unique index refused the whole plan. Plan again next pass.
@@ -290,7 +298,23 @@ class Dispatcher(Generic[StoreT]):
         # The clock is read here, once the campaign's row is locked and its counters read:
         # a call whose end those counters already reflect has ended before this ``now``,
         # so a dial slot never starts before the call it replaces has finished.
-        return tick.decide(snapshot, self.clock.now(), self.settings.horizon, variables)
+        #
+        # The plan is made for ``now + lead``: its dials cannot go out before its
+        # transaction commits, so a plan made for the clock's own moment would have its
+        # first slots pass while it is written, and those dials would all be late (at a
+        # paced rate, the first ones of every plan). Everything else follows the same
+        # moment (windows are checked at each slot, which is when the call is placed).
+        self._decided_at = self.clock.now()
+        return tick.decide(snapshot, self._decided_at + self.lead, self.settings.horizon, variables)
+
+    def _learn_lead(self, writes: TickWrites | None) -> None:
+        """Take the time the last plan took to commit as the next plans' lead (a slowly
+        falling peak, so that one quick commit does not undo it), up to ``lead_most``."""
+        decided_at, self._decided_at = self._decided_at, None
+        if writes is None or decided_at is None or not self.settings.lead_most:
+            return
+        took = self.clock.now() - decided_at
+        self.lead = min(self.settings.lead_most, max(took, self.lead * 0.9))
 
     def _start_dial(self, d: Dial, writes: TickWrites) -> None:
         task = asyncio.create_task(self._dial(d, writes))

@@ -40,7 +40,9 @@ def build(
         runtime.store,
         clock,
         settings=DispatchSettings(
-            call_lease=timedelta(seconds=settings.call_lease_s), offload=True
+            call_lease=timedelta(seconds=settings.call_lease_s),
+            offload=True,
+            lead_most=timedelta(milliseconds=100),
         ),
         single_dispatcher=settings.is_sqlite,
         metrics=metrics,

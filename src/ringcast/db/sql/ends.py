@@ -8,7 +8,10 @@ Lock order (PostgreSQL), compatible with the planning transaction's (``planning`
        batches cannot deadlock, and a repeated report finds its attempt already ended;
     2. their contacts' rows, by the UPDATE (contacts in a call, which planning never
        writes);
-    3. the campaigns' rows, FOR UPDATE, in id order, and
+    3. the campaigns' rows, FOR UPDATE, in id order (a batch of several campaigns
+       first takes those it can have at once, SKIP LOCKED, and writes the ends of the
+       others in a transaction per campaign, so that it never waits for one campaign's
+       planning while holding the others: ``end_attempts``), and
     4. the connections' rows, by the UPDATE, in (organization, id) order: the rows
        planning locks, taken last to be held for the shortest time, in the order a
        planning step takes them (its campaign, then its connections), so that the two
@@ -40,7 +43,7 @@ from ringcast.core.step import CallResult, Finish
 from ringcast.db import mapping
 from ringcast.db import tables as t
 from ringcast.db.sql import outbox
-from ringcast.db.sql.base import SqlBase, for_update, greatest
+from ringcast.db.sql.base import SqlBase, for_update, greatest, is_postgres
 from ringcast.db.sql.bulk import among, update_rows
 from ringcast.db.sql.compliance import record_what_was_said
 from ringcast.ports import End
@@ -58,62 +61,67 @@ class EndsSql(SqlBase):
         return self.end_attempts([(result, finish)])[0]
 
     def end_attempts(self, ends: Sequence[End]) -> list[tuple[Contact, Attempt] | None]:
-        """Record many calls' ends in one transaction (the dispatcher's group commit).
+        """Record many calls' ends (the dispatcher's group commit).
 
         Each end gives what ``end_attempt`` would have, in order: None for an attempt
         that is unknown or already ended (a repeated report: the first one counted).
         The rows are read a table at a time and written with one statement per table,
         so a batch costs a handful of round trips instead of seven per call.
+
+        A batch of several campaigns' ends (many tenants) is written in one transaction
+        for the campaigns whose rows are free, and one more for each campaign that
+        another worker is planning at that moment: a batch never holds the rows of the
+        campaigns it has while it waits for one it has not, which would keep every
+        worker from planning them meanwhile (``planning`` skips a locked campaign).
         """
-        a = t.attempts
         if not ends:
             return []
+        out: dict[int, tuple[Contact, Attempt] | None] = {}
+        busy = self._end_together(list(enumerate(ends)), out, skip_busy=True)
+        for campaign_id in sorted(busy):
+            self._end_together(busy[campaign_id], out, skip_busy=False)
+        return [out[i] for i in range(len(ends))]
+
+    def _end_together(
+        self,
+        ends: Sequence[tuple[int, End]],
+        out: dict[int, tuple[Contact, Attempt] | None],
+        *,
+        skip_busy: bool,
+    ) -> dict[str, list[tuple[int, End]]]:
+        """Record ``ends`` (numbered) in one transaction, each one's result in ``out``.
+
+        With ``skip_busy``, the ends of a batch of several campaigns whose campaign's row
+        is locked are not written: they are returned, by campaign, for a transaction of
+        their own.
+        """
+        a = t.attempts
+        busy: dict[str, list[tuple[int, End]]] = {}
         with self._tx() as conn:
-            ids = sorted({r.attempt_id for r, _ in ends})
+            ids = sorted({r.attempt_id for _, (r, _) in ends})
             query = sa.select(a).where(among(conn, a.c.id, ids)).order_by(a.c.id)
             live = {
                 r.id: mapping.attempt(r)
                 for r in conn.execute(for_update(conn, query)).all()
                 if r.state == mapping.DIALING
             }
+            free = {x.campaign_id for x in live.values()}
+            if skip_busy and len(free) > 1 and is_postgres(conn):
+                free = _lock_free_campaigns(conn, free)
+            mine = []
+            for i, end in ends:
+                attempt = live.get(end[0].attempt_id)
+                if attempt is not None and attempt.campaign_id not in free:
+                    busy.setdefault(attempt.campaign_id, []).append((i, end))
+                else:
+                    mine.append((i, end))
+            live = {k: x for k, x in live.items() if x.campaign_id in free}
             if not live:
-                return [None] * len(ends)
-            contacts = _contacts(conn, {x.contact_id for x in live.values()})
-            earlier = _earlier_attempts(conn, live.values())
-            campaigns = _campaigns(conn, {x.campaign_id for x in live.values()})
-            out: list[tuple[Contact, Attempt] | None] = []
-            written: list[_Written] = []
-            for result, finish in ends:
-                attempt = live.pop(result.attempt_id, None)  # a second report in the batch: None
-                if attempt is None:
-                    out.append(None)
-                    continue
-                campaign = campaigns[attempt.campaign_id]
-                history = [
-                    x for x in earlier.get(attempt.contact_id, ()) if x.number < attempt.number
-                ]
-                new_contact, ended = finish(
-                    campaign.config.status,
-                    campaign.config,
-                    contacts[attempt.contact_id],
-                    history,
-                    attempt,
-                )
-                out.append((new_contact, ended))
-                written.append((new_contact, ended, _said(result)))
-            _write_ends(conn, written)
-            accounts = outbox.account_urls(conn, {x.org_id for x in campaigns.values()})
-            deliveries: list[fan_out.NewDelivery] = []
-            for new_contact, ended, _ in written:
-                campaign = campaigns[ended.campaign_id]
-                record_what_was_said(conn, campaign.org_id, new_contact.phone, ended)
-                deliveries += fan_out.call_ended(campaign, ended, accounts.get(campaign.org_id))
-            outbox.queue(conn, deliveries)
-            _free_places(conn, written, campaigns)
-            _release_lines(
-                conn, [(campaigns[e.campaign_id].org_id, e.connection_id) for _, e, _ in written]
-            )
-            return out
+                out.update((i, None) for i, _ in mine)
+                return busy
+            for (i, _), done in zip(mine, _end_live(conn, [e for _, e in mine], live), strict=True):
+                out[i] = done
+        return busy
 
     def withdraw_attempt(self, attempt_id: str, until: datetime, reason: str) -> bool:
         """Take back an attempt recorded but never dialled (the pre-dial hook said not now).
@@ -174,6 +182,51 @@ class EndsSql(SqlBase):
                 .limit(limit)
             ).all()
         return [r.id for r in rows]
+
+
+def _lock_free_campaigns(conn: sa.Connection, ids: set[str]) -> set[str]:
+    """Lock those of these campaigns' rows that no other transaction holds, in id order
+    (the first lock of the module's order, never waited for); returns their ids."""
+    c = t.campaigns
+    query = sa.select(c.c.id).where(c.c.id.in_(sorted(ids))).order_by(c.c.id)
+    return {r.id for r in conn.execute(for_update(conn, query, skip_locked=True)).all()}
+
+
+def _end_live(
+    conn: sa.Connection, ends: Sequence[End], live: dict[str, Attempt]
+) -> list[tuple[Contact, Attempt] | None]:
+    """Write the ends of these ``live`` attempts (locked, still in a call), in order:
+    None for an end of no live attempt, or the second end of one."""
+    contacts = _contacts(conn, {x.contact_id for x in live.values()})
+    earlier = _earlier_attempts(conn, live.values())
+    campaigns = _campaigns(conn, {x.campaign_id for x in live.values()})
+    out: list[tuple[Contact, Attempt] | None] = []
+    written: list[_Written] = []
+    for result, finish in ends:
+        attempt = live.pop(result.attempt_id, None)  # a second report in the batch: None
+        if attempt is None:
+            out.append(None)
+            continue
+        campaign = campaigns[attempt.campaign_id]
+        history = [x for x in earlier.get(attempt.contact_id, ()) if x.number < attempt.number]
+        new_contact, ended = finish(
+            campaign.config.status, campaign.config, contacts[attempt.contact_id], history, attempt
+        )
+        out.append((new_contact, ended))
+        written.append((new_contact, ended, _said(result)))
+    _write_ends(conn, written)
+    accounts = outbox.account_urls(conn, {x.org_id for x in campaigns.values()})
+    deliveries: list[fan_out.NewDelivery] = []
+    for new_contact, ended, _ in written:
+        campaign = campaigns[ended.campaign_id]
+        record_what_was_said(conn, campaign.org_id, new_contact.phone, ended)
+        deliveries += fan_out.call_ended(campaign, ended, accounts.get(campaign.org_id))
+    outbox.queue(conn, deliveries)
+    _free_places(conn, written, campaigns)
+    _release_lines(
+        conn, [(campaigns[e.campaign_id].org_id, e.connection_id) for _, e, _ in written]
+    )
+    return out
 
 
 def _said(result: CallResult) -> dict[str, Any]:

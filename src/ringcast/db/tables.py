@@ -281,7 +281,7 @@ attempts = sa.Table(
     # the attempt's identity is decided before it is dialled
     sa.UniqueConstraint("contact_id", "number"),
     sa.Index(None, "campaign_id", "dialed_at"),
-    # the reconciler's attempts whose lease ran out: only those in a call (migration 0015)
+    # the reconciler's attempts whose lease ran out: only those in a call (migration 0014)
     sa.Index(
         "ix_attempts_live_lease",
         "lease_expires_at",

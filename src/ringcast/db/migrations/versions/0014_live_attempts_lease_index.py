@@ -8,7 +8,7 @@
   adds no entry to it: one index fewer to write per attempt ended, and an index the size
   of the calls in progress rather than of every call ever placed.
 
-Revision ID: 0015
+Revision ID: 0014
 Revises: 0013
 """
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0015"
+revision = "0014"
 down_revision = "0013"
 branch_labels = None
 depends_on = None

@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -282,6 +283,15 @@ def server(url: str, processes: int = 1, **settings: str) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
+def sign_in(client: httpx.Client, key: str) -> None:
+    """Open a dashboard session on ``client`` with ``key``, as a person does (the sign-in
+    form and its CSRF token); a server without the dashboard is left as it is."""
+    page = client.get("/ui/sign-in")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+    if page.status_code == 200 and token is not None:
+        client.post("/ui/sign-in", data={"api_key": key, "csrf_token": token.group(1)})
+
+
 def latencies(base: str, key: str, campaign_id: str, requests: int) -> dict[str, dict[str, Any]]:
     """Median and worst milliseconds of each page, after one warm-up request each."""
     pages = {
@@ -296,6 +306,7 @@ def latencies(base: str, key: str, campaign_id: str, requests: int) -> dict[str,
     }
     out: dict[str, dict[str, Any]] = {}
     with httpx.Client(base_url=base, headers={"X-Api-Key": key}, timeout=60) as client:
+        sign_in(client, key)
         for name, path in pages.items():
             first = client.get(path)
             if name.startswith("dashboard") and first.status_code in (401, 403, 404, 303, 307):

@@ -28,6 +28,7 @@ from ringcast.core.planner import CampaignSnapshot, contacts_wanted
 from ringcast.core.states import LIVE_STATUSES, CampaignStatus
 from ringcast.core.step import CALL_LEASE, CallResult, Dial, Finish, TickWrites
 from ringcast.db.due import DueQueue
+from ringcast.db.memory_connections import MemoryConnections
 from ringcast.ports import Decide, End
 from ringcast.records import (
     HIDDEN_MARKER,
@@ -44,7 +45,7 @@ from ringcast.records import (
 _NUMBER = attrgetter("number")
 
 
-class MemoryStore:
+class MemoryStore(MemoryConnections):
     def __init__(self) -> None:
         self.organizations: dict[str, Organization] = {}
         self.workspaces: dict[str, Workspace] = {}
@@ -299,29 +300,6 @@ class MemoryStore:
                 live.append(a)
                 self._live_phones[(campaign.org_id, self.contacts[a.contact_id].phone)] = a.id
         return live
-
-    # --- connections (see SqlStore) -----------------------------------------------------
-    def put_connection(self, connection: Connection) -> bool:
-        key = (connection.org_id, connection.id)
-        new = key not in self.connections
-        self.connections[key] = connection
-        self.line_counters.setdefault(key, PacingCounters())
-        return new
-
-    def get_connection(self, org_id: str, connection_id: str) -> Connection | None:
-        return self.connections.get((org_id, connection_id))
-
-    def list_connections(self, org_id: str) -> list[Connection]:
-        return [c for (o, _), c in sorted(self.connections.items()) if o == org_id]
-
-    def connections_with_id(self, connection_id: str) -> list[Connection]:
-        found = [c for (_, i), c in self.connections.items() if i == connection_id]
-        return sorted(found, key=lambda c: (c.created_at, c.org_id))
-
-    def remove_connection(self, org_id: str, connection_id: str) -> bool:
-        self.line_counters.pop((org_id, connection_id), None)
-        self.caller_usage.pop((org_id, connection_id), None)
-        return self.connections.pop((org_id, connection_id), None) is not None
 
     def _lines(self, campaign: Campaign) -> dict[str, Line]:
         lines: dict[str, Line] = {}

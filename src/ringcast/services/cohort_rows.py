@@ -81,6 +81,12 @@ def normalise_phone(raw: str) -> str | None:
     if plain is not None:
         number = phonenumbers.PhoneNumber(country_code=91, national_number=int(plain[1]))
         return "+91" + plain[1] if phonenumbers.is_valid_number(number) else None
+    return parsed_phone(text)
+
+
+def parsed_phone(text: str) -> str | None:
+    """``normalise_phone`` by ``phonenumbers.parse`` alone: the way every number not in
+    the Indian short cut's shape is read, and the reference the short cut must match."""
     try:
         number = phonenumbers.parse(text, None if text.startswith("+") else "IN")
     except phonenumbers.NumberParseException:

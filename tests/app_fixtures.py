@@ -18,6 +18,7 @@ from ringcast.db.engine import make_engine
 from ringcast.db.migrate import upgrade
 from ringcast.db.store import SqlStore
 from ringcast.runtime import Runtime, open_runtime
+from tests.conftest import migrated_sqlite_copy
 
 START = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)  # Monday 08:00 in Paris
 
@@ -25,11 +26,9 @@ START = datetime(2026, 6, 1, 6, 0, tzinfo=UTC)  # Monday 08:00 in Paris
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def runtime(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Runtime]:
     if request.param == "sqlite":
-        rt = open_runtime(
-            Settings(
-                database_url=f"sqlite:///{tmp_path / 'rc.db'}", data_dir=str(tmp_path / "data")
-            )
-        )
+        template = request.getfixturevalue("migrated_sqlite_file")
+        url = migrated_sqlite_copy(template, tmp_path / "rc.db")
+        rt = open_runtime(Settings(database_url=url, data_dir=str(tmp_path / "data")))
     else:
         url = request.getfixturevalue("pg_engine_url")
         engine = make_engine(url)

@@ -8,6 +8,7 @@ those tests; under CI (``CI`` set) it fails them, so they are never skipped sile
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -98,10 +99,29 @@ def pg_engine(pg_engine_url: str) -> Iterator[sa.Engine]:
         engine.dispose()
 
 
-@pytest.fixture
-def sqlite_engine(tmp_path: Path) -> Iterator[sa.Engine]:
-    engine = make_engine(f"sqlite:///{tmp_path / 'ringcast.db'}")
+@pytest.fixture(scope="session")
+def migrated_sqlite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file the migrations brought to head, once per test process: each test
+    gets a copy of it (the same bytes the migrations would write, in a few milliseconds
+    instead of the migrations' 0.13 s, which some 400 tests paid)."""
+    path = tmp_path_factory.mktemp("migrated") / "ringcast.db"
+    engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
+    engine.dispose()  # the last connection's close folds the write-ahead log into the file
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
+def migrated_sqlite_copy(template: Path, path: Path) -> str:
+    """A fresh migrated SQLite database at ``path`` (a copy of ``template``), as a URL."""
+    shutil.copyfile(template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path, migrated_sqlite_file: Path) -> Iterator[sa.Engine]:
+    """A migrated engine on a fresh SQLite file."""
+    engine = make_engine(migrated_sqlite_copy(migrated_sqlite_file, tmp_path / "ringcast.db"))
     yield engine
     engine.dispose()
 

@@ -24,7 +24,9 @@ _FINAL = sorted(s.value for s in ContactState if s.is_final)
 class DashboardSql(SqlBase):
     def contact_tallies(self, campaign_ids: Sequence[str]) -> dict[str, ContactTally]:
         """Each campaign's contacts by state, its held-back ones, its next due time: one
-        grouped query on the ``(campaign_id, state)`` index for the whole page."""
+        grouped query for the whole page. It reads every contact of those campaigns (through
+        ``(campaign_id, created_at, id)``: migration 0012 dropped the ``(campaign_id, state)``
+        index to spare the dispatcher's writes), about 180 ms at 100,000 on SQLite."""
         k = t.contacts
         query = (
             sa.select(
